@@ -1,0 +1,34 @@
+# vitkit: `make run` (main job) and `make test` (whole suite); both create or reuse the venv.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+TORCH_PINS ?= torch==2.14.1 torchvision==0.29.1
+
+.PHONY: run test bench venv dev clean
+
+$(PY):
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+
+$(VENV)/.base: $(PY) pyproject.toml
+	$(PY) -c "import torch, torchvision" 2>/dev/null || $(PY) -m pip install -q $(TORCH_PINS)
+	$(PY) -m pip install -q -e .
+	touch $@
+
+$(VENV)/.dev: $(VENV)/.base
+	$(PY) -m pip install -q -e ".[dev]"
+	touch $@
+
+venv: $(VENV)/.base
+dev: $(VENV)/.dev
+
+run: $(VENV)/.base
+	$(VENV)/bin/vitkit train
+
+test: $(VENV)/.dev
+	$(PY) -m pytest -n 2 --dist loadfile -p no:cacheprovider tests
+
+bench: $(VENV)/.dev
+	$(PY) benchmarks/run.py
+
+clean:
+	rm -rf runs .pytest_cache

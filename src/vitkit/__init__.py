@@ -1,0 +1,12 @@
+"""vitkit: one PyTorch toolkit for the vision-transformer family."""
+
+from .checkpoint import load_checkpoint, save_checkpoint
+from .errors import CheckpointError, ConfigError, DataError, InputError, VitkitError
+from .registry import create_model, list_models, register_model
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "create_model", "list_models", "register_model", "load_checkpoint", "save_checkpoint", "VitkitError",
+    "ConfigError", "InputError", "CheckpointError", "DataError", "__version__",
+]

@@ -1,0 +1,14 @@
+"""Shared building blocks used by every family."""
+
+from .attention import Attention, attend
+from .block import Block, LayerNorm6
+from .drop_path import DropPath, drop_path, drop_path_rates
+from .embed import PatchEmbed, check_input
+from .init import init_weights, trunc_normal_
+from .mlp import Mlp, QuickGELU
+from .pos_embed import resample_abs_pos_embed, resample_grid
+
+__all__ = [
+    "Attention", "attend", "Block", "LayerNorm6", "DropPath", "drop_path", "drop_path_rates", "PatchEmbed", "check_input",
+    "init_weights", "trunc_normal_", "Mlp", "QuickGELU", "resample_abs_pos_embed", "resample_grid",
+]

@@ -1,0 +1,59 @@
+"""The one attention core of vitkit.
+
+Every family computes softmax(QKᵀ·scale + bias)·V through `attend`, which is
+`torch.nn.functional.scaled_dot_product_attention` with dropout that is on only while training.
+`Attention` adds the fused qkv and output projections used by most families; variants (windows,
+factorised heads, reduced token maps) own only their projections, biases and regroupings and call
+`split_heads` / `attend` / `merge_heads` themselves.
+"""
+
+from __future__ import annotations
+
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+
+def attend(q: Tensor, k: Tensor, v: Tensor, bias: Tensor | None = None, dropout_p: float = 0.0,
+           scale: float | None = None) -> Tensor:
+    """q: (B, h, Nq, d), k/v: (B, h, Nk, d), bias: additive, broadcastable to (B, h, Nq, Nk) -> (B, h, Nq, d).
+
+    `dropout_p` must already be 0 outside training: callers pass `p if self.training else 0.0`.
+    """
+    return F.scaled_dot_product_attention(q, k, v, attn_mask=bias, dropout_p=dropout_p, scale=scale)
+
+
+class Attention(nn.Module):
+    """Multi-head self-attention over independent sequences: (B, N, D) -> (B, N, D)."""
+
+    def __init__(self, dim: int, num_heads: int, qkv_bias: bool = True, attn_drop: float = 0.0,
+                 proj_drop: float = 0.0, scale: float | None = None):
+        super().__init__()
+        if dim % num_heads:
+            raise ValueError(f"embed dim {dim} is not divisible by {num_heads} heads")
+        self.num_heads = num_heads
+        self.scale = scale  # None: head_dim ** -0.5 inside SDPA
+        self.attn_drop = attn_drop
+        self.qkv = nn.Linear(dim, dim * 3, bias=qkv_bias)
+        self.proj = nn.Linear(dim, dim)
+        self.proj_drop = nn.Dropout(proj_drop) if proj_drop > 0 else nn.Identity()
+
+    def split_heads(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """x: (B, N, D) -> q, k, v each (B, h, N, d)."""
+        B, N, _ = x.shape
+        qkv = self.qkv(x).reshape(B, N, 3, self.num_heads, -1).permute(2, 0, 3, 1, 4)  # -> (3, B, h, N, d)
+        return qkv.unbind(0)
+
+    def merge_heads(self, x: Tensor) -> Tensor:
+        """x: (B, h, N, d) -> output projection (B, N, D)."""
+        B, _, N, _ = x.shape
+        x = x.transpose(1, 2).reshape(B, N, -1)  # (B, h, N, d) -> (B, N, h*d)
+        return self.proj_drop(self.proj(x))
+
+    @property
+    def dropout_p(self) -> float:
+        return self.attn_drop if self.training else 0.0
+
+    def forward(self, x: Tensor, bias: Tensor | None = None) -> Tensor:
+        """x: (B, N, D), bias: broadcastable to (B, h, N, N) -> (B, N, D)."""
+        q, k, v = self.split_heads(x)
+        return self.merge_heads(attend(q, k, v, bias, self.dropout_p, self.scale))

@@ -1,0 +1,38 @@
+"""Learned absolute position embeddings and their resampling to a new token grid.
+
+Prefix tokens (class, distillation) keep their embeddings; the grid part is interpolated as an image
+(bicubic in 2-D, linear in 1-D, trilinear in 3-D), with antialiasing when shrinking. This is the one
+resize used for ViT/DeiT (2-D), TimeSformer/ViViT time embeddings (1-D) and 3-D grids.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+_MODES = {1: "linear", 2: "bicubic", 3: "trilinear"}
+
+
+def resample_grid(grid: Tensor, new_size: tuple[int, ...]) -> Tensor:
+    """grid: (B, *old_size, D) -> (B, *new_size, D)."""
+    old_size = tuple(grid.shape[1:-1])
+    if old_size == tuple(new_size):
+        return grid
+    dtype = grid.dtype
+    x = grid.movedim(-1, 1).float()  # (B, *old, D) -> (B, D, *old)
+    mode = _MODES[len(new_size)]
+    antialias = mode == "bicubic" and any(n < o for n, o in zip(new_size, old_size))
+    x = F.interpolate(x, size=tuple(new_size), mode=mode, align_corners=False, antialias=antialias)
+    return x.movedim(1, -1).to(dtype)  # (B, D, *new) -> (B, *new, D)
+
+
+def resample_abs_pos_embed(pos: Tensor, new_size: tuple[int, ...], old_size: tuple[int, ...],
+                           num_prefix_tokens: int = 1) -> Tensor:
+    """pos: (1, P + prod(old_size), D) -> (1, P + prod(new_size), D); the P prefix rows are kept."""
+    if tuple(new_size) == tuple(old_size):
+        return pos
+    prefix, grid = pos[:, :num_prefix_tokens], pos[:, num_prefix_tokens:]
+    grid = grid.reshape(grid.shape[0], *old_size, grid.shape[-1])  # (1, N, D) -> (1, *old, D)
+    grid = resample_grid(grid, new_size).flatten(1, -2)  # -> (1, N', D)
+    return torch.cat((prefix, grid), dim=1)

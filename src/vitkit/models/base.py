@@ -1,0 +1,42 @@
+"""What every vitkit model shares: its config, its input shape, and the hooks checkpoints use."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from torch import Tensor, nn
+
+
+def to_2tuple(v: int | tuple[int, int]) -> tuple[int, int]:
+    return (v, v) if isinstance(v, int) else tuple(v)
+
+
+class VitkitModel(nn.Module):
+    """Base of every model: `config` (a frozen dataclass) rebuilds it; `adapt_state_dict` lets a checkpoint
+    saved at another size load (position tables resampled, derived buffers rebuilt)."""
+
+    config: Any
+    model_name: str | None = None
+    is_video: bool = False
+    num_classes: int
+    num_features: int
+
+    def input_shape(self) -> tuple[int, ...]:
+        """(C, H, W) for images, (C, T, H, W) for videos, from the config."""
+        c = self.config
+        hw = to_2tuple(c.img_size)
+        return (c.in_chans, c.num_frames, *hw) if self.is_video else (c.in_chans, *hw)
+
+    def no_weight_decay(self) -> set[str]:
+        """Parameter names excluded from weight decay besides biases and norms (tokens, position tables)."""
+        return set()
+
+    def adapt_state_dict(self, state_dict: dict[str, Tensor]) -> dict[str, Tensor]:
+        """Reshape entries of a checkpoint from another size to this model's sizes; default: unchanged."""
+        return state_dict
+
+    def forward_head(self, x: Tensor, pre_logits: bool = False) -> Tensor:
+        raise NotImplementedError
+
+    def reset_classifier(self, num_classes: int) -> None:
+        raise NotImplementedError

@@ -1,0 +1,16 @@
+"""Tiny overrides per registry pattern, so every registered name can be built and run in a test.
+First matching pattern wins; each family adds its line."""
+
+import fnmatch
+
+TINY: dict[str, dict] = {
+    "vit_*": dict(img_size=32, patch_size=8, embed_dim=48, depth=2, num_heads=3, num_classes=7),
+    "deit_*": dict(img_size=32, patch_size=8, embed_dim=48, depth=2, num_heads=3, num_classes=7),
+}
+
+
+def tiny_overrides(name: str) -> dict:
+    for pattern, overrides in TINY.items():
+        if fnmatch.fnmatch(name, pattern):
+            return dict(overrides)
+    raise KeyError(f"no tiny overrides for {name}: add a pattern to tests/tiny.py")
