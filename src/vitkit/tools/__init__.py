@@ -1,0 +1,1 @@
+"""Tools around the models: cost profiling, visualisation, export."""
