@@ -7,8 +7,9 @@ from .embed import PatchEmbed, check_input
 from .init import init_weights, trunc_normal_
 from .mlp import Mlp, QuickGELU
 from .pos_embed import resample_abs_pos_embed, resample_grid
+from .reduced_attention import ReducedAttention
 
 __all__ = [
     "Attention", "attend", "Block", "LayerNorm6", "DropPath", "drop_path", "drop_path_rates", "PatchEmbed", "check_input",
-    "init_weights", "trunc_normal_", "Mlp", "QuickGELU", "resample_abs_pos_embed", "resample_grid",
+    "init_weights", "trunc_normal_", "Mlp", "QuickGELU", "ReducedAttention", "resample_abs_pos_embed", "resample_grid",
 ]

@@ -1,0 +1,142 @@
+"""Attention over a reduced token map: CvT's convolutional projection and MViT's pooling attention in one layer.
+
+Queries, keys and values are computed from the token map, each optionally *reduced* by a pluggable module
+(a depthwise strided conv + BatchNorm for CvT, arXiv 2103.15808 §3.2; a strided pooling for MViT,
+arXiv 2104.11227 §3.1) before the shared attention core `attend` runs. The query grid after its reducer is
+the output grid, so a stride on Q downsamples the sequence (MViT) and a stride on K/V only makes attention
+cheaper (CvT). Prefix (class) tokens never go through a reducer: they are split off before it and
+concatenated back in front after it, as in the official CvT, MViT, timm and torchvision code.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor, nn
+
+from .attention import attend
+
+
+def _to_map(x: Tensor, grid: tuple[int, ...]) -> Tensor:
+    """Tokens (B', N, C) in row-major grid order -> channels-first map (B', C, *grid)."""
+    return x.transpose(1, 2).reshape(x.shape[0], x.shape[2], *grid)  # (B', N, C) -> (B', C, *grid)
+
+
+def _from_map(x: Tensor) -> tuple[Tensor, tuple[int, ...]]:
+    """Channels-first map (B', C, *grid) -> tokens (B', N, C) and the grid."""
+    return x.flatten(2).transpose(1, 2), tuple(x.shape[2:])  # (B', C, *grid) -> (B', N, C)
+
+
+class ReducedAttention(nn.Module):
+    """Multi-head attention whose Q, K, V come from a reduced token map: (B, P + N, dim) -> (B, P + N', dim_out).
+
+    P = `num_prefix_tokens` class tokens come first, then N = prod(grid) patch tokens in row-major grid order.
+    A *reducer* is any module mapping a channels-first map (B', C, *grid) -> (B', C, *grid'); None is identity.
+    The output has the query's grid: N' = prod(q_grid), returned with the tokens.
+
+    Two orders, chosen by `reduce_first`:
+
+    - ``reduce_first=True`` (CvT): the dim-wide map (B, dim, *grid) goes through each of `q/k/v_reducer`,
+      prefix tokens are concatenated back, then separate linears `proj_q/proj_k/proj_v` (dim -> dim_out, bias
+      `qkv_bias`) and the split into h heads of d = dim_out / h.
+    - ``reduce_first=False`` (MViT): one fused linear `qkv` (dim -> 3·dim_out) and the split into heads first;
+      the reducers then run per head on (B·h, d, *grid) maps.
+
+    After reduction and prefix concatenation, optional token-wise `q_norm/k_norm/v_norm` act on the head dim d
+    of (B, h, P + N', d), in both orders, prefix tokens included: MViT's LayerNorm after pooling normalises the class
+    token too (timm `mvitv2.py`, torchvision `Pool`), so it cannot live inside the reducer. CvT's BatchNorm does
+    belong in its reducer, because there the class token bypasses it.
+
+    `rel_pos(q, q_grid, k_grid)` may return an additive bias (B, h, P + Nq, P + Nk) (or None) computed from the
+    unscaled q (B, h, P + Nq, d), prefix rows/columns included (MViT v2's decomposed relative positions).
+    `residual_pooling` adds the pooled q to the attention output before the projection (MViT v2);
+    `residual_with_prefix=False` leaves the prefix tokens out of that sum (torchvision/SlowFast video MViT v2),
+    True includes them (timm, facebookresearch/mvit).
+    """
+
+    def __init__(self, dim: int, dim_out: int, num_heads: int, *, qkv_bias: bool = True,
+                 q_reducer: nn.Module | None = None, k_reducer: nn.Module | None = None,
+                 v_reducer: nn.Module | None = None, reduce_first: bool = False, num_prefix_tokens: int = 0,
+                 scale: float | None = None, attn_drop: float = 0.0, proj_drop: float = 0.0,
+                 rel_pos: nn.Module | None = None, residual_pooling: bool = False, residual_with_prefix: bool = True,
+                 q_norm: nn.Module | None = None, k_norm: nn.Module | None = None, v_norm: nn.Module | None = None):
+        super().__init__()
+        if dim_out % num_heads:
+            raise ValueError(f"output dim {dim_out} is not divisible by {num_heads} heads")
+        self.num_heads = num_heads
+        self.dim_out = dim_out
+        self.num_prefix_tokens = num_prefix_tokens
+        self.reduce_first = reduce_first
+        self.scale = scale  # None: head_dim ** -0.5 inside SDPA
+        self.attn_drop = attn_drop
+        self.q_reducer, self.k_reducer, self.v_reducer = q_reducer, k_reducer, v_reducer
+        if reduce_first:
+            self.proj_q = nn.Linear(dim, dim_out, bias=qkv_bias)
+            self.proj_k = nn.Linear(dim, dim_out, bias=qkv_bias)
+            self.proj_v = nn.Linear(dim, dim_out, bias=qkv_bias)
+        else:
+            self.qkv = nn.Linear(dim, dim_out * 3, bias=qkv_bias)
+        self.q_norm, self.k_norm, self.v_norm = q_norm, k_norm, v_norm
+        self.rel_pos = rel_pos
+        self.residual_pooling = residual_pooling
+        self.residual_with_prefix = residual_with_prefix
+        self.proj = nn.Linear(dim_out, dim_out)
+        self.proj_drop = nn.Dropout(proj_drop) if proj_drop > 0 else nn.Identity()
+
+    @property
+    def dropout_p(self) -> float:
+        return self.attn_drop if self.training else 0.0
+
+    def _reduce(self, x: Tensor, grid: tuple[int, ...], reducer: nn.Module | None) -> tuple[Tensor, tuple[int, ...]]:
+        """Tokens (B', P + N, C) -> (B', P + N', C) with the patch tokens reduced; prefix tokens pass through."""
+        if reducer is None:
+            return x, grid
+        P = self.num_prefix_tokens
+        y, grid = _from_map(reducer(_to_map(x[:, P:], grid)))
+        return (torch.cat([x[:, :P], y], dim=1) if P else y), grid
+
+    def _heads(self, x: Tensor) -> Tensor:
+        """(B, N, h·d) -> (B, h, N, d)."""
+        B, N, _ = x.shape
+        return x.reshape(B, N, self.num_heads, -1).transpose(1, 2)  # (B, N, h, d) -> (B, h, N, d)
+
+    def _reduce_heads(self, x: Tensor, grid: tuple[int, ...], reducer: nn.Module | None) -> tuple[Tensor, tuple[int, ...]]:
+        """Per-head reduction: (B, h, P + N, d) -> (B, h, P + N', d), heads folded into the batch."""
+        if reducer is None:
+            return x, grid
+        B, h, N, d = x.shape
+        y, grid = self._reduce(x.reshape(B * h, N, d), grid, reducer)  # (B, h, N, d) -> (B·h, N, d)
+        return y.reshape(B, h, -1, d), grid  # (B·h, N', d) -> (B, h, N', d)
+
+    def forward(self, x: Tensor, grid: tuple[int, ...]) -> tuple[Tensor, tuple[int, ...]]:
+        """x: (B, P + N, dim) with N = prod(grid), grid (H, W) or (T, H, W)
+        -> (B, P + N', dim_out) with N' = prod(q_grid), and q_grid."""
+        B, N, _ = x.shape
+        assert N == self.num_prefix_tokens + math.prod(grid), (x.shape, grid, self.num_prefix_tokens)
+        if self.reduce_first:
+            q, q_grid = self._reduce(x, grid, self.q_reducer)
+            k, k_grid = self._reduce(x, grid, self.k_reducer)
+            v, _ = self._reduce(x, grid, self.v_reducer)
+            q, k, v = self._heads(self.proj_q(q)), self._heads(self.proj_k(k)), self._heads(self.proj_v(v))
+        else:
+            q, k, v = self.qkv(x).reshape(B, N, 3, self.num_heads, -1).permute(2, 0, 3, 1, 4).unbind(0)  # -> 3 × (B, h, N, d)
+            q, q_grid = self._reduce_heads(q, grid, self.q_reducer)
+            k, k_grid = self._reduce_heads(k, grid, self.k_reducer)
+            v, _ = self._reduce_heads(v, grid, self.v_reducer)
+        if self.q_norm is not None:
+            q = self.q_norm(q)
+        if self.k_norm is not None:
+            k = self.k_norm(k)
+        if self.v_norm is not None:
+            v = self.v_norm(v)
+        bias = self.rel_pos(q, q_grid, k_grid) if self.rel_pos is not None else None
+        o = attend(q, k, v, bias, self.dropout_p, self.scale)  # (B, h, P + Nq, d)
+        if self.residual_pooling:
+            if self.residual_with_prefix or not self.num_prefix_tokens:
+                o = o + q
+            else:
+                P = self.num_prefix_tokens
+                o = torch.cat([o[:, :, :P], o[:, :, P:] + q[:, :, P:]], dim=2)
+        o = o.transpose(1, 2).reshape(B, o.shape[2], self.dim_out)  # (B, h, Nq, d) -> (B, Nq, h·d)
+        return self.proj_drop(self.proj(o)), q_grid
