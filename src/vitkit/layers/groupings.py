@@ -8,6 +8,8 @@ batch dimension (einops at these layout boundaries), never looped over in Python
 
 from __future__ import annotations
 
+import torch
+import torch.nn.functional as F
 from einops import rearrange
 from torch import Tensor
 
@@ -30,3 +32,145 @@ def tubes(x: Tensor, T: int) -> Tensor:
 def untubes(x: Tensor, B: int) -> Tensor:
     """Inverse of `tubes`: (B·S, T, D) -> (B, T·S, D)."""
     return rearrange(x, "(b s) t d -> b (t s) d", b=B)
+
+
+# --- axial lines (TimeSformer T+W+H) -------------------------------------------------------------------------
+_LINES = {  # axis of the (T, H, W) grid a sequence runs along -> (fold, unfold) patterns
+    0: ("b (t h w) d -> (b h w) t d", "(b h w) t d -> b (t h w) d"),
+    1: ("b (t h w) d -> (b t w) h d", "(b t w) h d -> b (t h w) d"),
+    2: ("b (t h w) d -> (b t h) w d", "(b t h) w d -> b (t h w) d"),
+}
+
+
+def lines(x: Tensor, grid: tuple[int, int, int], axis: int) -> Tensor:
+    """Axial step: (B, T·H·W, D) -> one sequence along `axis` (0 time, 1 height, 2 width) per position of the
+    other two axes, e.g. axis 2: (B·T·H, W, D)."""
+    T, H, W = grid
+    return rearrange(x, _LINES[axis][0], t=T, h=H, w=W)
+
+
+def unlines(x: Tensor, grid: tuple[int, int, int], axis: int) -> Tensor:
+    """Inverse of `lines`: (B·G, L, D) -> (B, T·H·W, D)."""
+    T, H, W = grid
+    return rearrange(x, _LINES[axis][1], t=T, h=H, w=W)
+
+
+# --- local neighbourhoods and strided global groups (TimeSformer L+G) ---------------------------------------
+def halves(grid: tuple[int, int, int]) -> tuple[int, int, int]:
+    """Parts per axis for L+G: 2 where the axis has at least 2 positions, else 1 (a size-1 axis is not split,
+    so no group is made of padding only)."""
+    return tuple(min(2, n) for n in grid)
+
+
+def pad_grid(x: Tensor, grid: tuple[int, int, int], parts: tuple[int, int, int]) -> tuple[Tensor, tuple[int, int, int]]:
+    """(B, T·H·W, D) -> zero-padded (B, T', H', W', D) with each size a multiple of its part count."""
+    padded = tuple(-(-n // k) * k for n, k in zip(grid, parts))
+    x = x.reshape(x.shape[0], *grid, x.shape[-1])  # (B, T·H·W, D) -> (B, T, H, W, D)
+    if padded != tuple(grid):
+        (T, H, W), (T2, H2, W2) = grid, padded
+        x = F.pad(x, (0, 0, 0, W2 - W, 0, H2 - H, 0, T2 - T))
+    return x, padded
+
+
+def unpad_grid(x: Tensor, grid: tuple[int, int, int]) -> Tensor:
+    """Inverse of `pad_grid`: (B, T', H', W', D) -> (B, T·H·W, D), padding dropped."""
+    T, H, W = grid
+    return x[:, :T, :H, :W].reshape(x.shape[0], T * H * W, x.shape[-1])  # -> (B, T·H·W, D)
+
+
+_LOCAL = ("b t (nh sh) (nw sw) d -> (b nh nw) (t sh sw) d", "(b nh nw) (t sh sw) d -> b t (nh sh) (nw sw) d")
+_GLOBAL = ("b (st nt) (sh nh) (sw nw) d -> (b nt nh nw) (st sh sw) d",
+           "(b nt nh nw) (st sh sw) d -> b (st nt) (sh nh) (sw nw) d")
+
+
+def neighbourhoods(x: Tensor, parts: tuple[int, int, int]) -> Tensor:
+    """Local step: padded grid (B, T, H', W', D) -> (B·G, T·(H'/nh)·(W'/nw), D), one sequence per spatial block
+    of ⌈H/2⌉×⌈W/2⌉ patches spanning all frames (time is never split: `parts[0]` is ignored)."""
+    _, nh, nw = parts
+    return rearrange(x, _LOCAL[0], nh=nh, nw=nw)
+
+
+def unneighbourhoods(x: Tensor, padded: tuple[int, int, int], parts: tuple[int, int, int]) -> Tensor:
+    """Inverse of `neighbourhoods`: (B·G, L, D) -> (B, T, H', W', D)."""
+    T, H, W = padded
+    _, nh, nw = parts
+    return rearrange(x, _LOCAL[1], t=T, nh=nh, nw=nw, sh=H // nh, sw=W // nw)
+
+
+def strided(x: Tensor, parts: tuple[int, int, int]) -> Tensor:
+    """Global step: padded grid (B, T', H', W', D) -> (B·G, L, D), one sequence per residue class
+    (t mod nt, h mod nh, w mod nw): G = nt·nh·nw interleaved groups, each spanning the whole clip with stride 2."""
+    nt, nh, nw = parts
+    return rearrange(x, _GLOBAL[0], nt=nt, nh=nh, nw=nw)
+
+
+def unstrided(x: Tensor, padded: tuple[int, int, int], parts: tuple[int, int, int]) -> Tensor:
+    """Inverse of `strided`: (B·G, L, D) -> (B, T', H', W', D)."""
+    T, H, W = padded
+    nt, nh, nw = parts
+    return rearrange(x, _GLOBAL[1], nt=nt, nh=nh, nw=nw, st=T // nt, sh=H // nh, sw=W // nw)
+
+
+def padding_bias(grid: tuple[int, int, int], padded: tuple[int, int, int], group, dtype: torch.dtype,
+                 device: torch.device) -> Tensor | None:
+    """Additive key mask (G, 1, 1, L) for sequences made by `group` (a fold of a padded (1, T', H', W', 1) grid):
+    0 for real tokens, -inf for padding; None when nothing is padded. Groups are built so that none is all
+    padding, so no softmax row is empty."""
+    if tuple(grid) == tuple(padded):
+        return None
+    real = torch.zeros(1, *padded, 1, dtype=torch.bool, device=device)
+    real[:, :grid[0], :grid[1], :grid[2]] = True
+    real = group(real)[..., 0]  # (1, T', H', W', 1) -> (G, L)
+    bias = torch.zeros(real.shape, dtype=dtype, device=device).masked_fill_(~real, float("-inf"))
+    return bias[:, None, None]  # (G, L) -> (G, 1, 1, L)
+
+
+# --- head groups (ViViT Model 4: some heads attend over space, the others over time) ------------------------
+def head_frames(x: Tensor, T: int) -> Tensor:
+    """Space step on split heads: (B, h, T·S, d) -> (B·T, h, S, d), one sequence per frame and head."""
+    return rearrange(x, "b h (t s) d -> (b t) h s d", t=T)
+
+
+def head_unframes(x: Tensor, T: int) -> Tensor:
+    """Inverse of `head_frames`: (B·T, h, S, d) -> (B, h, T·S, d)."""
+    return rearrange(x, "(b t) h s d -> b h (t s) d", t=T)
+
+
+def head_tubes(x: Tensor, T: int) -> Tensor:
+    """Time step on split heads: (B, h, T·S, d) -> (B·S, h, T, d), one sequence per spatial position and head."""
+    return rearrange(x, "b h (t s) d -> (b s) h t d", t=T)
+
+
+def head_untubes(x: Tensor, B: int) -> Tensor:
+    """Inverse of `head_tubes`: (B·S, h, T, d) -> (B, h, T·S, d)."""
+    return rearrange(x, "(b s) h t d -> b h (t s) d", b=B)
+
+
+# --- windows (Swin) ------------------------------------------------------------------------------------------
+def windows(x: Tensor, window: tuple[int, int]) -> Tensor:
+    """Window step: (B, H, W, D), H and W multiples of the window (wh, ww) -> (B·nW, wh·ww, D), one sequence per
+    window; windows in row-major order, tokens row-major inside each."""
+    wh, ww = window
+    return rearrange(x, "b (nh wh) (nw ww) d -> (b nh nw) (wh ww) d", wh=wh, ww=ww)
+
+
+def unwindows(x: Tensor, window: tuple[int, int], grid: tuple[int, int]) -> Tensor:
+    """Inverse of `windows`: (B·nW, wh·ww, D) -> (B, H, W, D) for grid (H, W)."""
+    (wh, ww), (H, W) = window, grid
+    return rearrange(x, "(b nh nw) (wh ww) d -> b (nh wh) (nw ww) d", nh=H // wh, nw=W // ww, wh=wh, ww=ww)
+
+
+def shifted_window_mask(grid: tuple[int, int], window: tuple[int, int], shift: tuple[int, int],
+                        device: torch.device | None = None) -> Tensor:
+    """Additive mask (nW, 1, N, N), N = wh·ww, for the windows of a (padded) grid cyclically rolled by -shift:
+    0 between tokens of one pre-shift region, -100 (the official Swin value) across regions. Along each axis of
+    length L the regions are [0, L-w), [L-w, L-s) and [L-s, L): the last window row/column holds tokens that the
+    roll brought over from the opposite edge."""
+    def regions(L: int, w: int, s: int) -> Tensor:
+        pos = torch.arange(L, device=device)
+        return (pos >= L - w).long() + (pos >= L - s).long()  # 0, 1, 2 (s = 0: no third region)
+
+    label = regions(grid[0], window[0], shift[0])[:, None] * 3 + regions(grid[1], window[1], shift[1])  # (H, W)
+    label = windows(label[None, :, :, None], window)[..., 0]  # (1, H, W, 1) -> (nW, N)
+    cross = label[:, :, None] != label[:, None, :]  # (nW, N, N)
+    return torch.zeros(cross.shape, device=device).masked_fill_(cross, -100.0)[:, None]  # -> (nW, 1, N, N)
