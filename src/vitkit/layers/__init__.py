@@ -3,13 +3,13 @@
 from .attention import Attention, attend
 from .block import Block, LayerNorm6
 from .drop_path import DropPath, drop_path, drop_path_rates
-from .embed import PatchEmbed, check_input
+from .embed import PatchEmbed, TubeletEmbed, check_input
 from .init import init_weights, trunc_normal_
 from .mlp import Mlp, QuickGELU
 from .pos_embed import resample_abs_pos_embed, resample_grid
 from .reduced_attention import ReducedAttention
 
 __all__ = [
-    "Attention", "attend", "Block", "LayerNorm6", "DropPath", "drop_path", "drop_path_rates", "PatchEmbed", "check_input",
+    "Attention", "attend", "Block", "LayerNorm6", "DropPath", "drop_path", "drop_path_rates", "PatchEmbed", "TubeletEmbed", "check_input",
     "init_weights", "trunc_normal_", "Mlp", "QuickGELU", "ReducedAttention", "resample_abs_pos_embed", "resample_grid",
 ]

@@ -1,4 +1,4 @@
-"""How pixels become tokens: non-overlapping patches projected linearly (ViT/DeiT/Swin)."""
+"""How pixels become tokens: non-overlapping patches (ViT/DeiT/Swin) or tubelets (ViViT) projected linearly."""
 
 from __future__ import annotations
 
@@ -40,3 +40,33 @@ class PatchEmbed(nn.Module):
         check_input(x, self.in_chans, 4, (self.patch_size, self.patch_size))
         x = self.proj(x).flatten(2).transpose(1, 2)  # (B, D, H/P, W/P) -> (B, N, D)
         return self.norm(x)
+
+
+class TubeletEmbed(nn.Module):
+    """t×P×P tubelets -> linear projection (ViViT §3.2): (B, C, T, H, W) -> (B, N, D), N = (T/t)·(H/P)·(W/P),
+    tokens in (t, h, w) order. Uniform frame sampling is the tubelet with t = 1."""
+
+    def __init__(self, tubelet_size: int, patch_size: int, in_chans: int, embed_dim: int, bias: bool = True):
+        super().__init__()
+        self.tubelet_size, self.patch_size, self.in_chans = tubelet_size, patch_size, in_chans
+        # kernel = stride = (t, P, P): the linear map E applied to each non-overlapping tubelet
+        self.proj = nn.Conv3d(in_chans, embed_dim, (tubelet_size, patch_size, patch_size),
+                              (tubelet_size, patch_size, patch_size), bias=bias)
+
+    def grid(self, x: Tensor) -> tuple[int, int, int]:
+        """Token grid (T/t, H/P, W/P) of a video batch."""
+        return x.shape[-3] // self.tubelet_size, x.shape[-2] // self.patch_size, x.shape[-1] // self.patch_size
+
+    def check(self, x: Tensor) -> None:
+        """InputError (one sentence) unless x is a video batch whose sizes the tubelet divides."""
+        check_input(x, self.in_chans, 5)
+        T, t = x.shape[2], self.tubelet_size
+        if T < t or T % t:
+            raise InputError(f"got a clip of {T} frames, but the frame count must be a positive multiple of the "
+                             f"tubelet depth {t}")
+        check_input(x, self.in_chans, 5, (self.patch_size, self.patch_size))
+
+    def forward(self, x: Tensor) -> Tensor:
+        """x: (B, C, T, H, W) -> (B, N, D)."""
+        self.check(x)
+        return self.proj(x).flatten(2).transpose(1, 2)  # (B, D, T/t, H/P, W/P) -> (B, N, D)

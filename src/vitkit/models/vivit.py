@@ -1,0 +1,407 @@
+"""ViViT (Arnab et al., "ViViT: A Video Vision Transformer", arXiv 2103.15691): tubelet embedding (§3.2), the four
+models of §3.3 (Table 2), initialisation from an image ViT (§3.4: position embedding tiled over time, central-frame
+or filter-inflation tubelets, Model 3 temporal attention zero-initialised). Configurations follow google-research
+scenic `projects/vivit` (pre-LN, eps 1e-6, exact GELU, qkv bias). Model 1 is checked against HF transformers
+`VivitForVideoClassification` (the only PyTorch ViViT) by tests/parity/test_vivit.py; Models 2–4 exist only in
+scenic (JAX), so tests/test_vivit.py pins them by their parameter counts (SPEC §9) and token dependencies.
+
+Videos are (B, C, T, H, W); patch tokens are kept flat in (t, h, w) order, (B, T·S, D) with S = H·W tokens
+per frame, and every factorisation is a regrouping from `layers.groupings` around the shared attention core.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+
+import torch
+from torch import Tensor, nn
+
+from ..errors import CheckpointError, ConfigError
+from ..layers import (Attention, Block, LayerNorm6, TubeletEmbed, attend, drop_path, drop_path_rates, init_weights,
+                      resample_abs_pos_embed, resample_grid, trunc_normal_)
+from ..layers.groupings import (frames, head_frames, head_tubes, head_unframes, head_untubes, tubes, unframes,
+                                untubes)
+from ..registry import build_config, register_model
+from .base import VitkitModel, to_2tuple
+
+
+@dataclass(frozen=True)
+class ViViTConfig:
+    img_size: int | tuple[int, int] = 224  # H = W
+    num_frames: int = 32                   # T, input frames (sampled at stride 2 from the video, §4.1)
+    patch_size: int = 16                   # h = w of a tubelet
+    tubelet_size: int = 2                  # t; 1 is uniform frame sampling (§3.2)
+    in_chans: int = 3                      # C
+    num_classes: int = 400                 # Kinetics-400
+    embed_dim: int = 768                   # d
+    depth: int = 12                        # L (Model 2: L_s, the spatial encoder)
+    temporal_depth: int = 4                # L_t, Model 2's temporal encoder (paper: 4 "for all experiments")
+    num_heads: int = 12                    # h (Model 4: half over space, half over time)
+    mlp_ratio: float = 4.0                 # MLP size / d
+    qkv_bias: bool = True
+    variant: str = "spatiotemporal"        # §3.3: spatiotemporal (1), factorised_encoder (2),
+    #                                        factorised_self_attention (3), factorised_dot_product (4)
+    drop_rate: float = 0.0
+    attn_drop_rate: float = 0.0
+    drop_path_rate: float = 0.0            # stochastic depth, linear over blocks (EK 0.2, SSv2 0.3)
+
+
+# --- blocks: every one maps patch tokens (B, [1 +] T·S, D) -> same, given the frame count T ------------------
+class SpatioTemporalBlock(Block):
+    """Model 1: the image block over all tokens jointly (the cls token included)."""
+
+    def forward(self, x: Tensor, T: int) -> Tensor:
+        """x: (B, N, D) -> (B, N, D)."""
+        return super().forward(x)
+
+
+class FactorisedSelfAttentionBlock(Block):
+    """Model 3 (Eq. 4–6): y_s = MSA_s(LN(z)) + z per frame, y_t = MSA_t(LN(y_s)) + y_s per spatial position,
+    then the MLP. `attn`/`norm1` are the spatial (image ViT) ones; the temporal output projection starts at zero
+    so the block starts as the image block (§3.4) — only the projection, since a zero qkv would also zero its
+    own gradient."""
+
+    def __init__(self, dim: int, num_heads: int, mlp_ratio: float, qkv_bias: bool, drop: float, attn_drop: float,
+                 drop_path_rate: float):
+        super().__init__(dim, num_heads, mlp_ratio, qkv_bias, drop, attn_drop, drop_path_rate)
+        self.temporal_norm = LayerNorm6(dim)
+        self.temporal_attn = Attention(dim, num_heads, qkv_bias=qkv_bias, attn_drop=attn_drop, proj_drop=drop)
+        self.drop_path_t = drop_path(drop_path_rate)
+
+    def zero_init_temporal(self) -> None:
+        nn.init.zeros_(self.temporal_attn.proj.weight)
+        nn.init.zeros_(self.temporal_attn.proj.bias)
+
+    def forward(self, x: Tensor, T: int) -> Tensor:
+        """x: (B, T·S, D) -> (B, T·S, D)."""
+        B = x.shape[0]
+        x = x + self.drop_path1(unframes(self.attn(frames(self.norm1(x), T)), T))  # over (B·T, S, D)
+        x = x + self.drop_path_t(untubes(self.temporal_attn(tubes(self.temporal_norm(x), T)), B))  # (B·S, T, D)
+        return x + self.drop_path2(self.mlp(self.norm2(x)))
+
+
+class FactorisedDotProductAttention(Attention):
+    """Model 4 (§3.3): one qkv and one output projection; heads [0, h/2) attend over time (K_t, V_t ∈ R^{n_t×d}),
+    heads [h/2, h) over space (K_s, V_s ∈ R^{n_h·n_w×d}) — scenic's group order; outputs are concatenated
+    and projected by W_O."""
+
+    def __init__(self, dim: int, num_heads: int, qkv_bias: bool = True, attn_drop: float = 0.0,
+                 proj_drop: float = 0.0):
+        if num_heads % 2:
+            raise ConfigError(f"factorised dot-product attention splits the heads in two halves, so num_heads must "
+                              f"be even, got {num_heads}")
+        super().__init__(dim, num_heads, qkv_bias, attn_drop, proj_drop)
+
+    def forward(self, x: Tensor, T: int) -> Tensor:
+        """x: (B, T·S, D) -> (B, T·S, D)."""
+        B, g = x.shape[0], self.num_heads // 2
+        q, k, v = self.split_heads(x)  # each (B, h, T·S, d)
+        p, s = self.dropout_p, self.scale
+        time = attend(*(head_tubes(t[:, :g], T) for t in (q, k, v)), None, p, s)     # (B·S, h/2, T, d)
+        space = attend(*(head_frames(t[:, g:], T) for t in (q, k, v)), None, p, s)   # (B·T, h/2, S, d)
+        return self.merge_heads(torch.cat((head_untubes(time, B), head_unframes(space, T)), dim=1))  # (B, h, N, d)
+
+
+class FactorisedDotProductBlock(Block):
+    """Model 4: the image block with its attention replaced by factorised dot-product attention."""
+
+    def __init__(self, dim: int, num_heads: int, mlp_ratio: float, qkv_bias: bool, drop: float, attn_drop: float,
+                 drop_path_rate: float):
+        super().__init__(dim, num_heads, mlp_ratio, qkv_bias, drop, attn_drop, drop_path_rate)
+        self.attn = FactorisedDotProductAttention(dim, num_heads, qkv_bias, attn_drop, drop)
+
+    def forward(self, x: Tensor, T: int) -> Tensor:
+        """x: (B, T·S, D) -> (B, T·S, D)."""
+        x = x + self.drop_path1(self.attn(self.norm1(x), T))
+        return x + self.drop_path2(self.mlp(self.norm2(x)))
+
+
+# --- position tables -----------------------------------------------------------------------------------------
+def resample_tube_pos_embed(pos: Tensor, new_grid: tuple[int, int, int], old_grid: tuple[int, int, int],
+                            num_prefix_tokens: int) -> Tensor:
+    """pos: (1, P + T·H·W, D) -> (1, P + T'·H'·W', D): bicubic over (H, W) per frame (as for the image ViT),
+    then linear over T per position; the P prefix rows are kept."""
+    if tuple(new_grid) == tuple(old_grid):
+        return pos
+    (T, H, W), (T2, H2, W2) = old_grid, new_grid
+    prefix, grid = pos[:, :num_prefix_tokens], pos[0, num_prefix_tokens:]
+    grid = resample_grid(grid.reshape(T, H, W, -1), (H2, W2))  # (T·H·W, D) -> (T, H', W', D)
+    grid = resample_grid(grid.reshape(T, H2 * W2, -1).transpose(0, 1), (T2,))  # -> (H'·W', T', D)
+    grid = grid.transpose(0, 1).reshape(1, T2 * H2 * W2, -1)  # (H'·W', T', D) -> (1, T'·H'·W', D)
+    return torch.cat((prefix, grid), dim=1)
+
+
+# --- models --------------------------------------------------------------------------------------------------
+class _ViViTBase(VitkitModel):
+    """What the four models share: the tubelet embedding, the linear head and the model API."""
+
+    is_video = True
+
+    def __init__(self, cfg: ViViTConfig):
+        super().__init__()
+        self.config = cfg
+        self.num_classes, self.num_features = cfg.num_classes, cfg.embed_dim
+        self.patch_embed = TubeletEmbed(cfg.tubelet_size, cfg.patch_size, cfg.in_chans, cfg.embed_dim)
+        H, W = to_2tuple(cfg.img_size)
+        self.grid_size = (cfg.num_frames // cfg.tubelet_size, H // cfg.patch_size, W // cfg.patch_size)  # n_t, n_h, n_w
+        self.pos_drop = nn.Dropout(cfg.drop_rate) if cfg.drop_rate > 0 else nn.Identity()
+
+    def _make_head(self, num_classes: int) -> nn.Module:
+        return nn.Linear(self.num_features, num_classes) if num_classes > 0 else nn.Identity()
+
+    def _init(self) -> None:
+        self.apply(init_weights)
+        for name, p in self.named_parameters():
+            if "pos_embed" in name or "cls_token" in name:
+                trunc_normal_(p)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """x: (B, C, T, H, W) -> logits (B, num_classes)."""
+        return self.forward_head(self.forward_features(x))
+
+    def reset_classifier(self, num_classes: int) -> None:
+        self.num_classes = num_classes
+        self.config = replace(self.config, num_classes=num_classes)
+        self.head = self._make_head(num_classes)
+
+    def no_weight_decay(self) -> set[str]:
+        return {n for n, _ in self.named_parameters() if "pos_embed" in n or "cls_token" in n}
+
+
+class ViViT(_ViViTBase):
+    """Models 1, 3 and 4: one encoder over the (n_t, n_h, n_w) tube grid. Model 1 prepends a cls token and
+    classifies it; Models 3 and 4 have none ("to avoid ambiguities when reshaping") and average the tokens."""
+
+    BLOCKS = {"spatiotemporal": SpatioTemporalBlock, "factorised_self_attention": FactorisedSelfAttentionBlock,
+              "factorised_dot_product": FactorisedDotProductBlock}
+
+    def __init__(self, cfg: ViViTConfig):
+        super().__init__(cfg)
+        block = self.BLOCKS[cfg.variant]
+        D = cfg.embed_dim
+        self.num_prefix_tokens = 1 if block is SpatioTemporalBlock else 0
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, D)) if self.num_prefix_tokens else None
+        self.pos_embed = nn.Parameter(torch.zeros(1, self.num_prefix_tokens + math.prod(self.grid_size), D))
+        self.blocks = nn.ModuleList([
+            block(D, cfg.num_heads, cfg.mlp_ratio, cfg.qkv_bias, cfg.drop_rate, cfg.attn_drop_rate, dpr)
+            for dpr in drop_path_rates(cfg.drop_path_rate, cfg.depth)
+        ])
+        self.norm = LayerNorm6(D)
+        self.head = self._make_head(cfg.num_classes)
+        self._init()
+        for blk in self.blocks:
+            if isinstance(blk, FactorisedSelfAttentionBlock):
+                blk.zero_init_temporal()
+
+    def _pos_embed(self, grid: tuple[int, int, int]) -> Tensor:
+        return resample_tube_pos_embed(self.pos_embed, grid, self.grid_size, self.num_prefix_tokens)
+
+    def forward_features(self, x: Tensor) -> Tensor:
+        """x: (B, C, T, H, W) -> normalised tokens (B, [1 +] n_t·n_h·n_w, D)."""
+        grid = self.patch_embed.grid(x)
+        x = self.patch_embed(x)  # (B, N, D)
+        if self.cls_token is not None:
+            x = torch.cat((self.cls_token.expand(x.shape[0], -1, -1), x), dim=1)  # -> (B, 1 + N, D)
+        x = self.pos_drop(x + self._pos_embed(grid))
+        for blk in self.blocks:
+            x = blk(x, grid[0])
+        return self.norm(x)
+
+    def forward_head(self, x: Tensor, pre_logits: bool = False) -> Tensor:
+        """x: (B, [1 +] N, D) -> logits (B, num_classes), or pooled features (B, D) with pre_logits."""
+        x = x[:, 0] if self.cls_token is not None else x.mean(1)
+        return x if pre_logits else self.head(x)
+
+    def adapt_state_dict(self, state_dict: dict[str, Tensor]) -> dict[str, Tensor]:
+        """Resample a checkpoint's position table saved at another frame count or resolution (square frames)."""
+        pos = state_dict.get("pos_embed")
+        if pos is None or pos.shape == self.pos_embed.shape:
+            return state_dict
+        n, (T, H, W) = pos.shape[1] - self.num_prefix_tokens, self.grid_size
+        if n % (H * W) == 0:
+            old = (n // (H * W), H, W)
+        elif n % T == 0 and round(math.sqrt(n // T)) ** 2 == n // T:
+            old = (T, math.isqrt(n // T), math.isqrt(n // T))
+        else:
+            return state_dict  # not a grid we can infer: the strict load reports the mismatch
+        return dict(state_dict, pos_embed=resample_tube_pos_embed(pos, self.grid_size, old, self.num_prefix_tokens))
+
+
+class ViViTFactorisedEncoder(_ViViTBase):
+    """Model 2: a spatial encoder (the image ViT, shared over time, with its cls token and 1 + n_h·n_w position
+    table, ending in LayerNorm) turns each tubelet frame into its cls output h_i; a temporal encoder with its own
+    cls token and 1 + n_t position table runs over (h_1 … h_nt) and its cls output is classified (scenic
+    `SpaceTimeViViT`). Keys of the spatial encoder equal the image ViT's."""
+
+    def __init__(self, cfg: ViViTConfig):
+        super().__init__(cfg)
+        D, (n_t, n_h, n_w) = cfg.embed_dim, self.grid_size
+        self.num_prefix_tokens = 1
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, D))
+        self.pos_embed = nn.Parameter(torch.zeros(1, 1 + n_h * n_w, D))
+        self.blocks = nn.Sequential(*[
+            Block(D, cfg.num_heads, cfg.mlp_ratio, cfg.qkv_bias, cfg.drop_rate, cfg.attn_drop_rate, dpr)
+            for dpr in drop_path_rates(cfg.drop_path_rate, cfg.depth)
+        ])
+        self.norm = LayerNorm6(D)
+        self.temporal_cls_token = nn.Parameter(torch.zeros(1, 1, D))
+        self.temporal_pos_embed = nn.Parameter(torch.zeros(1, 1 + n_t, D))
+        self.temporal_blocks = nn.Sequential(*[
+            Block(D, cfg.num_heads, cfg.mlp_ratio, cfg.qkv_bias, cfg.drop_rate, cfg.attn_drop_rate, dpr)
+            for dpr in drop_path_rates(cfg.drop_path_rate, cfg.temporal_depth)
+        ])
+        self.temporal_norm = LayerNorm6(D)
+        self.head = self._make_head(cfg.num_classes)
+        self._init()
+
+    def forward_spatial(self, x: Tensor) -> Tensor:
+        """x: (B, C, T, H, W) -> frame tokens h_i (B, n_t, D): the spatial encoder's normalised cls outputs."""
+        B = x.shape[0]
+        n_t, n_h, n_w = self.patch_embed.grid(x)
+        x = frames(self.patch_embed(x), n_t)  # (B, n_t·S, D) -> (B·n_t, S, D)
+        x = torch.cat((self.cls_token.expand(x.shape[0], -1, -1), x), dim=1)  # -> (B·n_t, 1 + S, D)
+        x = x + resample_abs_pos_embed(self.pos_embed, (n_h, n_w), self.grid_size[1:], 1)
+        x = self.norm(self.blocks(self.pos_drop(x)))
+        return x[:, 0].reshape(B, n_t, -1)  # (B·n_t, D) -> (B, n_t, D)
+
+    def forward_temporal(self, x: Tensor) -> Tensor:
+        """x: frame tokens (B, n_t, D) -> normalised tokens (B, 1 + n_t, D)."""
+        x = torch.cat((self.temporal_cls_token.expand(x.shape[0], -1, -1), x), dim=1)  # -> (B, 1 + n_t, D)
+        x = x + resample_abs_pos_embed(self.temporal_pos_embed, (x.shape[1] - 1,), self.grid_size[:1], 1)
+        return self.temporal_norm(self.temporal_blocks(self.pos_drop(x)))
+
+    def forward_features(self, x: Tensor) -> Tensor:
+        """x: (B, C, T, H, W) -> normalised temporal tokens (B, 1 + n_t, D)."""
+        return self.forward_temporal(self.forward_spatial(x))
+
+    def forward_head(self, x: Tensor, pre_logits: bool = False) -> Tensor:
+        """x: (B, 1 + n_t, D) -> logits (B, num_classes), or the temporal cls output (B, D) with pre_logits."""
+        return x[:, 0] if pre_logits else self.head(x[:, 0])
+
+    def adapt_state_dict(self, state_dict: dict[str, Tensor]) -> dict[str, Tensor]:
+        """Resample the spatial (square grid, bicubic) and temporal (linear) tables of a checkpoint."""
+        out = dict(state_dict)
+        pos, tpos = out.get("pos_embed"), out.get("temporal_pos_embed")
+        if pos is not None and pos.shape != self.pos_embed.shape and math.isqrt(pos.shape[1] - 1) ** 2 == pos.shape[1] - 1:
+            side = math.isqrt(pos.shape[1] - 1)
+            out["pos_embed"] = resample_abs_pos_embed(pos, self.grid_size[1:], (side, side), 1)
+        if tpos is not None and tpos.shape != self.temporal_pos_embed.shape:
+            out["temporal_pos_embed"] = resample_abs_pos_embed(tpos, self.grid_size[:1], (tpos.shape[1] - 1,), 1)
+        return out
+
+
+# --- initialisation from an image ViT (§3.4) -----------------------------------------------------------------
+TUBELET_INITS = ("central_frame", "inflate")
+
+
+def _image_vit_state_dict(state_dict: dict[str, Tensor], model: _ViViTBase) -> dict[str, Tensor]:
+    """A vitkit/timm-layout image ViT state dict; other layouts (HF ViT, ...) go through vitkit's converters."""
+    if "patch_embed.proj.weight" in state_dict:
+        return state_dict
+    from ..convert import to_vitkit
+    from .vit import ViTConfig, VisionTransformer
+
+    c = model.config
+    with torch.device("meta"):
+        vit = VisionTransformer(ViTConfig(img_size=c.img_size, patch_size=c.patch_size, in_chans=c.in_chans,
+                                          embed_dim=c.embed_dim, depth=c.depth, num_heads=c.num_heads,
+                                          mlp_ratio=c.mlp_ratio, qkv_bias=c.qkv_bias))
+    converted, source = to_vitkit(state_dict, vit)
+    if "patch_embed.proj.weight" not in converted:
+        raise CheckpointError("the image checkpoint is not a ViT state dict in a known layout (vitkit/timm, or one "
+                              "with a registered converter such as HF ViT)")
+    return converted
+
+
+def init_from_image_vit(model: _ViViTBase, vit_state_dict: dict[str, Tensor],
+                        tubelet_init: str = "central_frame") -> _ViViTBase:
+    """Initialise a ViViT model from an image ViT's weights, in place (§3.4); returns the model.
+
+    - tubelet filter: "central_frame" puts E_image at temporal index ⌊t/2⌋ and zeros elsewhere;
+      "inflate" uses E_image / t at every temporal index (both give the image embedding on a static clip);
+    - position table: the image grid (resampled bicubic to n_h×n_w if needed) tiled over n_t for Models 1/3/4,
+      the image table itself for Model 2's spatial encoder; Models 3/4 drop the cls row;
+    - blocks and the (spatial) final norm copied; Model 3's temporal attention starts with a zero output
+      projection; Model 2's temporal encoder and every head keep their fresh initialisation.
+    """
+    if tubelet_init not in TUBELET_INITS:
+        raise ConfigError(f"unknown tubelet_init {tubelet_init!r}; expected one of {', '.join(TUBELET_INITS)}")
+    sd = _image_vit_state_dict(vit_state_dict, model)
+    c, (n_t, n_h, n_w) = model.config, model.grid_size
+    w = sd["patch_embed.proj.weight"]  # (D, C, P, P)
+    if w.shape[1:] != (c.in_chans, c.patch_size, c.patch_size) or w.shape[0] != c.embed_dim:
+        raise CheckpointError(f"the image ViT's patch embedding has shape {tuple(w.shape)}, expected "
+                              f"({c.embed_dim}, {c.in_chans}, {c.patch_size}, {c.patch_size}) for this model")
+    t = c.tubelet_size
+    if tubelet_init == "central_frame":
+        w3 = torch.zeros(*w.shape[:2], t, *w.shape[2:], dtype=w.dtype)
+        w3[:, :, t // 2] = w
+    else:
+        w3 = w.unsqueeze(2).repeat(1, 1, t, 1, 1) / t  # (D, C, P, P) -> (D, C, t, P, P)
+    pos = sd["pos_embed"]  # (1, 1 + S0, D)
+    side = math.isqrt(pos.shape[1] - 1)
+    pos = resample_abs_pos_embed(pos, (n_h, n_w), (side, side), 1)  # -> (1, 1 + S, D)
+    new = {k: v for k, v in sd.items() if k.startswith(("blocks.", "norm."))}
+    new["patch_embed.proj.weight"], new["patch_embed.proj.bias"] = w3, sd["patch_embed.proj.bias"]
+    if isinstance(model, ViViTFactorisedEncoder):
+        new["pos_embed"], new["cls_token"] = pos, sd["cls_token"]
+    else:
+        tiled = pos[:, 1:].repeat(1, n_t, 1)  # (1, S, D) -> (1, n_t·S, D), frame-major like the tokens
+        new["pos_embed"] = torch.cat((pos[:, :1], tiled), 1) if model.cls_token is not None else tiled
+        if model.cls_token is not None:
+            new["cls_token"] = sd["cls_token"]
+    own = model.state_dict()
+    missing = [k for k in new if k not in own or own[k].shape != new[k].shape]
+    if missing:
+        raise CheckpointError(f"the image ViT does not match this model at {missing[0]!r} (depth, width or heads "
+                              f"differ); expected an image ViT of the same size")
+    model.load_state_dict(new, strict=False)
+    for blk in getattr(model, "blocks", []):
+        if isinstance(blk, FactorisedSelfAttentionBlock):
+            blk.zero_init_temporal()
+    return model
+
+
+# --- registered builders -------------------------------------------------------------------------------------
+_CLASSES = {"spatiotemporal": ViViT, "factorised_encoder": ViViTFactorisedEncoder,
+            "factorised_self_attention": ViViT, "factorised_dot_product": ViViT}
+
+
+def _vivit(overrides: dict, **base) -> _ViViTBase:
+    cfg = build_config(ViViTConfig(**base), overrides)
+    if cfg.variant not in _CLASSES:
+        raise ConfigError(f"unknown ViViT variant {cfg.variant!r}; expected one of {', '.join(_CLASSES)}")
+    return _CLASSES[cfg.variant](cfg)
+
+
+@register_model
+def vivit_base_16x2_spatiotemporal(**overrides) -> ViViT:
+    return _vivit(overrides, variant="spatiotemporal")
+
+
+@register_model
+def vivit_large_16x2_spatiotemporal(**overrides) -> ViViT:
+    return _vivit(overrides, variant="spatiotemporal", embed_dim=1024, depth=24, num_heads=16)
+
+
+@register_model
+def vivit_base_16x2_factorised_encoder(**overrides) -> ViViTFactorisedEncoder:
+    return _vivit(overrides, variant="factorised_encoder")
+
+
+@register_model
+def vivit_large_16x2_factorised_encoder(**overrides) -> ViViTFactorisedEncoder:
+    # L_t = 4 as the paper says for all experiments; scenic's ViViT-L/16x2 FE config uses 24 temporal layers
+    # (pass temporal_depth=24 to match those checkpoints).
+    return _vivit(overrides, variant="factorised_encoder", embed_dim=1024, depth=24, num_heads=16)
+
+
+@register_model
+def vivit_base_16x2_factorised_self_attention(**overrides) -> ViViT:
+    return _vivit(overrides, variant="factorised_self_attention")
+
+
+@register_model
+def vivit_base_16x2_factorised_dot_product(**overrides) -> ViViT:
+    return _vivit(overrides, variant="factorised_dot_product")
