@@ -6,6 +6,7 @@ import fnmatch
 TINY: dict[str, dict] = {
     "vit_*": dict(img_size=32, patch_size=8, embed_dim=48, depth=2, num_heads=3, num_classes=7),
     "deit_*": dict(img_size=32, patch_size=8, embed_dim=48, depth=2, num_heads=3, num_classes=7),
+    "cvt_*": dict(img_size=32, embed_dims=(16, 32, 48), depths=(1, 1, 2), num_heads=(1, 2, 3), num_classes=7),
     "vivit_*": dict(img_size=32, patch_size=8, num_frames=4, tubelet_size=2, embed_dim=48, depth=2, temporal_depth=1,
                     num_heads=4, num_classes=7),
 }

@@ -1,0 +1,88 @@
+"""Hugging Face transformers state dicts -> vitkit key layout."""
+
+from __future__ import annotations
+
+import re
+
+import torch
+
+from ..models.cvt import CvT
+from ..models.timesformer import TimeSformer
+from . import StateDict, register_converter
+
+
+# --- CvT: transformers `CvtForImageClassification` ---------------------------------------------------------------
+_HF_CVT = [  # (HF pattern, vitkit replacement), applied in order to each key
+    (r"^cvt\.encoder\.stages\.(\d+)\.embedding\.convolution_embeddings\.projection\.", r"stages.\1.patch_embed.proj."),
+    (r"^cvt\.encoder\.stages\.(\d+)\.embedding\.convolution_embeddings\.normalization\.", r"stages.\1.patch_embed.norm."),
+    (r"^cvt\.encoder\.stages\.(\d+)\.cls_token$", r"stages.\1.cls_token"),
+    (r"^cvt\.encoder\.stages\.(\d+)\.layers\.", r"stages.\1.blocks."),
+    (r"\.attention\.attention\.convolution_projection_(query|key|value)\.convolution_projection\.convolution\.",
+     lambda m: f".attn.{m.group(1)[0]}_reducer.conv."),
+    (r"\.attention\.attention\.convolution_projection_(query|key|value)\.convolution_projection\.normalization\.",
+     lambda m: f".attn.{m.group(1)[0]}_reducer.bn."),
+    (r"\.attention\.attention\.projection_(query|key|value)\.", lambda m: f".attn.proj_{m.group(1)[0]}."),
+    (r"\.attention\.output\.dense\.", ".attn.proj."),
+    (r"\.intermediate\.dense\.", ".mlp.fc1."),
+    (r"\.output\.dense\.", ".mlp.fc2."),
+    (r"\.layernorm_before\.", ".norm1."),
+    (r"\.layernorm_after\.", ".norm2."),
+    (r"^layernorm\.", "norm."),
+    (r"^classifier\.", "head."),
+]
+
+
+def _is_hf_cvt(sd: StateDict) -> bool:
+    return any(k.startswith("cvt.encoder.stages.") for k in sd)
+
+
+@register_converter("hf", CvT, _is_hf_cvt)
+def cvt_from_hf(sd: StateDict, model: CvT) -> StateDict:
+    """HF transformers CvT -> vitkit. HF's port uses nn.GELU where the official code (whose weights HF ships)
+    uses QuickGELU; vitkit keeps QuickGELU unless the config says act_layer="gelu"."""
+    out = {}
+    for k, v in sd.items():
+        for pat, rep in _HF_CVT:
+            k = re.sub(pat, rep, k)
+        out[k] = v
+    return out
+
+
+# --- TimeSformer: transformers `TimesformerForVideoClassification` (space_only, joint, divided) -------------------
+_HF_TIMESFORMER = [  # (HF pattern, vitkit replacement), applied in order to each key
+    (r"^timesformer\.embeddings\.cls_token$", "cls_token"),
+    (r"^timesformer\.embeddings\.position_embeddings$", "pos_embed"),
+    (r"^timesformer\.embeddings\.time_embeddings$", "time_embed"),
+    (r"^timesformer\.embeddings\.patch_embeddings\.projection\.", "patch_embed.proj."),
+    (r"^timesformer\.encoder\.layer\.(\d+)\.", r"blocks.\1."),
+    (r"\.temporal_attention\.attention\.qkv\.", ".temporal_attn.qkv."),
+    (r"\.temporal_attention\.output\.dense\.", ".temporal_attn.proj."),
+    (r"\.temporal_layernorm\.", ".temporal_norm1."),
+    (r"\.temporal_dense\.", ".temporal_fc."),
+    (r"\.attention\.attention\.qkv\.", ".attn.qkv."),
+    (r"\.attention\.output\.dense\.", ".attn.proj."),
+    (r"\.layernorm_before\.", ".norm1."),
+    (r"\.layernorm_after\.", ".norm2."),
+    (r"\.intermediate\.dense\.", ".mlp.fc1."),
+    (r"\.output\.dense\.", ".mlp.fc2."),
+    (r"^timesformer\.layernorm\.", "norm."),
+    (r"^classifier\.", "head."),
+]
+
+
+def _is_hf_timesformer(sd: StateDict) -> bool:
+    return "timesformer.embeddings.cls_token" in sd
+
+
+@register_converter("hf", TimeSformer, _is_hf_timesformer)
+def timesformer_from_hf(sd: StateDict, model: TimeSformer) -> StateDict:
+    """HF transformers TimeSformer -> vitkit (the official layout without `model.`). HF's space-only model
+    returns B·T rows of logits; the weights are the same, vitkit pools over frames as the official code does."""
+    out = {}
+    for k, v in sd.items():
+        for pat, rep in _HF_TIMESFORMER:
+            k = re.sub(pat, rep, k)
+        out[k] = v
+    return out
+
+
