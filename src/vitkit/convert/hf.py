@@ -8,6 +8,7 @@ import torch
 
 from ..models.cvt import CvT
 from ..models.timesformer import TimeSformer
+from ..models.vivit import ViViT
 from . import StateDict, register_converter
 
 
@@ -86,3 +87,42 @@ def timesformer_from_hf(sd: StateDict, model: TimeSformer) -> StateDict:
     return out
 
 
+# --- ViViT Model 1: transformers `VivitForVideoClassification` (transformers 5 and the older hub layout) ---------
+_HF_VIVIT = [  # (HF pattern, vitkit replacement), applied in order to each key; q/k/v are fused afterwards
+    (r"^(vivit\.)?embeddings\.cls_token$", "cls_token"),
+    (r"^(vivit\.)?embeddings\.position_embeddings$", "pos_embed"),
+    (r"^(vivit\.)?embeddings\.patch_embeddings\.projection\.", "patch_embed.proj."),
+    (r"^(vivit\.)?(encoder\.layer|layers)\.(\d+)\.", r"blocks.\3."),
+    (r"\.attention\.attention\.(q)uery\.|\.attention\.attention\.(k)ey\.|\.attention\.attention\.(v)alue\.",
+     lambda m: f".attn.{m.group(1) or m.group(2) or m.group(3)}."),
+    (r"\.attention\.([qkv])_proj\.", r".attn.\1."),
+    (r"\.attention\.(output\.dense|o_proj)\.", ".attn.proj."),
+    (r"\.intermediate\.dense\.", ".mlp.fc1."),
+    (r"\.output\.dense\.", ".mlp.fc2."),
+    (r"\.layernorm_before\.", ".norm1."),
+    (r"\.layernorm_after\.", ".norm2."),
+    (r"^(vivit\.)?layernorm\.", "norm."),
+    (r"^classifier\.", "head."),
+]
+
+
+def _is_hf_vivit(sd: StateDict) -> bool:
+    w = sd.get("vivit.embeddings.patch_embeddings.projection.weight", sd.get("embeddings.patch_embeddings.projection.weight"))
+    return w is not None and w.ndim == 5
+
+
+@register_converter("hf", ViViT, _is_hf_vivit)
+def vivit_from_hf(sd: StateDict, model: ViViT) -> StateDict:
+    """HF transformers ViViT (Model 1) -> vitkit: separate q/k/v fused into qkv; the unused pooler dropped.
+    HF's default activation is gelu_fast (tanh approximation); vitkit's is exact GELU, as in scenic."""
+    out = {}
+    for k, v in sd.items():
+        if ".pooler." in k or k.startswith("pooler."):
+            continue
+        for pat, rep in _HF_VIVIT:
+            k = re.sub(pat, rep, k)
+        out[k] = v
+    for k in [k for k in out if ".attn.q." in k]:
+        out[k.replace(".attn.q.", ".attn.qkv.")] = torch.cat(
+            [out.pop(k.replace(".attn.q.", f".attn.{c}.")) for c in "qkv"], dim=0)  # 3 × (D, ...) -> (3D, ...)
+    return out
