@@ -6,9 +6,14 @@ import fnmatch
 TINY: dict[str, dict] = {
     "vit_*": dict(img_size=32, patch_size=8, embed_dim=48, depth=2, num_heads=3, num_classes=7),
     "deit_*": dict(img_size=32, patch_size=8, embed_dim=48, depth=2, num_heads=3, num_classes=7),
+    "swin_*": dict(img_size=32, patch_size=2, embed_dim=16, depths=(2, 2, 2), num_heads=(1, 2, 4), window_size=4,
+                   num_classes=7),
     "cvt_*": dict(img_size=32, embed_dims=(16, 32, 48), depths=(1, 1, 2), num_heads=(1, 2, 3), num_classes=7),
     "vivit_*": dict(img_size=32, patch_size=8, num_frames=4, tubelet_size=2, embed_dim=48, depth=2, temporal_depth=1,
                     num_heads=4, num_classes=7),
+    "timesformer_*": dict(img_size=32, patch_size=8, num_frames=4, embed_dim=48, depth=2, num_heads=3, num_classes=7),
+    "mvit*x*": dict(img_size=32, num_frames=4, embed_dim=16, depths=(1, 1), pool_stride_kv=(1, 4, 4), num_classes=7),
+    "mvitv2_*": dict(img_size=32, embed_dim=16, depths=(1, 1), num_classes=7),
 }
 
 

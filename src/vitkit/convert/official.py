@@ -7,6 +7,8 @@ import re
 import torch
 
 from ..models.cvt import CvT
+from ..models.mvit import MViT
+from ..models.swin import SwinTransformer, relative_position_index
 from ..models.timesformer import TimeSformer
 from . import StateDict, register_converter
 
@@ -49,3 +51,61 @@ def timesformer_from_official(sd: StateDict, model: TimeSformer) -> StateDict:
     return {k.removeprefix("model."): v for k, v in sd.items()}
 
 
+# --- MViT v1/v2: facebookresearch/SlowFast `slowfast/models/{video_model_builder,attention}.py` (video) and ----------
+# facebookresearch/mvit `mvit/models/{mvit_model,attention}.py` (image): one key layout, `blocks.{i}` flat.
+def _is_official_mvit(sd: StateDict) -> bool:
+    return "head.projection.weight" in sd and "patch_embed.proj.weight" in sd
+
+
+@register_converter("official", MViT, _is_official_mvit)
+def mvit_from_official(sd: StateDict, model: MViT) -> StateDict:
+    """`attn.pool_{q,k,v}` / `attn.norm_{q,k,v}` -> `attn.{q,k,v}_reducer` / `attn.{q,k,v}_norm`,
+    `attn.rel_pos_{h,w,t}` -> `attn.rel_pos.rel_pos_*`, `head.projection` -> `head`, the block's skip `proj` ->
+    `shortcut_proj_attn` (DIM_MUL_IN_ATT) or `shortcut_proj_mlp`. `pos_embed_{spatial,temporal,class}`,
+    `cls_token`, `patch_embed.proj`, `norm{1,2}`, `mlp.fc{1,2}`, `attn.{qkv,proj}` are the same. Checkpoints
+    written with SEPARATE_QKV have `attn.{q,k,v}` linears applied before pooling: they are stacked into `qkv`.
+    (POOL_FIRST checkpoints pool before projecting, a different model, and are not supported.)"""
+    skip = "shortcut_proj_attn" if model.config.expand_attn else "shortcut_proj_mlp"
+    out = {}
+    for k, v in sd.items():
+        k = re.sub(r"\.attn\.pool_([qkv])\.", r".attn.\1_reducer.", k)
+        k = re.sub(r"\.attn\.norm_([qkv])\.", r".attn.\1_norm.", k)
+        k = re.sub(r"\.attn\.rel_pos_([thw])$", r".attn.rel_pos.rel_pos_\1", k)
+        k = re.sub(r"^(blocks\.\d+)\.proj\.", rf"\1.{skip}.", k)
+        out[re.sub(r"^head\.projection\.", "head.", k)] = v
+    for k in [k for k in out if k.endswith(".attn.q.weight") or k.endswith(".attn.q.bias")]:
+        stem, kind = k.rsplit(".q.", 1)
+        out[f"{stem}.qkv.{kind}"] = torch.cat([out.pop(f"{stem}.{x}.{kind}") for x in "qkv"])
+    return out
+
+
+# --- Swin: microsoft/Swin-Transformer `models/swin_transformer.py` (also timm < 0.9) -------------------------------
+def _is_official_swin(sd: StateDict) -> bool:
+    return "layers.0.downsample.reduction.weight" in sd or (
+        "head.weight" in sd and "layers.0.blocks.0.attn.relative_position_bias_table" in sd)
+
+
+@register_converter("official", SwinTransformer, _is_official_swin)
+def swin_from_official(sd: StateDict, model: SwinTransformer) -> StateDict:
+    """The official code merges patches at the *end* of stage i (`layers.{i}.downsample`), vitkit/timm at the
+    start of stage i+1 (`layers.{i+1}.downsample`); `head` -> `head.fc`. The stored `relative_position_index`
+    and `attn_mask` buffers are dropped: vitkit derives them from the window size and input size."""
+    out = {}
+    for k, v in sd.items():
+        if k.endswith(("relative_position_index", "attn_mask")):
+            continue
+        k = re.sub(r"^layers\.(\d+)\.downsample\.", lambda m: f"layers.{int(m[1]) + 1}.downsample.", k)
+        out[re.sub(r"^head\.", "head.fc.", k)] = v
+    return out
+
+
+def swin_to_official(sd: StateDict, window_size: int) -> StateDict:
+    """vitkit Swin -> the official key layout (the inverse of `swin_from_official`, with the index buffers the
+    official code stores; its shifted blocks' `attn_mask` buffers depend on the input size and are left out)."""
+    out = {}
+    for k, v in sd.items():
+        k = re.sub(r"^layers\.(\d+)\.downsample\.", lambda m: f"layers.{int(m[1]) - 1}.downsample.", k)
+        out[re.sub(r"^head\.fc\.", "head.", k)] = v
+        if k.endswith("attn.relative_position_bias_table"):
+            out[k.replace("bias_table", "index")] = relative_position_index(window_size)
+    return out

@@ -1,0 +1,323 @@
+"""Swin Transformer (Liu et al., "Swin Transformer: Hierarchical Vision Transformer using Shifted Windows",
+arXiv 2103.14030): §3.1 architecture (patch partition, stages, patch merging), §3.2 shifted windows (cyclic shift
+with the region mask) and relative position bias (Eq. 4), Table 7 / App. A1 configurations.
+
+State-dict keys are timm's (`swin_transformer.py`; patch merging at the *start* of stage i ≥ 1, head at
+`head.fc`), so timm weights load unchanged; the official code and torchvision are converted in
+`vitkit.convert`. Checked against timm and torchvision `swin_t` by tests/parity/test_swin.py.
+
+Any input whose sides are multiples of the patch size runs: a feature map is padded at the bottom/right to a
+multiple of the window *before* the cyclic shift and the mask is built on the padded grid (the Swin detection
+code's and torchvision's order; rolling first would wrap padding into real windows), odd sizes are padded at a
+merge, and along an axis where the map is no larger than the window, the window shrinks to the map and does not
+shift (official rule; stage 4 at 224/M=7 and 384/M=12).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ..errors import ConfigError, InputError
+from ..layers import Attention, Mlp, PatchEmbed, check_input, drop_path, drop_path_rates, init_weights, resample_grid
+from ..layers import trunc_normal_
+from ..layers.groupings import shifted_window_mask, unwindows, windows
+from ..registry import build_config, register_model
+from .base import VitkitModel, to_2tuple
+
+
+@dataclass(frozen=True)
+class SwinConfig:
+    img_size: int | tuple[int, int] = 224       # H, W the model is built for (other multiples of P also run)
+    patch_size: int = 4                         # 4×4 patch partition (§3.1)
+    in_chans: int = 3
+    num_classes: int = 1000
+    embed_dim: int = 96                         # C: stage i has 2^i·C channels (Table 7)
+    depths: tuple[int, ...] = (2, 2, 6, 2)      # blocks per stage
+    num_heads: tuple[int, ...] = (3, 6, 12, 24)  # heads per stage (head dim d = 32 in every released size)
+    window_size: int = 7                        # M
+    mlp_ratio: float = 4.0                      # α
+    qkv_bias: bool = True
+    drop_rate: float = 0.0                      # dropout after the patch embedding, attn proj and MLP, and before the head
+    attn_drop_rate: float = 0.0
+    drop_path_rate: float = 0.1                 # stochastic depth, linear 0 -> rate over all blocks
+
+
+def relative_position_index(M: int) -> Tensor:
+    """(M², M²) index into the ((2M-1)², h) bias table for every (query, key) pair of an M×M window:
+    (Δy + M - 1)·(2M - 1) + (Δx + M - 1), Δ = query coordinate - key coordinate."""
+    coords = torch.stack(torch.meshgrid(torch.arange(M), torch.arange(M), indexing="ij")).flatten(1)  # (2, M²)
+    delta = coords[:, :, None] - coords[:, None, :] + (M - 1)  # (2, M², M²), each in [0, 2M-2]
+    return delta[0] * (2 * M - 1) + delta[1]
+
+
+def resize_relative_position_table(table: Tensor, M: int) -> Tensor:
+    """((2M'-1)², h) bias table of another window size -> ((2M-1)², h), bicubic over the (2M-1)×(2M-1) grid."""
+    side = int(round(table.shape[0] ** 0.5))
+    grid = table.reshape(1, side, side, -1)  # ((2M'-1)², h) -> (1, 2M'-1, 2M'-1, h)
+    return resample_grid(grid, (2 * M - 1, 2 * M - 1)).reshape((2 * M - 1) ** 2, -1)  # -> ((2M-1)², h)
+
+
+class WindowAttention(Attention):
+    """Multi-head self-attention inside windows of at most M×M tokens with a learned relative position bias
+    (Eq. 4): (B·nW, N, D) -> (B·nW, N, D). The bias (and the shift mask) reach the shared core as the additive
+    `bias` of `Attention.forward`."""
+
+    def __init__(self, dim: int, num_heads: int, window_size: int, qkv_bias: bool = True, attn_drop: float = 0.0,
+                 proj_drop: float = 0.0):
+        super().__init__(dim, num_heads, qkv_bias, attn_drop, proj_drop)
+        self.window_size = window_size
+        self.relative_position_bias_table = nn.Parameter(torch.zeros((2 * window_size - 1) ** 2, num_heads))
+        trunc_normal_(self.relative_position_bias_table)
+        # Derived from M alone: rebuilt, never loaded (a checkpoint's copy is dropped by adapt_state_dict).
+        self.register_buffer("relative_position_index", relative_position_index(window_size), persistent=False)
+
+    def position_bias(self, window: tuple[int, int]) -> Tensor:
+        """(h, N, N) relative position bias for a window of wh×ww ≤ M×M tokens, N = wh·ww."""
+        M, (wh, ww) = self.window_size, window
+        index = self.relative_position_index
+        if (wh, ww) != (M, M):
+            # The offsets inside a smaller window are a subset of the M×M ones: its top-left corner's pairs.
+            index = index.view(M, M, M, M)[:wh, :ww, :wh, :ww]  # (M², M²) -> (wh, ww, wh, ww)
+        N = wh * ww
+        bias = self.relative_position_bias_table[index.reshape(-1)]  # (N·N, h)
+        return bias.view(N, N, -1).permute(2, 0, 1)  # (N, N, h) -> (h, N, N)
+
+
+class SwinBlock(nn.Module):
+    """Pre-norm block with window attention, regular or shifted by M/2: (B, H, W, D) -> (B, H, W, D)."""
+
+    def __init__(self, dim: int, num_heads: int, window_size: int, shifted: bool, mlp_ratio: float = 4.0,
+                 qkv_bias: bool = True, drop: float = 0.0, attn_drop: float = 0.0, drop_path_rate: float = 0.0):
+        super().__init__()
+        self.window_size = window_size
+        self.shift_size = window_size // 2 if shifted else 0
+        self.norm1 = nn.LayerNorm(dim)
+        self.attn = WindowAttention(dim, num_heads, window_size, qkv_bias, attn_drop, drop)
+        self.drop_path1 = drop_path(drop_path_rate)
+        self.norm2 = nn.LayerNorm(dim)
+        self.mlp = Mlp(dim, int(dim * mlp_ratio), drop=drop)
+        self.drop_path2 = drop_path(drop_path_rate)
+        self._masks: dict[tuple, Tensor] = {}  # shift mask per (padded grid, window, shift, device)
+
+    def window_and_shift(self, H: int, W: int) -> tuple[tuple[int, int], tuple[int, int]]:
+        """Window and shift used on an H×W map: along an axis no longer than M, the window is the whole axis and
+        nothing shifts."""
+        M, s = self.window_size, self.shift_size
+        return (min(H, M), min(W, M)), (s if H > M else 0, s if W > M else 0)
+
+    def shift_mask(self, grid: tuple[int, int], window: tuple[int, int], shift: tuple[int, int],
+                   device: torch.device) -> Tensor:
+        """(nW, 1, N, N) region mask, built once per padded grid size and reused."""
+        key = (grid, window, shift, device)
+        mask = self._masks.get(key)
+        if mask is None:
+            if len(self._masks) >= 8:  # many input sizes: keep the cache small
+                self._masks.clear()
+            mask = self._masks[key] = shifted_window_mask(grid, window, shift, device)
+        return mask
+
+    def window_attention(self, x: Tensor) -> Tensor:
+        """(Shifted) window attention over the whole map: (B, H, W, D) -> (B, H, W, D)."""
+        B, H, W, D = x.shape
+        window, shift = self.window_and_shift(H, W)
+        pad_h, pad_w = -H % window[0], -W % window[1]
+        x = F.pad(x, (0, 0, 0, pad_w, 0, pad_h))  # pad first: the mask below is built on this padded grid
+        Hp, Wp = H + pad_h, W + pad_w
+        shifted = shift != (0, 0)
+        if shifted:
+            x = torch.roll(x, (-shift[0], -shift[1]), dims=(1, 2))
+        bias = self.attn.position_bias(window).to(x.dtype)  # (h, N, N)
+        if shifted:
+            bias = bias + self.shift_mask((Hp, Wp), window, shift, x.device).to(x.dtype)  # -> (nW, h, N, N)
+            bias = bias.expand(B, *bias.shape).flatten(0, 1)  # (B, nW, h, N, N) -> (B·nW, h, N, N)
+        x = self.attn(windows(x, window), bias)  # (B·nW, N, D)
+        x = unwindows(x, window, (Hp, Wp))  # -> (B, Hp, Wp, D)
+        if shifted:
+            x = torch.roll(x, shift, dims=(1, 2))
+        return x[:, :H, :W]
+
+    def forward(self, x: Tensor) -> Tensor:
+        """x: (B, H, W, D) -> (B, H, W, D)."""
+        x = x + self.drop_path1(self.window_attention(self.norm1(x)))
+        return x + self.drop_path2(self.mlp(self.norm2(x)))
+
+
+class PatchMerging(nn.Module):
+    """Concatenate each 2×2 group of tokens -> LN(4C) -> Linear 4C -> 2C without bias:
+    (B, H, W, C) -> (B, ⌈H/2⌉, ⌈W/2⌉, 2C); an odd side is zero-padded at the bottom/right."""
+
+    def __init__(self, dim: int):
+        super().__init__()
+        self.norm = nn.LayerNorm(4 * dim)
+        self.reduction = nn.Linear(4 * dim, 2 * dim, bias=False)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """x: (B, H, W, C) -> (B, ⌈H/2⌉, ⌈W/2⌉, 2C)."""
+        B, H, W, C = x.shape
+        x = F.pad(x, (0, 0, 0, W % 2, 0, H % 2))
+        H2, W2 = (H + 1) // 2, (W + 1) // 2
+        # Channel order [x(0,0), x(1,0), x(0,1), x(1,1)] (row offset fastest), as in the official code.
+        x = x.reshape(B, H2, 2, W2, 2, C).permute(0, 1, 3, 4, 2, 5)  # (B, H2, i, W2, j, C) -> (B, H2, W2, j, i, C)
+        return self.reduction(self.norm(x.reshape(B, H2, W2, 4 * C)))
+
+
+class SwinStage(nn.Module):
+    """PatchMerging (stages after the first; timm's placement), then blocks alternating regular and shifted
+    windows: (B, H, W, C/2 or C) -> (B, H', W', C)."""
+
+    def __init__(self, dim: int, num_heads: int, window_size: int, downsample: bool, mlp_ratio: float,
+                 qkv_bias: bool, drop: float, attn_drop: float, drop_path_rates: list[float]):
+        super().__init__()
+        self.downsample = PatchMerging(dim // 2) if downsample else nn.Identity()
+        self.blocks = nn.Sequential(*[
+            SwinBlock(dim, num_heads, window_size, i % 2 == 1, mlp_ratio, qkv_bias, drop, attn_drop, dpr)
+            for i, dpr in enumerate(drop_path_rates)
+        ])
+
+    def forward(self, x: Tensor) -> Tensor:
+        """x: (B, H, W, C/2) -> (B, ⌈H/2⌉, ⌈W/2⌉, C) with downsampling, else (B, H, W, C) -> same."""
+        return self.blocks(self.downsample(x))
+
+
+class ClassifierHead(nn.Module):
+    """Dropout -> Linear: pooled features (B, D) -> logits (B, num_classes). A module so that keys read
+    `head.fc.*` as in timm."""
+
+    def __init__(self, dim: int, num_classes: int, drop: float = 0.0):
+        super().__init__()
+        self.drop = nn.Dropout(drop) if drop > 0 else nn.Identity()
+        self.fc = nn.Linear(dim, num_classes) if num_classes > 0 else nn.Identity()
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.fc(self.drop(x))
+
+
+def _check_config(cfg: SwinConfig) -> None:
+    S = len(cfg.depths)
+    if S == 0 or len(cfg.num_heads) != S:
+        raise ConfigError(f"depths {cfg.depths} and num_heads {cfg.num_heads} must give one entry per stage, "
+                          f"with at least one stage")
+    bad = [(cfg.embed_dim * 2 ** i, h) for i, h in enumerate(cfg.num_heads) if (cfg.embed_dim * 2 ** i) % h]
+    if bad:
+        raise ConfigError(f"stage width {bad[0][0]} (embed_dim·2^i) is not divisible by its {bad[0][1]} heads")
+    grid = tuple(s // cfg.patch_size for s in to_2tuple(cfg.img_size))
+    if not 1 <= cfg.window_size <= min(grid):
+        raise ConfigError(f"window_size {cfg.window_size} cannot fit the {grid[0]}×{grid[1]} token grid of the first "
+                          f"stage (img_size {cfg.img_size} / patch_size {cfg.patch_size}); use 1 to {min(grid)}")
+
+
+class SwinTransformer(VitkitModel):
+    """Swin Transformer: (B, C, H, W) -> logits (B, num_classes). Tokens stay on their (B, H, W, D) grid."""
+
+    def __init__(self, cfg: SwinConfig):
+        super().__init__()
+        _check_config(cfg)
+        self.config = cfg
+        S = len(cfg.depths)
+        dims = [cfg.embed_dim * 2 ** i for i in range(S)]
+        self.num_classes, self.num_features = cfg.num_classes, dims[-1]
+        self.patch_embed = PatchEmbed(cfg.patch_size, cfg.in_chans, cfg.embed_dim, norm_layer=nn.LayerNorm)
+        self.pos_drop = nn.Dropout(cfg.drop_rate) if cfg.drop_rate > 0 else nn.Identity()
+        dpr = drop_path_rates(cfg.drop_path_rate, sum(cfg.depths))
+        starts = [sum(cfg.depths[:i]) for i in range(S)]
+        self.layers = nn.Sequential(*[
+            SwinStage(dims[i], cfg.num_heads[i], cfg.window_size, i > 0, cfg.mlp_ratio, cfg.qkv_bias, cfg.drop_rate,
+                      cfg.attn_drop_rate, dpr[starts[i]:starts[i] + cfg.depths[i]])
+            for i in range(S)
+        ])
+        self.norm = nn.LayerNorm(self.num_features)
+        self.head = ClassifierHead(self.num_features, cfg.num_classes, cfg.drop_rate)
+        self.apply(init_weights)
+
+    @property
+    def min_input_size(self) -> int:
+        """Smallest side (pixels) that leaves every stage at least one token made of image: P·2^(S-1)."""
+        return self.config.patch_size * 2 ** (len(self.config.depths) - 1)
+
+    def forward_features(self, x: Tensor) -> Tensor:
+        """x: (B, C, H, W) -> normalised last-stage tokens (B, H/(P·2^(S-1)), W/(P·2^(S-1)), D) (sides rounded up)."""
+        check_input(x, self.config.in_chans, 4, (self.config.patch_size,) * 2)
+        H, W = x.shape[-2:]
+        if min(H, W) < self.min_input_size:
+            name = self.model_name or type(self).__name__
+            raise InputError(f"image size {(H, W)} is too small for {name}: each side must be at least "
+                             f"{self.min_input_size} pixels (patch {self.config.patch_size} × "
+                             f"{len(self.config.depths) - 1} patch merges)")
+        grid = self.patch_embed.grid(x)
+        x = self.patch_embed(x)  # (B, N, D)
+        x = self.pos_drop(x.reshape(x.shape[0], *grid, -1))  # (B, N, D) -> (B, H/P, W/P, D)
+        return self.norm(self.layers(x))
+
+    def forward_head(self, x: Tensor, pre_logits: bool = False) -> Tensor:
+        """x: (B, H', W', D) -> logits (B, num_classes), or average-pooled features (B, D) with pre_logits."""
+        x = x.mean((1, 2))
+        return x if pre_logits else self.head(x)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """x: (B, C, H, W) -> logits (B, num_classes)."""
+        return self.forward_head(self.forward_features(x))
+
+    # --- API ------------------------------------------------------------------------------------------------
+    def reset_classifier(self, num_classes: int) -> None:
+        self.num_classes = num_classes
+        self.config = replace(self.config, num_classes=num_classes)
+        self.head = ClassifierHead(self.num_features, num_classes, self.config.drop_rate)
+        init_weights(self.head.fc)
+
+    def no_weight_decay(self) -> set[str]:
+        return {n for n, _ in self.named_parameters() if n.endswith("relative_position_bias_table")}
+
+    def adapt_state_dict(self, state_dict: dict[str, Tensor]) -> dict[str, Tensor]:
+        """A checkpoint of another window size: bias tables resized bicubically over the (2M-1)² grid; index and
+        mask buffers (official/torchvision checkpoints store them) dropped, since this model derives its own."""
+        own = self.state_dict()
+        out = {}
+        for k, v in state_dict.items():
+            if k.endswith(("relative_position_index", "attn_mask")) and k not in own:
+                continue
+            if k.endswith("relative_position_bias_table") and k in own and v.shape != own[k].shape:
+                v = resize_relative_position_table(v, self.config.window_size)
+            out[k] = v
+        return out
+
+
+def _swin(overrides: dict, **base) -> SwinTransformer:
+    return SwinTransformer(build_config(SwinConfig(**base), overrides))
+
+
+# Drop-path rates: the official configs' ImageNet-1K values (T 0.2, S 0.3, B 0.5); Swin-L and the 384 models exist
+# as 22K-pretrained weights fine-tuned with 0.2 (configs/swin/*22kto1k*.yaml).
+@register_model
+def swin_tiny_patch4_window7_224(**overrides) -> SwinTransformer:
+    return _swin(overrides, embed_dim=96, depths=(2, 2, 6, 2), num_heads=(3, 6, 12, 24), drop_path_rate=0.2)
+
+
+@register_model
+def swin_small_patch4_window7_224(**overrides) -> SwinTransformer:
+    return _swin(overrides, embed_dim=96, depths=(2, 2, 18, 2), num_heads=(3, 6, 12, 24), drop_path_rate=0.3)
+
+
+@register_model
+def swin_base_patch4_window7_224(**overrides) -> SwinTransformer:
+    return _swin(overrides, embed_dim=128, depths=(2, 2, 18, 2), num_heads=(4, 8, 16, 32), drop_path_rate=0.5)
+
+
+@register_model
+def swin_large_patch4_window7_224(**overrides) -> SwinTransformer:
+    return _swin(overrides, embed_dim=192, depths=(2, 2, 18, 2), num_heads=(6, 12, 24, 48), drop_path_rate=0.2)
+
+
+@register_model
+def swin_base_patch4_window12_384(**overrides) -> SwinTransformer:
+    return _swin(overrides, img_size=384, window_size=12, embed_dim=128, depths=(2, 2, 18, 2),
+                 num_heads=(4, 8, 16, 32), drop_path_rate=0.2)
+
+
+@register_model
+def swin_large_patch4_window12_384(**overrides) -> SwinTransformer:
+    return _swin(overrides, img_size=384, window_size=12, embed_dim=192, depths=(2, 2, 18, 2),
+                 num_heads=(6, 12, 24, 48), drop_path_rate=0.2)
