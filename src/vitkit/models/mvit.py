@@ -344,6 +344,8 @@ def _validate(cfg: MViTConfig) -> None:
     for name in ("patch_stride", "patch_padding", "pool_kernel", "pool_stride_q", "pool_stride_kv"):
         if len(getattr(cfg, name)) != nd:
             raise ConfigError(f"{name} must have {nd} entries like patch_kernel, got {getattr(cfg, name)}")
+    if nd == 2 and cfg.num_frames != 1:
+        raise ConfigError(f"num_frames={cfg.num_frames} was given to an image model (2-D patch_kernel); it takes 1")
     if cfg.pool_mode not in ("conv", "avg", "max"):
         raise ConfigError(f"pool_mode must be 'conv', 'avg' or 'max', got {cfg.pool_mode!r}")
     if cfg.pos_embed not in ("separate", "relative", "none"):
