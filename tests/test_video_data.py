@@ -7,7 +7,7 @@ import torch
 
 import vitkit
 from vitkit.data.moving_digits import _STEPS, DIRECTIONS, MovingDigits
-from vitkit.data.video_folder import VideoFolder, read_clip
+from vitkit.data.video_folder import VideoFolder, read_clip, read_video
 from vitkit.errors import DataError
 
 av = pytest.importorskip("av")
@@ -110,6 +110,9 @@ def test_video_folder_items(video_root):
     assert ds.classes == ["jump", "run"] and len(ds) == 4 and ds.targets == [0, 0, 1, 1]
     x, y = ds[3]
     assert x.shape == (3, 4, 16, 16) and x.dtype == torch.float32 and y == 1
+    raw = read_video(ds.samples[3][0], num_frames=4, img_size=16, frame_stride=2)  # before normalisation
+    assert raw.shape == (3, 4, 16, 16) and 0 <= raw.min() and raw.max() <= 1
+    assert torch.allclose(ds.transform(raw), x)
 
 
 def test_frames_are_sampled_with_the_stride_from_a_centred_clip(video_root):
@@ -142,5 +145,6 @@ def test_video_folder_bad_roots(tmp_path):
     with pytest.raises(DataError, match="does not exist"):
         VideoFolder(tmp_path / "missing")
     (tmp_path / "empty_class").mkdir()
-    with pytest.raises(DataError, match="no video files"):
+    (tmp_path / "empty_class" / "a.png").write_bytes(b"")
+    with pytest.raises(DataError, match=r"no files with extensions \.mp4"):
         VideoFolder(tmp_path)

@@ -15,6 +15,7 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 from ..errors import DataError
+from .image_folder import find_classes
 from .transforms import IMAGENET_MEAN, IMAGENET_STD, Transform
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".webm", ".mov", ".m4v", ".mpg", ".mpeg")
@@ -74,6 +75,13 @@ def read_clip(path: str | os.PathLike, num_frames: int, frame_stride: int) -> Te
     return torch.stack(keep).permute(3, 0, 1, 2)  # (T, H, W, 3) -> (3, T, H, W)
 
 
+def read_video(path: str | os.PathLike, num_frames: int, img_size: int | tuple[int, int], frame_stride: int = 2) -> Tensor:
+    """A video file -> its centred clip as (3, T, img_size, img_size) floats in [0, 1] (what VideoFolder feeds its
+    transform); DataError naming the file if it is too short or cannot be decoded."""
+    clip = read_clip(path, num_frames, frame_stride).float().div_(255)  # (3, T, H, W) uint8 -> [0, 1]
+    return resize_video(clip, img_size)
+
+
 class VideoFolder(Dataset):
     """(clip (3, num_frames, img_size, img_size), label) pairs from `root/<class>/<video>`; classes sorted by name.
 
@@ -87,18 +95,11 @@ class VideoFolder(Dataset):
 
     def __init__(self, root: str | os.PathLike, num_frames: int = 8, frame_stride: int = 2, img_size: int = 224,
                  transform: Transform | None = None):
-        root = Path(root)
-        if not root.is_dir():
-            raise DataError(f"video folder {str(root)!r} does not exist (expected root/<class>/<video files>)")
         if num_frames < 1 or frame_stride < 1:
             raise DataError(f"num_frames and frame_stride must be at least 1, got {num_frames} and {frame_stride}")
-        self.root, self.num_frames, self.frame_stride, self.img_size = root, num_frames, frame_stride, img_size
-        self.classes = sorted(d.name for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
-        self.samples = [(str(f), label) for label, c in enumerate(self.classes) for f in sorted((root / c).rglob("*"))
-                        if f.is_file() and f.suffix.lower() in VIDEO_EXTENSIONS]
-        if not self.samples:
-            raise DataError(f"no video files ({', '.join(VIDEO_EXTENSIONS)}) found in class sub-folders of "
-                            f"{str(root)!r}")
+        self.root, self.num_frames, self.frame_stride, self.img_size = Path(root), num_frames, frame_stride, img_size
+        self.classes, samples = find_classes(self.root, VIDEO_EXTENSIONS)
+        self.samples = [(str(f), label) for f, label in samples]
         self.targets = [label for _, label in self.samples]
         self.transform = transform if transform is not None else VideoNormalize(IMAGENET_MEAN, IMAGENET_STD)
 
@@ -111,5 +112,4 @@ class VideoFolder(Dataset):
 
     def __getitem__(self, i: int) -> tuple[Tensor, int]:
         path, label = self.samples[i]
-        clip = read_clip(path, self.num_frames, self.frame_stride).float().div_(255)  # (3, T, H, W) in [0, 1]
-        return self.transform(resize_video(clip, self.img_size)), label
+        return self.transform(read_video(path, self.num_frames, self.img_size, self.frame_stride)), label
