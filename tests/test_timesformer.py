@@ -234,3 +234,19 @@ def test_wrong_channels_and_sizes_are_rejected():
 def test_unknown_scheme_is_rejected():
     with pytest.raises(ConfigError, match="attention_type"):
         vitkit.create_model("timesformer_base_8x224_divided_space_time", attention_type="divided")
+
+
+def test_stochastic_depth_is_per_block_and_eval_is_deterministic():
+    """Each block gets its own rate on the linear schedule (HF once passed the max to every layer), and with every
+    drop rate > 0 two eval passes agree."""
+    for scheme in ("space_only", "divided_space_time", "local_global", "axial"):
+        m = vitkit.create_model(f"timesformer_base_8x224_{scheme}", **(TINY | dict(depth=3, drop_rate=0.2,
+                                attn_drop_rate=0.2, drop_path_rate=0.3)))
+        rates = [getattr(b, "drop_path", getattr(b, "drop_path1", None)) for b in m.blocks]
+        assert [getattr(r, "p", 0.0) for r in rates] == pytest.approx([0.0, 0.15, 0.3])
+        x = torch.randn(2, 3, 4, 32, 32)
+        m.eval()
+        with torch.no_grad():
+            assert torch.equal(m(x), m(x))
+        m.train()
+        assert not torch.equal(m(x), m(x))
