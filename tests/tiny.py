@@ -14,6 +14,7 @@ TINY: dict[str, dict] = {
     "timesformer_*": dict(img_size=32, patch_size=8, num_frames=4, embed_dim=48, depth=2, num_heads=3, num_classes=7),
     "mvit*x*": dict(img_size=32, num_frames=4, embed_dim=16, depths=(1, 1), pool_stride_kv=(1, 4, 4), num_classes=7),
     "mvitv2_*": dict(img_size=32, embed_dim=16, depths=(1, 1), num_classes=7),
+    "resnet*_cifar": dict(img_size=16, widths=(8, 16, 32), num_classes=7),
 }
 
 

@@ -1,0 +1,8 @@
+"""`python -m vitkit ...` and `torchrun -m vitkit train ...`."""
+
+import sys
+
+from .cli import main
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,69 @@
+"""Image folders in torchvision's ImageFolder layout: `root/<class>/<image>`, classes sorted by name.
+Unreadable images are reported with their path; a folder without classes or images is refused."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import Tensor
+from torch.utils.data import Dataset
+
+from ..errors import DataError
+from .transforms import Transform
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
+
+
+def find_classes(root: Path, extensions: tuple[str, ...]) -> tuple[list[str], list[tuple[Path, int]]]:
+    """Sorted class names and (file, class index) pairs; DataError when there is nothing to use."""
+    if not root.is_dir():
+        raise DataError(f"data folder {str(root)!r} does not exist (expected root/<class>/<file> folders)")
+    classes = sorted(d.name for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
+    if not classes:
+        raise DataError(f"data folder {str(root)!r} has no class sub-folders (expected root/<class>/<file>)")
+    samples = [(f, i) for i, c in enumerate(classes) for f in sorted((root / c).rglob("*"))
+               if f.is_file() and f.suffix.lower() in extensions]
+    if not samples:
+        raise DataError(f"data folder {str(root)!r} has no files with extensions {', '.join(extensions)}")
+    return classes, samples
+
+
+def read_image(path: str | Path, in_chans: int = 3) -> Tensor:
+    """An image file -> (in_chans, H, W) floats in [0, 1]; DataError naming the file if it cannot be decoded.
+    One channel is the grey level, three are RGB, any other count replicates the grey level."""
+    import numpy as np
+    from PIL import Image
+
+    try:
+        with Image.open(path) as img:
+            arr = np.asarray(img.convert("RGB" if in_chans == 3 else "L"))
+    except Exception as e:  # PIL raises several types for missing, truncated or unknown files
+        reason = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise DataError(f"cannot read image {str(path)!r} ({reason})") from e
+    x = torch.from_numpy(arr.copy()).float().div_(255.0)
+    x = x.permute(2, 0, 1) if x.ndim == 3 else x[None]  # (H, W, 3) -> (3, H, W); (H, W) -> (1, H, W)
+    return x if x.shape[0] == in_chans else x.expand(in_chans, -1, -1).contiguous()
+
+
+class ImageFolder(Dataset):
+    """(image (C, H, W) after `transform`, class index) for every image under root/<class>/."""
+
+    def __init__(self, root: str | Path, transform: Transform | None = None, in_chans: int = 3,
+                 extensions: tuple[str, ...] = IMAGE_EXTENSIONS):
+        self.root = Path(root)
+        self.classes, self.samples = find_classes(self.root, extensions)
+        self.targets = [t for _, t in self.samples]
+        self.transform, self.in_chans = transform, in_chans
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, i: int) -> tuple[Tensor, int]:
+        path, target = self.samples[i]
+        x = read_image(path, self.in_chans)
+        return (self.transform(x) if self.transform is not None else x), target

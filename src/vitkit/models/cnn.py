@@ -1,0 +1,148 @@
+"""Convolutional teachers and baselines. DeiT (arXiv 2012.12877, §5.2, Table 2) finds a convnet teacher
+works better than a transformer one; on small images the default teacher here is a small ResNet
+(He et al., arXiv 1512.03385, §4.2's CIFAR layout: 3×3 stem, three stages of basic blocks, strides 1/2/2,
+global average pool, linear head). Any torchvision classification model can be a teacher too
+(`build_teacher("tv:resnet18", ...)`, random init or a local weights file). No parity test: the small
+ResNet has no reference implementation of this exact shape; torchvision models are used as they are.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+
+from ..errors import CheckpointError, ConfigError
+from ..layers import check_input
+from ..registry import build_config, register_model
+from .base import VitkitModel
+
+
+@dataclass(frozen=True)
+class ResNetConfig:
+    img_size: int = 32                          # H = W (any size works; kept for the input shape)
+    in_chans: int = 3                           # C
+    num_classes: int = 10
+    widths: tuple[int, ...] = (32, 64, 128)     # channels per stage (He et al. use 16/32/64 at n blocks)
+    depths: tuple[int, ...] = (1, 1, 1)         # basic blocks per stage (n)
+    stem_stride: int = 1                        # 2 halves H and W in the stem (cheap on upsampled small images)
+    drop_rate: float = 0.0                      # dropout before the head
+
+
+class BasicBlock(nn.Module):
+    """Two 3×3 conv-BN layers with an identity (or 1×1 projection) shortcut: (B, C, H, W) -> (B, C', H/s, W/s)."""
+
+    def __init__(self, in_ch: int, out_ch: int, stride: int):
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_ch, out_ch, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(out_ch)
+        self.conv2 = nn.Conv2d(out_ch, out_ch, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(out_ch)
+        self.act = nn.ReLU(inplace=True)
+        self.shortcut = nn.Identity() if stride == 1 and in_ch == out_ch else nn.Sequential(
+            nn.Conv2d(in_ch, out_ch, 1, stride, bias=False), nn.BatchNorm2d(out_ch))
+
+    def forward(self, x: Tensor) -> Tensor:
+        out = self.act(self.bn1(self.conv1(x)))
+        return self.act(self.bn2(self.conv2(out)) + self.shortcut(x))
+
+
+class SmallResNet(VitkitModel):
+    """ResNet for small images: (B, C, H, W) -> logits (B, num_classes)."""
+
+    def __init__(self, cfg: ResNetConfig):
+        super().__init__()
+        if len(cfg.widths) != len(cfg.depths) or not cfg.widths:
+            raise ConfigError(f"widths {cfg.widths} and depths {cfg.depths} must be non-empty and of equal length")
+        self.config = cfg
+        self.num_classes, self.num_features = cfg.num_classes, cfg.widths[-1]
+        self.stem = nn.Sequential(nn.Conv2d(cfg.in_chans, cfg.widths[0], 3, cfg.stem_stride, 1, bias=False),
+                                  nn.BatchNorm2d(cfg.widths[0]), nn.ReLU(inplace=True))
+        stages, ch = [], cfg.widths[0]
+        for i, (w, d) in enumerate(zip(cfg.widths, cfg.depths)):
+            blocks = [BasicBlock(ch if j == 0 else w, w, (1 if i == 0 else 2) if j == 0 else 1) for j in range(d)]
+            stages.append(nn.Sequential(*blocks))
+            ch = w
+        self.stages = nn.Sequential(*stages)
+        self.head_drop = nn.Dropout(cfg.drop_rate) if cfg.drop_rate > 0 else nn.Identity()
+        self.head = nn.Linear(ch, cfg.num_classes) if cfg.num_classes > 0 else nn.Identity()
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            elif isinstance(m, BasicBlock):
+                nn.init.zeros_(m.bn2.weight)  # each residual branch starts as the identity (Goyal et al.)
+
+    def forward_features(self, x: Tensor) -> Tensor:
+        """x: (B, C, H, W) -> feature map (B, D, H/s, W/s), s = stem_stride · 2^(stages − 1)."""
+        check_input(x, self.config.in_chans, 4)
+        return self.stages(self.stem(x))
+
+    def forward_head(self, x: Tensor, pre_logits: bool = False) -> Tensor:
+        """x: (B, D, h, w) -> logits (B, num_classes), or pooled features (B, D) with pre_logits."""
+        x = self.head_drop(x.mean((2, 3)))
+        return x if pre_logits else self.head(x)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """x: (B, C, H, W) -> logits (B, num_classes)."""
+        return self.forward_head(self.forward_features(x))
+
+    def reset_classifier(self, num_classes: int) -> None:
+        self.num_classes = num_classes
+        self.config = replace(self.config, num_classes=num_classes)
+        self.head = nn.Linear(self.num_features, num_classes) if num_classes > 0 else nn.Identity()
+
+
+@register_model
+def resnet_tiny_cifar(**overrides) -> SmallResNet:
+    """The default DeiT teacher on small images: 32/64/128 channels, one block per stage, stride-2 stem."""
+    return SmallResNet(build_config(ResNetConfig(stem_stride=2), overrides))
+
+
+@register_model
+def resnet20_cifar(**overrides) -> SmallResNet:
+    """He et al. §4.2 ResNet-20: n = 3 blocks per stage at 16/32/64 channels."""
+    return SmallResNet(build_config(ResNetConfig(widths=(16, 32, 64), depths=(3, 3, 3)), overrides))
+
+
+TORCHVISION_PREFIX = "tv:"
+
+
+def torchvision_model(name: str, num_classes: int, weights: str | Path | None = None) -> nn.Module:
+    """A torchvision classification model by name (random init, or a local state-dict file), as a teacher."""
+    import torchvision
+
+    available = torchvision.models.list_models(module=torchvision.models)
+    if name not in available:
+        import difflib
+
+        close = difflib.get_close_matches(name, available, n=3, cutoff=0.5)
+        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        raise ConfigError(f"unknown torchvision classification model {name!r}{hint}")
+    model = torchvision.models.get_model(name, weights=None, num_classes=num_classes)
+    if weights is not None:
+        from ..checkpoint import read_state_dict
+
+        sd, _ = read_state_dict(weights)
+        missing, unexpected = model.load_state_dict(sd, strict=False)
+        if missing or unexpected:
+            raise CheckpointError(f"{str(weights)!r} does not match torchvision {name}: {len(missing)} missing and "
+                                  f"{len(unexpected)} unexpected keys (e.g. {', '.join((missing + unexpected)[:3])})")
+    return model
+
+
+def build_teacher(spec: str, num_classes: int, weights: str | Path | None = None, **overrides) -> nn.Module:
+    """A teacher from a vitkit checkpoint file, a vitkit model name (with overrides and optional weights), or
+    "tv:<name>" for a torchvision model. Returned in eval mode with gradients off."""
+    from ..checkpoint import load_checkpoint
+    from ..registry import create_model
+
+    if spec.startswith(TORCHVISION_PREFIX):
+        model = torchvision_model(spec[len(TORCHVISION_PREFIX):], num_classes, weights)
+    elif spec.endswith((".safetensors", ".pth", ".pt")) or Path(spec).is_file():
+        model = load_checkpoint(spec)
+    else:
+        model = create_model(spec, checkpoint=str(weights) if weights else None, num_classes=num_classes, **overrides)
+    model.eval().requires_grad_(False)
+    return model

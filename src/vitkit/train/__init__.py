@@ -1,0 +1,8 @@
+"""Training: losses (incl. DeiT's DistillationLoss), the epoch loop, optimiser/schedule, training state."""
+
+from .engine import evaluate, train_one_epoch
+from .losses import DistillationLoss
+from .optim import build_optimizer, param_groups
+from .schedule import WarmupCosine
+
+__all__ = ["DistillationLoss", "train_one_epoch", "evaluate", "build_optimizer", "param_groups", "WarmupCosine"]

@@ -1,0 +1,67 @@
+"""Training checkpoints (`last.pt`): model, optimiser, scheduler, completed epoch, RNG states, metrics
+history and the run's settings, written atomically so a crash mid-write never loses the previous one."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import random
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..checkpoint import _atomic_write
+from ..errors import CheckpointError
+
+FORMAT = "vitkit-train-state-1"
+
+
+def rng_states() -> dict:
+    """torch, numpy and Python generator states, as tensors and plain values (loadable with weights_only)."""
+    name, keys, pos, has_gauss, gauss = np.random.get_state()
+    return {"torch": torch.get_rng_state(), "numpy": [name, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, gauss],
+            "python": random.getstate()}
+
+
+def set_rng_states(states: dict) -> None:
+    torch.set_rng_state(states["torch"])
+    name, keys, pos, has_gauss, gauss = states["numpy"]
+    np.random.set_state((name, keys.numpy().astype(np.uint32), pos, has_gauss, gauss))
+    random.setstate(states["python"])
+
+
+def save_training_state(path: str | os.PathLike, model: nn.Module, optimizer: torch.optim.Optimizer, scheduler,
+                        epoch: int, history: list[dict], settings: dict) -> None:
+    """`epoch` is the last completed epoch (0-based); `settings` are the run's options, checked on resume."""
+    state = {
+        "format": FORMAT,
+        "model_name": getattr(model, "model_name", None),
+        "model_config": json.dumps(dataclasses.asdict(model.config)) if hasattr(model, "config") else None,
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict() if scheduler is not None else None,
+        "epoch": epoch,
+        "rng": rng_states(),
+        "history": history,
+        "settings": settings,
+    }
+    _atomic_write(Path(path), lambda tmp: torch.save(state, tmp))
+
+
+def load_training_state(path: str | os.PathLike) -> dict:
+    """The dict written by `save_training_state`; CheckpointError (one sentence) if missing or unusable."""
+    p = Path(path)
+    if p.is_dir():
+        p = p / "last.pt"
+    if not p.is_file():
+        raise CheckpointError(f"cannot resume: {str(p)!r} does not exist (expected a last.pt written by vitkit train)")
+    try:
+        state = torch.load(p, map_location="cpu", weights_only=True)
+    except Exception as e:  # corrupt or truncated file: torch raises several types
+        raise CheckpointError(f"cannot resume: {str(p)!r} could not be read ({type(e).__name__})") from e
+    if not isinstance(state, dict) or state.get("format") != FORMAT:
+        raise CheckpointError(f"cannot resume: {str(p)!r} is not a vitkit training checkpoint")
+    return state
