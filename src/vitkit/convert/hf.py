@@ -126,3 +126,56 @@ def vivit_from_hf(sd: StateDict, model: ViViT) -> StateDict:
         out[k.replace(".attn.q.", ".attn.qkv.")] = torch.cat(
             [out.pop(k.replace(".attn.q.", f".attn.{c}.")) for c in "qkv"], dim=0)  # 3 × (D, ...) -> (3D, ...)
     return out
+
+
+# --- ViT / DeiT: transformers `ViTForImageClassification`, `DeiTForImageClassification(WithTeacher)` ---------------
+# Both layouts are accepted: transformers >= 5 (`layers.i.attention.q_proj`, `mlp.fc1`) and the hub checkpoints'
+# older one (`encoder.layer.i.attention.attention.query`, `intermediate.dense`, `output.dense`).
+from ..models.vit import VisionTransformer  # noqa: E402
+
+_HF_VIT_OLD = [
+    (r"\.encoder\.layer\.", ".layers."),
+    (r"\.attention\.attention\.query\.", ".attention.q_proj."),
+    (r"\.attention\.attention\.key\.", ".attention.k_proj."),
+    (r"\.attention\.attention\.value\.", ".attention.v_proj."),
+    (r"\.attention\.output\.dense\.", ".attention.o_proj."),
+    (r"\.intermediate\.dense\.", ".mlp.fc1."),
+    (r"\.output\.dense\.", ".mlp.fc2."),
+]
+_HF_VIT = [
+    (r"^(vit|deit)\.embeddings\.cls_token$", "cls_token"),
+    (r"^(vit|deit)\.embeddings\.distillation_token$", "dist_token"),
+    (r"^(vit|deit)\.embeddings\.position_embeddings$", "pos_embed"),
+    (r"^(vit|deit)\.embeddings\.patch_embeddings\.projection\.", "patch_embed.proj."),
+    (r"^(vit|deit)\.layers\.(\d+)\.attention\.o_proj\.", r"blocks.\2.attn.proj."),
+    (r"^(vit|deit)\.layers\.(\d+)\.layernorm_before\.", r"blocks.\2.norm1."),
+    (r"^(vit|deit)\.layers\.(\d+)\.layernorm_after\.", r"blocks.\2.norm2."),
+    (r"^(vit|deit)\.layers\.(\d+)\.mlp\.", r"blocks.\2.mlp."),
+    (r"^(vit|deit)\.layernorm\.", "norm."),
+    (r"^(classifier|cls_classifier)\.", "head."),
+    (r"^distillation_classifier\.", "head_dist."),
+]
+
+
+def _is_hf_vit(sd: StateDict) -> bool:
+    return any(k in sd for k in ("vit.embeddings.cls_token", "deit.embeddings.cls_token"))
+
+
+@register_converter("hf", VisionTransformer, _is_hf_vit)
+def vit_from_hf(sd: StateDict, model: VisionTransformer) -> StateDict:
+    """HF ViT/DeiT -> vitkit: separate q/k/v projections fused into `qkv` (rows in q, k, v order)."""
+    def rename(k: str) -> str:
+        for pattern, repl in _HF_VIT_OLD + _HF_VIT:
+            k = re.sub(pattern, repl, k)
+        return k
+
+    sd = {rename(k): v for k, v in sd.items() if ".pooler." not in k}
+    out = {}
+    for k, v in sd.items():
+        m = re.match(r"^(vit|deit)\.layers\.(\d+)\.attention\.([qkv])_proj\.(weight|bias)$", k)
+        if m is None:
+            out[k] = v
+        elif m[3] == "q":
+            prefix = k[: -len(f"q_proj.{m[4]}")]
+            out[f"blocks.{m[2]}.attn.qkv.{m[4]}"] = torch.cat([sd[f"{prefix}{c}_proj.{m[4]}"] for c in "qkv"])
+    return out

@@ -29,3 +29,19 @@ def mvit_from_timm(sd: StateDict, model: MViT) -> StateDict:
         k = re.sub(r"\.attn\.rel_pos_([thw])$", r".attn.rel_pos.rel_pos_\1", k)
         out[re.sub(r"^head\.fc\.", "head.", k)] = v
     return out
+
+
+# --- ViT / DeiT: timm `vision_transformer.py` and `deit.py` (and the official DeiT checkpoints) ---------------------
+# vitkit's ViT keys are timm's; only the average-pooling variants differ: timm keeps the final norm as `fc_norm`
+# (applied after pooling) with `norm` an Identity, where vitkit has one `norm` applied where the pooling needs it.
+from ..models.vit import VisionTransformer  # noqa: E402
+
+
+def _is_timm_vit(sd: StateDict) -> bool:
+    return "patch_embed.proj.weight" in sd and "blocks.0.attn.qkv.weight" in sd and "pos_embed" in sd
+
+
+@register_converter("timm", VisionTransformer, _is_timm_vit)
+def vit_from_timm(sd: StateDict, model: VisionTransformer) -> StateDict:
+    """timm ViT/DeiT -> vitkit: `fc_norm` -> `norm`; Identity-layer keys absent in vitkit are refused by the load."""
+    return {re.sub(r"^fc_norm\.", "norm.", k): v for k, v in sd.items()}

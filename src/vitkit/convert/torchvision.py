@@ -70,3 +70,36 @@ def swin_from_torchvision(sd: StateDict, model: SwinTransformer) -> StateDict:
         k = re.sub(r"\.mlp\.3\.", ".mlp.fc2.", k)
         out[re.sub(r"^head\.", "head.fc.", k)] = v
     return out
+
+
+# --- ViT: torchvision `vision_transformer.py` (vit_b_16, vit_l_16, ...) -------------------------------------------
+from ..models.vit import VisionTransformer  # noqa: E402
+
+_TV_VIT = [
+    (r"^class_token$", "cls_token"),
+    (r"^conv_proj\.", "patch_embed.proj."),
+    (r"^encoder\.pos_embedding$", "pos_embed"),
+    (r"^encoder\.layers\.encoder_layer_(\d+)\.ln_1\.", r"blocks.\1.norm1."),
+    (r"^encoder\.layers\.encoder_layer_(\d+)\.ln_2\.", r"blocks.\1.norm2."),
+    (r"^encoder\.layers\.encoder_layer_(\d+)\.self_attention\.in_proj_(weight|bias)$", r"blocks.\1.attn.qkv.\2"),
+    (r"^encoder\.layers\.encoder_layer_(\d+)\.self_attention\.out_proj\.", r"blocks.\1.attn.proj."),
+    (r"^encoder\.layers\.encoder_layer_(\d+)\.mlp\.(0|linear_1)\.", r"blocks.\1.mlp.fc1."),
+    (r"^encoder\.layers\.encoder_layer_(\d+)\.mlp\.(3|linear_2)\.", r"blocks.\1.mlp.fc2."),
+    (r"^encoder\.ln\.", "norm."),
+    (r"^heads\.head\.", "head."),
+]
+
+
+def _is_torchvision_vit(sd: StateDict) -> bool:
+    return "class_token" in sd and "encoder.pos_embedding" in sd
+
+
+@register_converter("torchvision", VisionTransformer, _is_torchvision_vit)
+def vit_from_torchvision(sd: StateDict, model: VisionTransformer) -> StateDict:
+    """torchvision ViT -> vitkit: renames only (its in_proj is already the fused q, k, v rows)."""
+    def rename(k: str) -> str:
+        for pattern, repl in _TV_VIT:
+            k = re.sub(pattern, repl, k)
+        return k
+
+    return {rename(k): v for k, v in sd.items()}

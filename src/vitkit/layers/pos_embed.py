@@ -1,7 +1,7 @@
 """Learned absolute position embeddings and their resampling to a new token grid.
 
 Prefix tokens (class, distillation) keep their embeddings; the grid part is interpolated as an image
-(bicubic in 2-D, linear in 1-D, trilinear in 3-D), with antialiasing when shrinking. This is the one
+(bicubic in 2-D with PIL's antialiased kernel as timm, linear in 1-D, trilinear in 3-D). This is the one
 resize used for ViT/DeiT (2-D), TimeSformer/ViViT time embeddings (1-D) and 3-D grids.
 """
 
@@ -22,7 +22,8 @@ def resample_grid(grid: Tensor, new_size: tuple[int, ...]) -> Tensor:
     dtype = grid.dtype
     x = grid.movedim(-1, 1).float()  # (B, *old, D) -> (B, D, *old)
     mode = _MODES[len(new_size)]
-    antialias = mode == "bicubic" and any(n < o for n, o in zip(new_size, old_size))
+    # The antialiased bicubic kernel is PIL's (a = -0.5) at any scale; timm resamples checkpoints with it.
+    antialias = mode == "bicubic"
     x = F.interpolate(x, size=tuple(new_size), mode=mode, align_corners=False, antialias=antialias)
     return x.movedim(1, -1).to(dtype)  # (B, D, *new) -> (B, *new, D)
 

@@ -76,16 +76,17 @@ class VisionTransformer(VitkitModel):
         return resample_abs_pos_embed(self.pos_embed, grid, self.grid_size, self.num_prefix_tokens)
 
     def forward_features(self, x: Tensor) -> Tensor:
-        """x: (B, C, H, W) -> normalised tokens (B, P + N, D)."""
+        """x: (B, C, H, W) -> tokens (B, P + N, D), layer-normalised unless global_pool is "avg"."""
         grid = self.patch_embed.grid(x)
         x = self.patch_embed(x)  # (B, N, D)
         x = torch.cat(self._prefix_tokens(x.shape[0]) + [x], dim=1) + self._pos_embed(grid)  # -> (B, P + N, D)
         x = self.blocks(self.pos_drop(x))
-        return self.norm(x)
+        # avg pooling normalises after pooling (timm's fc_norm), token pooling the whole sequence (Eq. 4)
+        return x if self.config.global_pool == "avg" else self.norm(x)
 
     def _pool(self, x: Tensor) -> Tensor:
         """(B, P + N, D) -> (B, D)."""
-        return x[:, self.num_prefix_tokens:].mean(1) if self.config.global_pool == "avg" else x[:, 0]
+        return self.norm(x[:, self.num_prefix_tokens:].mean(1)) if self.config.global_pool == "avg" else x[:, 0]
 
     def forward_head(self, x: Tensor, pre_logits: bool = False) -> Tensor:
         """x: (B, P + N, D) -> logits (B, num_classes), or pooled features (B, D) with pre_logits."""

@@ -1,0 +1,107 @@
+"""Speed of vitkit against a reference library, measured as a ratio in one process.
+
+Both models get the same input; their timed steps alternate (ours, ref, ours, ref, ...) so that the load of
+a shared machine hits both alike, and the ratio of medians is reported. A training step is forward +
+cross-entropy + backward + AdamW step. Peak memory is the peak of live tensor storage in one step
+(`vitkit.tools.profile.PeakMemory`). Run a script with `.venv/bin/python benchmarks/bench_vit.py`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from typing import Callable
+
+import torch
+from torch import Tensor, nn
+
+from vitkit.tools.profile import PeakMemory
+
+Call = Callable[[nn.Module, Tensor], Tensor]
+
+
+def _plain(m: nn.Module, x: Tensor) -> Tensor:
+    return m(x)
+
+
+def _stepper(model: nn.Module, call: Call, x: Tensor, train: bool) -> Callable[[], None]:
+    if not train:
+        model.eval()
+
+        def infer() -> None:
+            with torch.inference_mode():
+                call(model, x)
+        return infer
+    model.train()
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    y = None
+
+    def step() -> None:
+        nonlocal y
+        out = call(model, x)
+        if y is None:
+            y = torch.randint(0, out.shape[-1], out.shape[:1])
+        loss = nn.functional.cross_entropy(out.float(), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    return step
+
+
+def _peak(step: Callable[[], None]) -> int:
+    with PeakMemory() as mem:
+        step()
+    return mem.peak
+
+
+def compare(label: str, ours: nn.Module, ref: nn.Module, make_input: Callable[[], Tensor], *, train: bool,
+            ours_call: Call = _plain, ref_call: Call = _plain, steps: int = 10, warmup: int = 2) -> dict:
+    """Time `steps` alternating steps of each model after `warmup`; return and print one result row."""
+    x = make_input()
+    batch = x.shape[0]
+    run_ours, run_ref = _stepper(ours, ours_call, x, train), _stepper(ref, ref_call, x, train)
+    for _ in range(warmup):
+        run_ours()
+        run_ref()
+    t_ours, t_ref = [], []
+    for i in range(steps):
+        for run, times in ((run_ours, t_ours), (run_ref, t_ref)) if i % 2 == 0 else ((run_ref, t_ref), (run_ours, t_ours)):
+            t0 = time.perf_counter()
+            run()
+            times.append(time.perf_counter() - t0)
+    row = {
+        "bench": label, "mode": "train" if train else "infer", "batch": batch,
+        "vitkit_per_s": batch / statistics.median(t_ours), "ref_per_s": batch / statistics.median(t_ref),
+        "vitkit_mem_mb": _peak(run_ours) / 2**20, "ref_mem_mb": _peak(run_ref) / 2**20,
+    }
+    row["ratio"] = row["vitkit_per_s"] / row["ref_per_s"]
+    print(f"{label:<34} {row['mode']:<5} batch {batch:<3} vitkit {row['vitkit_per_s']:8.2f}/s  "
+          f"ref {row['ref_per_s']:8.2f}/s  ratio {row['ratio']:.3f}  "
+          f"peak mem {row['vitkit_mem_mb']:.0f} vs {row['ref_mem_mb']:.0f} MB", flush=True)
+    return row
+
+
+def parse_args(argv: list[str] | None = None, steps: int = 10) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description="vitkit vs reference throughput ratio")
+    p.add_argument("--steps", type=int, default=steps, help="timed steps per model and mode")
+    p.add_argument("--threads", type=int, default=torch.get_num_threads(), help="torch CPU threads")
+    p.add_argument("--modes", default="infer,train", help="comma-separated: infer,train")
+    args = p.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    args.modes = args.modes.split(",")
+    return args
+
+
+def copy_weights(ours: nn.Module, ref: nn.Module) -> None:
+    """Load the reference's random weights into ours through vitkit's converters (same function as users')."""
+    from vitkit.checkpoint import load_state_dict
+    from vitkit.convert import to_vitkit
+
+    sd, _ = to_vitkit(ref.state_dict(), ours)
+    load_state_dict(ours, sd)
+
+
+if __name__ == "__main__":
+    sys.exit("run one of benchmarks/bench_*.py, or benchmarks/run.py for all")
