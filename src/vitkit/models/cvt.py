@@ -135,9 +135,10 @@ class CvT(VitkitModel):
             cfg = replace(cfg, drop_path_rate=(float(cfg.drop_path_rate),) * len(cfg.depths))
         per_stage = {f: getattr(cfg, f) for f in ("embed_dims", "num_heads", "patch_sizes", "patch_strides",
                                                   "patch_paddings", "drop_path_rate")}
-        if any(len(v) != len(cfg.depths) for v in per_stage.values()):
-            raise ConfigError(f"every per-stage option must have one value per stage ({len(cfg.depths)} depths), "
-                              f"got {per_stage}")
+        bad = {f: v for f, v in per_stage.items() if len(v) != len(cfg.depths)}
+        if bad:
+            raise ConfigError(f"per-stage options must have one value per stage ({len(cfg.depths)} from depths), "
+                              f"got {', '.join(f'{f}={v}' for f, v in bad.items())}")
         if cfg.act_layer not in _ACTIVATIONS:
             raise ConfigError(f"act_layer must be one of {sorted(_ACTIVATIONS)}, got {cfg.act_layer!r}")
         self.config = cfg
