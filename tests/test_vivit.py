@@ -323,3 +323,19 @@ def test_eval_deterministic_with_dropout_and_drop_path(name):
         assert torch.equal(model(x), model(x))
     model.train()
     assert not torch.equal(model(x), model(x))
+
+
+def test_init_from_hf_vit_state_dict():
+    """An HF ViT checkpoint goes through vitkit's HF ViT converter; n_t = 1 makes Model 1 the image model."""
+    transformers = pytest.importorskip("transformers")
+    cfg = transformers.ViTConfig(image_size=16, patch_size=8, hidden_size=32, num_hidden_layers=2,
+                                 num_attention_heads=4, intermediate_size=128, layer_norm_eps=1e-6, num_labels=3)
+    ref = transformers.ViTForImageClassification(cfg).eval()
+    with torch.no_grad():
+        ref.vit.embeddings.cls_token.normal_(0, 0.3)
+        ref.vit.embeddings.position_embeddings.normal_(0, 0.3)
+    model = init_from_image_vit(_tiny(M1, num_frames=2), ref.state_dict())
+    clip = torch.randn(1, 3, 2, 16, 16)
+    with torch.no_grad():
+        expected = ref.vit(clip[:, :, 1]).last_hidden_state
+        assert (model.forward_features(clip) - expected).abs().max() <= 1e-5
