@@ -20,12 +20,12 @@ def resample_grid(grid: Tensor, new_size: tuple[int, ...]) -> Tensor:
     if old_size == tuple(new_size):
         return grid
     dtype = grid.dtype
-    x = grid.movedim(-1, 1).float()  # (B, *old, D) -> (B, D, *old)
+    x = grid.permute(0, grid.ndim - 1, *range(1, grid.ndim - 1)).float()  # (B, *old, D) -> (B, D, *old)
     mode = _MODES[len(new_size)]
     # The antialiased bicubic kernel is PIL's (a = -0.5) at any scale; timm resamples checkpoints with it.
     antialias = mode == "bicubic"
     x = F.interpolate(x, size=tuple(new_size), mode=mode, align_corners=False, antialias=antialias)
-    return x.movedim(1, -1).to(dtype)  # (B, D, *new) -> (B, *new, D)
+    return x.permute(0, *range(2, x.ndim), 1).to(dtype)  # (B, D, *new) -> (B, *new, D)
 
 
 def resample_abs_pos_embed(pos: Tensor, new_size: tuple[int, ...], old_size: tuple[int, ...],

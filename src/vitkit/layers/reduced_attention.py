@@ -24,7 +24,9 @@ def _to_map(x: Tensor, grid: tuple[int, ...]) -> Tensor:
     A view in channels-last memory order when x is contiguous in its last two dims (no copy): the CPU
     (oneDNN) depthwise conv and pooling run ~3x faster on it than on a transposed copy, and their
     channels-last output flattens back to contiguous tokens in `_from_map`."""
-    return x.reshape(x.shape[0], *grid, x.shape[2]).movedim(-1, 1)  # (B', N, C) -> (B', *grid, C) -> (B', C, *grid)
+    m = x.reshape(x.shape[0], *grid, x.shape[2])  # (B', N, C) -> (B', *grid, C)
+    # explicit non-negative permutation: the ONNX exporter writes movedim(-1, 1) as an invalid Transpose
+    return m.permute(0, m.ndim - 1, *range(1, m.ndim - 1))  # -> (B', C, *grid)
 
 
 def _from_map(x: Tensor) -> tuple[Tensor, tuple[int, ...]]:

@@ -145,16 +145,28 @@ class DecomposedRelPos(nn.Module):
         P = n - math.prod(q_grid)
         r_q = q[:, :, P:].reshape(B, h, *q_grid, d)  # (B, h, Nq, d) -> (B, h, *q_grid, d)
         letters = "xyz"[:len(q_grid)]
-        bias = 0
+        rels = []
         for i, (a, n_q, n_k) in enumerate(zip(self.axes, q_grid, k_grid)):
             R = self._table(getattr(self, f"rel_pos_{a}"), n_q, n_k)
             # contract d, keeping the query's grid and this axis' key coordinate: (B, h, *q_grid, k_a)
             rel = torch.einsum(f"bn{letters}c,{letters[i]}kc->bn{letters}k", r_q, R)
             shape = [1] * len(k_grid)
             shape[i] = n_k
-            bias = bias + rel.reshape(*rel.shape[:-1], *shape)  # broadcast to (B, h, *q_grid, *k_grid)
-        bias = bias.reshape(B, h, math.prod(q_grid), math.prod(k_grid))  # -> (B, h, Nq, Nk)
-        return F.pad(bias, (P, 0, P, 0)) if P else bias
+            rels.append(rel.reshape(*rel.shape[:-1], *shape))  # broadcastable to (B, h, *q_grid, *k_grid)
+        Nq, Nk = math.prod(q_grid), math.prod(k_grid)
+        partial = rels[0] if len(rels) == 2 else rels[0] + rels[1]  # (.., k_t, k_h, 1): small for video
+        if not P:
+            return (partial + rels[-1]).reshape(B, h, Nq, Nk)  # (B, h, *q_grid, *k_grid) -> (B, h, Nq, Nk)
+        if torch.jit.is_tracing():  # ONNX export: the tracer mis-records the in-place writes below
+            return F.pad((partial + rels[-1]).reshape(B, h, Nq, Nk), (P, 0, P, 0))  # -> (B, h, P + Nq, P + Nk)
+        # written straight into the patch block of the (B, h, P + Nq, P + Nk) bias: no padding copy
+        bias = q.new_empty(B, h, P + Nq, P + Nk)
+        bias[:, :, :P].zero_()
+        bias[:, :, P:, :P].zero_()
+        grid_view = bias[:, :, P:, P:].view(B, h, *q_grid, *k_grid)  # (B, h, Nq, Nk) -> (B, h, *q_grid, *k_grid)
+        grid_view.copy_(partial)
+        grid_view.add_(rels[-1])
+        return bias
 
 
 def _pool_tokens(x: Tensor, grid: tuple[int, ...], pool: nn.Module, num_prefix_tokens: int) -> Tensor:
