@@ -7,7 +7,7 @@ import torch.nn.functional as F
 
 import vitkit
 from vitkit.errors import ConfigError, InputError
-from vitkit.layers.groupings import shifted_window_mask, unwindows, windows
+from vitkit.layers.groupings import shifted_window_mask, unwindows, window_index, windows
 from vitkit.models.swin import SwinBlock, relative_position_index, resize_relative_position_table
 from vitkit.tools.profile import count_gmacs, count_params
 
@@ -105,9 +105,24 @@ def test_mask_values_and_cache():
     block = SwinBlock(4, 1, window_size=4, shifted=True).eval()
     with torch.no_grad():
         block(torch.randn(2, 8, 8, 4))
-        first = block.shift_mask((8, 8), (4, 4), (2, 2), torch.device("cpu"))
+        first = block.plan(8, 8, torch.device("cpu"))
         block(torch.randn(3, 8, 8, 4))
-    assert block.shift_mask((8, 8), (4, 4), (2, 2), torch.device("cpu")) is first and len(block._masks) == 1
+    assert block.plan(8, 8, torch.device("cpu")) is first and len(block._plans) == 1
+    assert torch.equal(first.mask, mask)
+
+
+@pytest.mark.parametrize("grid,shift", [((8, 12), (2, 2)), ((10, 11), (2, 2)), ((10, 11), (0, 0))])
+def test_window_index_is_pad_roll_partition(grid, shift):
+    """The cached gather equals the step written out: zero-pad, torch.roll by -shift, partition; and back."""
+    H, W = grid
+    x = torch.randn(2, H, W, 3)
+    fold, unfold = window_index(grid, (4, 4), shift)
+    xp = F.pad(x, (0, 0, 0, -W % 4, 0, -H % 4))
+    want = windows(torch.roll(xp, (-shift[0], -shift[1]), dims=(1, 2)), (4, 4))
+    flat = F.pad(x.reshape(2, H * W, 3), (0, 0, 0, 1))
+    assert torch.equal(flat.index_select(1, fold).view(-1, 16, 3), want)
+    back = want.view(2, -1, 3).index_select(1, unfold).view(2, H, W, 3)
+    assert torch.equal(back, x)
 
 
 def test_window_shrinks_to_small_maps():
@@ -151,12 +166,16 @@ def test_padding_happens_before_the_shift():
 
 
 # --- checkpoints at another window size ----------------------------------------------------------------------
-def test_resize_table_is_official_bicubic():
-    table = torch.randn(13 * 13, 3)
-    got = resize_relative_position_table(table, 12)
-    # microsoft/Swin-Transformer utils.load_pretrained: bicubic F.interpolate over the (2M-1)² grid
-    want = F.interpolate(table.permute(1, 0).reshape(1, 3, 13, 13), size=(23, 23), mode="bicubic")
-    assert torch.allclose(got, want.reshape(3, 23 * 23).permute(1, 0), atol=1e-6)
+def test_resize_table_interpolates_over_the_offset_grid():
+    """Table rows are offsets (Δy, Δx) in row-major order over a (2M-1)×(2M-1) grid: a bias that depends only on
+    Δy (increasing) must still depend only on Δy, increasingly, after resizing from M = 7 to M = 12."""
+    dy = torch.linspace(-1, 1, 13)
+    table = dy[:, None, None].expand(13, 13, 2).reshape(169, 2)  # value = Δy for both heads
+    got = resize_relative_position_table(table, 12).view(23, 23, 2)
+    assert got.shape == (23, 23, 2)
+    assert torch.allclose(got, got[:, :1], atol=1e-6)  # constant along Δx
+    assert (got[1:, 0] > got[:-1, 0]).all()  # still increasing along Δy
+    assert torch.allclose(resize_relative_position_table(torch.full((169, 3), 0.25), 4), torch.full((49, 3), 0.25))
 
 
 def test_checkpoint_with_other_window_loads(tmp_path):
@@ -169,9 +188,8 @@ def test_checkpoint_with_other_window_loads(tmp_path):
     attn = model.layers[0].blocks[0].attn
     assert attn.relative_position_bias_table.shape == (11 * 11, 1)
     assert torch.equal(attn.relative_position_index, relative_position_index(6))  # rebuilt, not loaded
-    # the centre of the table (offset 0) keeps its value when the grid grows from 7×7 to 11×11
-    old = src.layers[0].blocks[0].attn.relative_position_bias_table.view(7, 7)
-    assert torch.allclose(attn.relative_position_bias_table.view(11, 11)[5, 5], old[3, 3], atol=1e-6)
+    old = src.layers[0].blocks[0].attn.relative_position_bias_table
+    assert torch.equal(attn.relative_position_bias_table.detach(), resize_relative_position_table(old.detach(), 6))
     with torch.no_grad():
         assert model(torch.randn(1, 3, 32, 32)).shape == (1, 5)
 

@@ -174,3 +174,26 @@ def shifted_window_mask(grid: tuple[int, int], window: tuple[int, int], shift: t
     label = windows(label[None, :, :, None], window)[..., 0]  # (1, H, W, 1) -> (nW, N)
     cross = label[:, :, None] != label[:, None, :]  # (nW, N, N)
     return torch.zeros(cross.shape, device=device).masked_fill_(cross, -100.0)[:, None]  # -> (nW, 1, N, N)
+
+
+def window_index(grid: tuple[int, int], window: tuple[int, int], shift: tuple[int, int],
+                 device: torch.device | None = None) -> tuple[Tensor, Tensor]:
+    """The whole (shifted) window step of a flat H×W map as one gather, and its inverse:
+
+    - `fold` (nW·N,): for each token of the window sequences, in `windows` order after zero-padding the map at the
+      bottom/right to a multiple of the window and *then* rolling it by -shift, its index in the flat map; H·W
+      (one appended zero token) where it lies in the padding.
+    - `unfold` (H·W,): for each map position, its place in that window order.
+
+    `x.index_select(1, fold)` is pad + `torch.roll` + `windows` in one copy, and `index_select(1, unfold)` is
+    `unwindows` + the inverse roll + unpad (each several copies otherwise: ~4× slower on the CPU)."""
+    H, W = grid
+    Hp, Wp = -(-H // window[0]) * window[0], -(-W // window[1]) * window[1]
+    pos = torch.full((Hp, Wp), H * W, dtype=torch.long, device=device)
+    pos[:H, :W] = torch.arange(H * W, device=device).view(H, W)
+    pos = torch.roll(pos, (-shift[0], -shift[1]), dims=(0, 1))
+    fold = windows(pos[None, :, :, None], window).flatten()  # (1, Hp, Wp, 1) -> (nW·N,)
+    # inverse permutation; every padding token writes to the extra slot H·W, which is dropped
+    unfold = torch.empty(H * W + 1, dtype=torch.long, device=device)
+    unfold.scatter_(0, fold, torch.arange(fold.numel(), device=device))
+    return fold, unfold[:H * W]

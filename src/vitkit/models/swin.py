@@ -16,6 +16,7 @@ shift (official rule; stage 4 at 224/M=7 and 384/M=12).
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -24,7 +25,7 @@ from torch import Tensor, nn
 from ..errors import ConfigError, InputError
 from ..layers import Attention, Mlp, PatchEmbed, check_input, drop_path, drop_path_rates, init_weights, resample_grid
 from ..layers import trunc_normal_
-from ..layers.groupings import shifted_window_mask, unwindows, windows
+from ..layers.groupings import shifted_window_mask, window_index
 from ..registry import build_config, register_model
 from .base import VitkitModel, to_2tuple
 
@@ -84,7 +85,18 @@ class WindowAttention(Attention):
             index = index.view(M, M, M, M)[:wh, :ww, :wh, :ww]  # (M², M²) -> (wh, ww, wh, ww)
         N = wh * ww
         bias = self.relative_position_bias_table[index.reshape(-1)]  # (N·N, h)
-        return bias.view(N, N, -1).permute(2, 0, 1)  # (N, N, h) -> (h, N, N)
+        return bias.view(N, N, -1).permute(2, 0, 1).contiguous()  # (N, N, h) -> (h, N, N)
+
+
+class WindowPlan(NamedTuple):
+    """How a block regroups one map size: window and shift used, whether the map is padded, the gather indices of
+    `window_index`, and the (nW, 1, N, N) shift mask (None without shift)."""
+    window: tuple[int, int]
+    shift: tuple[int, int]
+    padded: bool
+    fold: Tensor
+    unfold: Tensor
+    mask: Tensor | None
 
 
 class SwinBlock(nn.Module):
@@ -101,7 +113,7 @@ class SwinBlock(nn.Module):
         self.norm2 = nn.LayerNorm(dim)
         self.mlp = Mlp(dim, int(dim * mlp_ratio), drop=drop)
         self.drop_path2 = drop_path(drop_path_rate)
-        self._masks: dict[tuple, Tensor] = {}  # shift mask per (padded grid, window, shift, device)
+        self._plans: dict[tuple, WindowPlan] = {}  # per map size and device: built once, reused every forward
 
     def window_and_shift(self, H: int, W: int) -> tuple[tuple[int, int], tuple[int, int]]:
         """Window and shift used on an H×W map: along an axis no longer than M, the window is the whole axis and
@@ -109,36 +121,38 @@ class SwinBlock(nn.Module):
         M, s = self.window_size, self.shift_size
         return (min(H, M), min(W, M)), (s if H > M else 0, s if W > M else 0)
 
-    def shift_mask(self, grid: tuple[int, int], window: tuple[int, int], shift: tuple[int, int],
-                   device: torch.device) -> Tensor:
-        """(nW, 1, N, N) region mask, built once per padded grid size and reused."""
-        key = (grid, window, shift, device)
-        mask = self._masks.get(key)
-        if mask is None:
-            if len(self._masks) >= 8:  # many input sizes: keep the cache small
-                self._masks.clear()
-            mask = self._masks[key] = shifted_window_mask(grid, window, shift, device)
-        return mask
+    def plan(self, H: int, W: int, device: torch.device) -> WindowPlan:
+        """Window, shift, gather indices and shift mask for an H×W map; cached per map size (hence per padded
+        grid), so neither the indices nor the mask are rebuilt for a size already seen."""
+        key = (H, W, device)
+        plan = self._plans.get(key)
+        if plan is None:
+            if len(self._plans) >= 8:  # many input sizes: keep the cache small
+                self._plans.clear()
+            window, shift = self.window_and_shift(H, W)
+            padded = (-(-H // window[0]) * window[0], -(-W // window[1]) * window[1])
+            fold, unfold = window_index((H, W), window, shift, device)
+            mask = shifted_window_mask(padded, window, shift, device) if any(shift) else None
+            plan = self._plans[key] = WindowPlan(window, shift, padded != (H, W), fold, unfold, mask)
+        return plan
 
     def window_attention(self, x: Tensor) -> Tensor:
-        """(Shifted) window attention over the whole map: (B, H, W, D) -> (B, H, W, D)."""
+        """(Shifted) window attention over the whole map: (B, H, W, D) -> (B, H, W, D). Pad to a multiple of the
+        window, roll by -shift, partition, attend with bias + mask, then undo all three: two cached gathers."""
         B, H, W, D = x.shape
-        window, shift = self.window_and_shift(H, W)
-        pad_h, pad_w = -H % window[0], -W % window[1]
-        x = F.pad(x, (0, 0, 0, pad_w, 0, pad_h))  # pad first: the mask below is built on this padded grid
-        Hp, Wp = H + pad_h, W + pad_w
-        shifted = shift != (0, 0)
-        if shifted:
-            x = torch.roll(x, (-shift[0], -shift[1]), dims=(1, 2))
-        bias = self.attn.position_bias(window).to(x.dtype)  # (h, N, N)
-        if shifted:
-            bias = bias + self.shift_mask((Hp, Wp), window, shift, x.device).to(x.dtype)  # -> (nW, h, N, N)
+        p = self.plan(H, W, x.device)
+        x = x.reshape(B, H * W, D)  # (B, H, W, D) -> (B, H·W, D)
+        if p.padded:
+            x = F.pad(x, (0, 0, 0, 1))  # the one zero token that every padding position reads
+        N = p.window[0] * p.window[1]
+        x = x.index_select(1, p.fold).view(-1, N, D)  # -> (B, nW·N, D) -> (B·nW, N, D)
+        # 4-D (1, h, N, N): SDPA's fused CPU kernel refuses a 3-D mask and falls back to the math path
+        bias = self.attn.position_bias(p.window).to(x.dtype).unsqueeze(0)
+        if p.mask is not None:
+            bias = bias + p.mask.to(x.dtype)  # (1, h, N, N) + (nW, 1, N, N) -> (nW, h, N, N)
             bias = bias.expand(B, *bias.shape).flatten(0, 1)  # (B, nW, h, N, N) -> (B·nW, h, N, N)
-        x = self.attn(windows(x, window), bias)  # (B·nW, N, D)
-        x = unwindows(x, window, (Hp, Wp))  # -> (B, Hp, Wp, D)
-        if shifted:
-            x = torch.roll(x, shift, dims=(1, 2))
-        return x[:, :H, :W]
+        x = self.attn(x, bias)  # (B·nW, N, D)
+        return x.view(B, -1, D).index_select(1, p.unfold).view(B, H, W, D)  # (B, nW·N, D) -> (B, H, W, D)
 
     def forward(self, x: Tensor) -> Tensor:
         """x: (B, H, W, D) -> (B, H, W, D)."""
