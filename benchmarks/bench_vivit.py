@@ -10,9 +10,9 @@ import torch
 from transformers import VivitConfig, VivitForVideoClassification
 
 sys.path.insert(0, str(Path(__file__).parent))
-from harness import compare, copy_weights, parse_args  # noqa: E402
+from harness import compare, copy_weights, parse_args
 
-import vitkit  # noqa: E402
+import vitkit
 
 args = parse_args(steps=10)
 T, SIZE = 8, 112

@@ -98,7 +98,7 @@ def test_model4_half_heads_over_space_half_over_time():
         with torch.no_grad():  # the value rows of qkv are [2D, 3D)
             b.attn.qkv.weight[2 * D:][silenced].zero_()
             b.attn.qkv.bias[2 * D:][silenced].zero_()
-        assert torch.equal(_dependency(lambda x: b(x, T), T * S), expected)
+        assert torch.equal(_dependency(lambda x, b=b: b(x, T), T * S), expected)
 
 
 def test_model3_space_then_time():
@@ -193,7 +193,7 @@ def test_central_frame_and_inflation_tubelets():
         assert (c - per_frame[:, 1::2]).abs().max() <= 1e-5  # frame ⌊t/2⌋ = 1 of each tubelet
         assert (i - (per_frame[:, 0::2] + per_frame[:, 1::2]) / 2).abs().max() <= 1e-5  # mean over the tubelet
         static, _ = _static_clip(2 * T)  # same response on a static clip, different on a moving one
-        f = lambda m, x: m.forward_features(x)  # noqa: E731  (heads are fresh, not from the image ViT)
+        f = lambda m, x: m.forward_features(x)
         assert (f(central, static) - f(inflate, static)).abs().max() <= 1e-5
         assert (f(central, clip) - f(inflate, clip)).abs().max() > 1e-4
 

@@ -13,6 +13,8 @@ of a split is generated from the seed (seed, split, i) alone, so any subset or o
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import numpy as np
 import torch
 from torch import Tensor
@@ -43,7 +45,7 @@ class MovingDigits(Dataset):
         transform: applied to the (C, T, H, W) clip in [0, 1]; default: normalisation with fixed statistics.
     """
 
-    classes = list(DIRECTIONS)
+    classes: ClassVar[list[str]] = list(DIRECTIONS)
 
     def __init__(self, split: str = "train", num_frames: int = 8, img_size: int = 32, in_chans: int = 3,
                  seed: int = 0, size: int | None = None, transform: Transform | None = None):

@@ -6,8 +6,8 @@ Videos too short for the clip and files PyAV cannot decode raise DataError namin
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import torch
 import torch.nn.functional as F

@@ -13,15 +13,26 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
+from typing import ClassVar
 
 import torch
 from torch import Tensor, nn
 
 from ..errors import CheckpointError, ConfigError
-from ..layers import (Attention, Block, LayerNorm6, TubeletEmbed, attend, drop_path, drop_path_rates, init_weights,
-                      resample_abs_pos_embed, resample_grid, trunc_normal_)
-from ..layers.groupings import (frames, head_frames, head_tubes, head_unframes, head_untubes, tubes, unframes,
-                                untubes)
+from ..layers import (
+    Attention,
+    Block,
+    LayerNorm6,
+    TubeletEmbed,
+    attend,
+    drop_path,
+    drop_path_rates,
+    init_weights,
+    resample_abs_pos_embed,
+    resample_grid,
+    trunc_normal_,
+)
+from ..layers.groupings import frames, head_frames, head_tubes, head_unframes, head_untubes, tubes, unframes, untubes
 from ..registry import build_config, register_model
 from .base import VitkitModel, to_2tuple
 
@@ -173,7 +184,7 @@ class ViViT(_ViViTBase):
     """Models 1, 3 and 4: one encoder over the (n_t, n_h, n_w) tube grid. Model 1 prepends a cls token and
     classifies it; Models 3 and 4 have none ("to avoid ambiguities when reshaping") and average the tokens."""
 
-    BLOCKS = {"spatiotemporal": SpatioTemporalBlock, "factorised_self_attention": FactorisedSelfAttentionBlock,
+    BLOCKS: ClassVar[dict[str, type[Block]]] = {"spatiotemporal": SpatioTemporalBlock, "factorised_self_attention": FactorisedSelfAttentionBlock,
               "factorised_dot_product": FactorisedDotProductBlock}
 
     def __init__(self, cfg: ViViTConfig):
@@ -300,14 +311,14 @@ def _image_vit_state_dict(state_dict: dict[str, Tensor], model: _ViViTBase) -> d
     if "patch_embed.proj.weight" in state_dict:
         return state_dict
     from ..convert import to_vitkit
-    from .vit import ViTConfig, VisionTransformer
+    from .vit import VisionTransformer, ViTConfig
 
     c = model.config
     with torch.device("meta"):
         vit = VisionTransformer(ViTConfig(img_size=c.img_size, patch_size=c.patch_size, in_chans=c.in_chans,
                                           embed_dim=c.embed_dim, depth=c.depth, num_heads=c.num_heads,
                                           mlp_ratio=c.mlp_ratio, qkv_bias=c.qkv_bias))
-    converted, source = to_vitkit(state_dict, vit)
+    converted, _ = to_vitkit(state_dict, vit)
     if "patch_embed.proj.weight" not in converted:
         raise CheckpointError("the image checkpoint is not a ViT state dict in a known layout (vitkit/timm, or one "
                               "with a registered converter such as HF ViT)")
