@@ -160,17 +160,21 @@ class LocalGlobalBlock(FactorisedBlock):
     extra_steps = ("local",)
 
     def folds(self, x: Tensor, grid: Grid) -> list[tuple[Fold, Fold, Tensor | None]]:
-        B = x.shape[0]
-        glob = G.halves(grid)
-        loc = (1, glob[1], glob[2])
-        out = []
-        for parts, fold, unfold in ((loc, G.neighbourhoods, G.unneighbourhoods), (glob, G.strided, G.unstrided)):
-            padded = tuple(-(-n // k) * k for n, k in zip(grid, parts))
-            bias = G.padding_bias(grid, padded, lambda t, p=parts, f=fold: f(t, p), x.dtype, x.device)
-            out.append((lambda t, p=parts, f=fold: f(G.pad_grid(t, grid, p)[0], p),
-                        lambda t, p=parts, u=unfold, pd=padded: G.unpad_grid(u(t, pd, p), grid),
-                        None if bias is None else bias.repeat(B, 1, 1, 1)))  # (G, 1, 1, L) -> (B·G, 1, 1, L)
-        return out
+        glob = G.halves(grid)  # (2, 2, 2) unless an axis has one position
+        loc = (1, glob[1], glob[2])  # neighbourhoods span all frames
+        return [_padded_fold(x, grid, loc, G.neighbourhoods, G.unneighbourhoods),
+                _padded_fold(x, grid, glob, G.strided, G.unstrided)]
+
+
+def _padded_fold(x: Tensor, grid: Grid, parts: Grid, fold, unfold) -> tuple[Fold, Fold, Tensor | None]:
+    """(group, ungroup, key bias) for a fold of the grid zero-padded to multiples of `parts`; padding is masked
+    as keys and dropped on the way back."""
+    padded = tuple(-(-n // k) * k for n, k in zip(grid, parts))
+    bias = G.padding_bias(grid, padded, lambda m: fold(m, parts), x.dtype, x.device)
+    if bias is not None:
+        bias = bias.repeat(x.shape[0], 1, 1, 1)  # (G, 1, 1, L) -> (B·G, 1, 1, L), batch order (b g)
+    return (lambda t: fold(G.pad_grid(t, grid, parts)[0], parts),
+            lambda t: G.unpad_grid(unfold(t, padded, parts), grid), bias)
 
 
 SCHEMES: dict[str, type[nn.Module]] = {
