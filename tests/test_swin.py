@@ -125,6 +125,15 @@ def test_window_index_is_pad_roll_partition(grid, shift):
     assert torch.equal(back, x)
 
 
+def test_plan_made_in_inference_mode_serves_training():
+    model = vitkit.create_model("swin_tiny_patch4_window7_224", **TINY)
+    x = torch.randn(2, 3, 32, 32)
+    with torch.inference_mode():
+        model(x)
+    model(x).sum().backward()  # the cached indices and masks are normal tensors
+    assert model.layers[0].blocks[1].attn.relative_position_bias_table.grad is not None
+
+
 def test_window_shrinks_to_small_maps():
     block = SwinBlock(4, 1, window_size=7, shifted=True)
     assert block.window_and_shift(7, 7) == ((7, 7), (0, 0))  # stage 4 at 224/M=7: one window, no shift

@@ -131,8 +131,9 @@ class SwinBlock(nn.Module):
                 self._plans.clear()
             window, shift = self.window_and_shift(H, W)
             padded = (-(-H // window[0]) * window[0], -(-W // window[1]) * window[1])
-            fold, unfold = window_index((H, W), window, shift, device)
-            mask = shifted_window_mask(padded, window, shift, device) if any(shift) else None
+            with torch.inference_mode(False):  # a plan made in inference mode must also serve autograd later
+                fold, unfold = window_index((H, W), window, shift, device)
+                mask = shifted_window_mask(padded, window, shift, device) if any(shift) else None
             plan = self._plans[key] = WindowPlan(window, shift, padded != (H, W), fold, unfold, mask)
         return plan
 
