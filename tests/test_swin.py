@@ -11,8 +11,8 @@ from vitkit.layers.groupings import shifted_window_mask, unwindows, window_index
 from vitkit.models.swin import SwinBlock, relative_position_index, resize_relative_position_table
 from vitkit.tools.profile import count_gmacs, count_params
 
-TINY = dict(img_size=32, patch_size=2, embed_dim=16, depths=(2, 2, 2), num_heads=(1, 2, 4), window_size=4,
-            num_classes=5)
+TINY = {"img_size": 32, "patch_size": 2, "embed_dim": 16, "depths": (2, 2, 2), "num_heads": (1, 2, 4),
+        "window_size": 4, "num_classes": 5}
 
 SPEC_PARAMS = {  # SPEC.md §3.2 / §9 (1000 classes)
     "swin_tiny_patch4_window7_224": 28_288_354,
@@ -63,7 +63,7 @@ def _expected_connections(grid, padded, window, shift):
     ry, rx = (ys - shift[0]) % Hp, (xs - shift[1]) % Wp  # rolled positions
     wrapped_y, wrapped_x = ys < shift[0], xs < shift[1]  # brought over from the opposite edge
     ry, rx, wy, wx = (t.flatten() for t in (ry, rx, wrapped_y, wrapped_x))
-    same = lambda t: t[:, None] == t[None, :]  # noqa: E731
+    same = lambda t: t[:, None] == t[None, :]
     return same(ry // window[0]) & same(rx // window[1]) & same(wy) & same(wx)
 
 
@@ -228,3 +228,23 @@ def test_bad_inputs():
         vitkit.create_model("swin_tiny_patch4_window7_224", depths=(2, 2), num_heads=(3, 6, 12))
     with pytest.raises(ConfigError, match="not divisible by its 5 heads"):
         vitkit.create_model("swin_tiny_patch4_window7_224", num_heads=(5, 6, 12, 24))
+
+
+def test_cli_train_on_digits_and_bad_inputs_exit_with_one_line(tmp_path, capsys):
+    from vitkit.cli import main
+
+    common = ["train", "--model", "swin_tiny_patch4_window7_224", "--data", "digits", "--epochs", "1",
+              "--batch-size", "32", "--limit", "64", "--no-progress"]
+    tiny = [a for k, v in (("img_size", "32"), ("patch_size", "2"), ("embed_dim", "16"), ("depths", "[2,2]"),
+                           ("num_heads", "[1,2]"), ("window_size", "4")) for a in ("--override", f"{k}={v}")]
+    assert main([*common, "--out", str(tmp_path / "ok"), *tiny]) == 0
+    assert (tmp_path / "ok" / "model.safetensors").is_file()
+    capsys.readouterr()
+    cases = {  # bad override -> the one sentence expected
+        "cannot fit": ["--override", "img_size=32", "--override", "window_size=12"],
+        "too small": ["--override", "img_size=16", "--override", "window_size=2"],
+    }
+    for i, (expected, args) in enumerate(cases.items()):
+        rc = main([*common, "--out", str(tmp_path / f"bad{i}"), *args])
+        err = capsys.readouterr().err.strip().splitlines()
+        assert rc != 0 and len(err) == 1 and expected in err[0], err

@@ -12,7 +12,7 @@ from vitkit.checkpoint import load_state_dict
 from vitkit.convert import to_vitkit
 from vitkit.convert.official import swin_to_official
 
-SMALL = dict(embed_dim=16, depths=(2, 2, 2, 2), num_heads=(1, 2, 2, 4))
+SMALL = {"embed_dim": 16, "depths": (2, 2, 2, 2), "num_heads": (1, 2, 2, 4)}
 TOL = 1e-5
 
 
@@ -66,11 +66,14 @@ def test_torchvision_parity(size):
     assert _max_diff(ours, ref, (1, 3, *size)) <= TOL
 
 
-def test_torchvision_full_swin_t_keys_convert():
-    """The full swin_t state dict converts key for key and shape for shape (meta device: no weights made)."""
+@pytest.mark.parametrize("tv,name", [("swin_t", "swin_tiny_patch4_window7_224"),
+                                     ("swin_s", "swin_small_patch4_window7_224"),
+                                     ("swin_b", "swin_base_patch4_window7_224")])
+def test_torchvision_full_size_keys_convert(tv, name):
+    """Full swin_t/s/b state dicts convert key for key and shape for shape (meta device: no weights made)."""
     with torch.device("meta"):
-        ref = torchvision.models.swin_t()
-        ours = vitkit.create_model("swin_tiny_patch4_window7_224")
+        ref = getattr(torchvision.models, tv)()
+        ours = vitkit.create_model(name)
     sd, source = to_vitkit(ref.state_dict(), ours)
     assert source == "torchvision"
     own = ours.state_dict()

@@ -23,8 +23,17 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..errors import ConfigError, InputError
-from ..layers import Attention, Mlp, PatchEmbed, check_input, drop_path, drop_path_rates, init_weights, resample_grid
-from ..layers import trunc_normal_
+from ..layers import (
+    Attention,
+    Mlp,
+    PatchEmbed,
+    check_input,
+    drop_path,
+    drop_path_rates,
+    init_weights,
+    resample_grid,
+    trunc_normal_,
+)
 from ..layers.groupings import shifted_window_mask, window_index
 from ..registry import build_config, register_model
 from .base import VitkitModel, to_2tuple
@@ -57,7 +66,7 @@ def relative_position_index(M: int) -> Tensor:
 
 def resize_relative_position_table(table: Tensor, M: int) -> Tensor:
     """((2M'-1)², h) bias table of another window size -> ((2M-1)², h), bicubic over the (2M-1)×(2M-1) grid."""
-    side = int(round(table.shape[0] ** 0.5))
+    side = round(table.shape[0] ** 0.5)
     grid = table.reshape(1, side, side, -1)  # ((2M'-1)², h) -> (1, 2M'-1, 2M'-1, h)
     return resample_grid(grid, (2 * M - 1, 2 * M - 1)).reshape((2 * M - 1) ** 2, -1)  # -> ((2M-1)², h)
 
