@@ -182,7 +182,8 @@ class PatchMerging(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         """x: (B, H, W, C) -> (B, ⌈H/2⌉, ⌈W/2⌉, 2C)."""
         B, H, W, C = x.shape
-        x = F.pad(x, (0, 0, 0, W % 2, 0, H % 2))
+        if H % 2 or W % 2:
+            x = F.pad(x, (0, 0, 0, W % 2, 0, H % 2))
         H2, W2 = (H + 1) // 2, (W + 1) // 2
         # Channel order [x(0,0), x(1,0), x(0,1), x(1,1)] (row offset fastest), as in the official code.
         x = x.reshape(B, H2, 2, W2, 2, C).permute(0, 1, 3, 4, 2, 5)  # (B, H2, i, W2, j, C) -> (B, H2, W2, j, i, C)
