@@ -135,3 +135,19 @@ def test_mvit_v2_s_full_size_matches_torchvision():
     with torch.no_grad():
         ours, theirs = model(x), ref(x)
     assert _max_diff(ours, theirs) <= 1e-5 * max(1.0, theirs.abs().max().item())
+
+
+@pytest.mark.parametrize("name", ["mvit_base_16x4", "mvitv2_small_16x4"])
+def test_torchvision_checkpoint_file_at_another_size_loads(tmp_path, name):
+    """A torchvision .pth saved at 4x32 loads into an 8x48 vitkit model through create_model(checkpoint=...):
+    detected, converted, position tables resampled, strictly loaded; at its own size it still matches."""
+    small = create_model(name, num_frames=4, img_size=32, **VIDEO)
+    ref = _torchvision(small, 4, 32)
+    path = tmp_path / "tv.pth"
+    torch.save({"model": ref.state_dict()}, path)
+    big = create_model(name, checkpoint=str(path), num_frames=8, img_size=48, **VIDEO).eval()
+    assert big(torch.randn(1, 3, 8, 48, 48)).shape == (1, 5)
+    same = create_model(name, checkpoint=str(path), num_frames=4, img_size=32, **VIDEO).eval()
+    x = torch.randn(1, 3, 4, 32, 32)
+    with torch.no_grad():
+        assert _max_diff(same(x), ref(x)) <= 1e-5
