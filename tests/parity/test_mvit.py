@@ -1,7 +1,7 @@
 """MViT parity: torchvision `MViT` (mvit_v1_b / mvit_v2_s semantics) and timm `MultiScaleVit` (mvitv2_*), random
 init with LayerNorm affines randomised, converted to vitkit, must give the same logits (fp32, eval,
 max abs diff <= 1e-5). Reduced widths/depths keep the suite fast on CPU; the full-size comparisons are
-mvitv2_tiny at 224 (timm) and one full torchvision mvit_v2_s forward at 16x224."""
+mvitv2_tiny at 224 (timm) and one test running torchvision mvit_v1_b and mvit_v2_s at 16x224."""
 
 import math
 
@@ -127,14 +127,15 @@ def test_checkpoint_at_another_size_is_resampled(name):
     assert dst.eval()(torch.randn(1, 3, 8, 48, 48)).shape == (1, 5)
 
 
-def test_mvit_v2_s_full_size_matches_torchvision():
-    """mvit_v2_s itself at 16x224 (one clip, ~64 GMACs per model)."""
-    ref = _randomise_norms(tv_mvit.mvit_v2_s())
-    model = _convert(ref, create_model("mvitv2_small_16x4"), "torchvision")
+def test_full_size_matches_torchvision():
+    """mvit_v1_b and mvit_v2_s themselves at 16x224 (one clip, ~70 and ~64 GMACs per model; ~30 s together)."""
     x = torch.randn(1, 3, 16, 224, 224)
-    with torch.no_grad():
-        ours, theirs = model(x), ref(x)
-    assert _max_diff(ours, theirs) <= 1e-5 * max(1.0, theirs.abs().max().item())
+    for tv, name in [("mvit_v1_b", "mvit_base_16x4"), ("mvit_v2_s", "mvitv2_small_16x4")]:
+        ref = _randomise_norms(getattr(tv_mvit, tv)())
+        model = _convert(ref, create_model(name), "torchvision")
+        with torch.no_grad():
+            ours, theirs = model(x), ref(x)
+        assert _max_diff(ours, theirs) <= 1e-5 * max(1.0, theirs.abs().max().item()), tv
 
 
 @pytest.mark.parametrize("name", ["mvit_base_16x4", "mvitv2_small_16x4"])

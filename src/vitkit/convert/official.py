@@ -64,7 +64,8 @@ def mvit_from_official(sd: StateDict, model: MViT) -> StateDict:
     `shortcut_proj_attn` (DIM_MUL_IN_ATT) or `shortcut_proj_mlp`. `pos_embed_{spatial,temporal,class}`,
     `cls_token`, `patch_embed.proj`, `norm{1,2}`, `mlp.fc{1,2}`, `attn.{qkv,proj}` are the same. Checkpoints
     written with SEPARATE_QKV have `attn.{q,k,v}` linears applied before pooling: they are stacked into `qkv`.
-    (POOL_FIRST checkpoints pool before projecting, a different model, and are not supported.)"""
+    (POOL_FIRST checkpoints pool before projecting, a different model, and are not supported.) The official
+    TransformerBasicHead applies a softmax in eval mode; vitkit returns logits in every mode."""
     skip = "shortcut_proj_attn" if model.config.expand_attn else "shortcut_proj_mlp"
     out = {}
     for k, v in sd.items():
