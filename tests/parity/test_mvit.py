@@ -152,3 +152,17 @@ def test_torchvision_checkpoint_file_at_another_size_loads(tmp_path, name):
     x = torch.randn(1, 3, 4, 32, 32)
     with torch.no_grad():
         assert _max_diff(same(x), ref(x)) <= 1e-5
+
+
+@pytest.mark.parametrize("q_thw,k_thw", [((2, 4, 4), (2, 2, 2)), ((3, 6, 6), (3, 3, 3)), ((4, 7, 5), (2, 3, 2))])
+def test_rel_pos_matches_torchvision_at_other_grids(q_thw, k_thw):
+    """Tables built for a (2, 4, 4) input grid, evaluated on other query/key grids: resampled tables and
+    fractional stride ratios as torchvision's `_add_rel_pos` (which adds to [1:, 1:] of the logits)."""
+    from vitkit.models.mvit import DecomposedRelPos
+
+    rel = DecomposedRelPos(8, (2, 4, 4), (1, 1, 1), (1, 2, 2))
+    q = torch.randn(2, 3, 1 + math.prod(q_thw), 8)
+    want = tv_mvit._add_rel_pos(torch.zeros(2, 3, 1 + math.prod(q_thw), 1 + math.prod(k_thw)), q, q_thw, k_thw,
+                                rel.rel_pos_h, rel.rel_pos_w, rel.rel_pos_t)
+    with torch.no_grad():
+        torch.testing.assert_close(rel(q, q_thw, k_thw), want, rtol=0, atol=1e-5)

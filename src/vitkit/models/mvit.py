@@ -132,7 +132,7 @@ class DecomposedRelPos(nn.Module):
         """(L, d) -> R (n_q, n_k, d): the embedding of every (query, key) offset along one axis."""
         length = 2 * max(n_q, n_k) - 1
         if table.shape[0] != length:
-            table = F.interpolate(table.t()[None], size=length, mode="linear")[0].t()  # (L, d) -> (L', d)
+            table = resample_grid(table[None], (length,))[0]  # linear, as the references: (L, d) -> (L', d)
         q_ratio, k_ratio = max(n_k / n_q, 1.0), max(n_q / n_k, 1.0)
         arange = lambda n: torch.arange(n, device=table.device)  # noqa: E731
         dist = arange(n_q)[:, None] * q_ratio - arange(n_k)[None, :] * k_ratio + (n_k - 1) * k_ratio
@@ -338,7 +338,7 @@ class MViT(VitkitModel):
             if k not in own or own[k].shape == v.shape:
                 continue
             if "rel_pos_" in k:  # (L, d) -> (L', d)
-                out[k] = F.interpolate(v.t()[None].float(), size=own[k].shape[0], mode="linear")[0].t().to(v.dtype)
+                out[k] = resample_grid(v[None], own[k].shape[:1])[0]
             elif k == "pos_embed_temporal":  # (1, T, D) -> (1, T', D)
                 out[k] = resample_grid(v, own[k].shape[1:2])
             elif k == "pos_embed_spatial":  # (1, H·W, D) -> (1, H'·W', D); square grids only
