@@ -57,7 +57,8 @@ class MovingDigits(Dataset):
             raise DataError(f"moving-digits img_size must be at least 16, got {img_size}")
         if in_chans < 1 or (size is not None and size < 1):
             raise DataError(f"moving-digits in_chans and size must be at least 1, got {in_chans} and {size}")
-        self.split, self.num_frames, self.img_size, self.in_chans, self.seed = split, num_frames, img_size, in_chans, seed
+        self.split, self.num_frames, self.img_size = split, num_frames, img_size
+        self.in_chans, self.seed = in_chans, seed
         self.size = DEFAULT_SIZES[split] if size is None else size
         digits, _ = _images(img_size // 2, "bicubic")  # (N, 1, h, h) in [0, 1]
         self.digits = digits[torch.from_numpy(_split_indices()[split])][:, 0]  # (n, h, h)

@@ -75,7 +75,8 @@ def read_clip(path: str | os.PathLike, num_frames: int, frame_stride: int) -> Te
     return torch.stack(keep).permute(3, 0, 1, 2)  # (T, H, W, 3) -> (3, T, H, W)
 
 
-def read_video(path: str | os.PathLike, num_frames: int, img_size: int | tuple[int, int], frame_stride: int = 2) -> Tensor:
+def read_video(path: str | os.PathLike, num_frames: int, img_size: int | tuple[int, int],
+               frame_stride: int = 2) -> Tensor:
     """A video file -> its centred clip as (3, T, img_size, img_size) floats in [0, 1] (what VideoFolder feeds its
     transform); DataError naming the file if it is too short or cannot be decoded."""
     clip = read_clip(path, num_frames, frame_stride).float().div_(255)  # (3, T, H, W) uint8 -> [0, 1]

@@ -184,8 +184,11 @@ class ViViT(_ViViTBase):
     """Models 1, 3 and 4: one encoder over the (n_t, n_h, n_w) tube grid. Model 1 prepends a cls token and
     classifies it; Models 3 and 4 have none ("to avoid ambiguities when reshaping") and average the tokens."""
 
-    BLOCKS: ClassVar[dict[str, type[Block]]] = {"spatiotemporal": SpatioTemporalBlock, "factorised_self_attention": FactorisedSelfAttentionBlock,
-              "factorised_dot_product": FactorisedDotProductBlock}
+    BLOCKS: ClassVar[dict[str, type[Block]]] = {
+        "spatiotemporal": SpatioTemporalBlock,
+        "factorised_self_attention": FactorisedSelfAttentionBlock,
+        "factorised_dot_product": FactorisedDotProductBlock,
+    }
 
     def __init__(self, cfg: ViViTConfig):
         super().__init__(cfg)
@@ -294,8 +297,8 @@ class ViViTFactorisedEncoder(_ViViTBase):
         """Resample the spatial (square grid, bicubic) and temporal (linear) tables of a checkpoint."""
         out = dict(state_dict)
         pos, tpos = out.get("pos_embed"), out.get("temporal_pos_embed")
-        if pos is not None and pos.shape != self.pos_embed.shape and math.isqrt(pos.shape[1] - 1) ** 2 == pos.shape[1] - 1:
-            side = math.isqrt(pos.shape[1] - 1)
+        side = math.isqrt(pos.shape[1] - 1) if pos is not None else 0
+        if pos is not None and pos.shape != self.pos_embed.shape and side * side == pos.shape[1] - 1:
             out["pos_embed"] = resample_abs_pos_embed(pos, self.grid_size[1:], (side, side), 1)
         if tpos is not None and tpos.shape != self.temporal_pos_embed.shape:
             out["temporal_pos_embed"] = resample_abs_pos_embed(tpos, self.grid_size[:1], (tpos.shape[1] - 1,), 1)
