@@ -8,9 +8,9 @@ import torch
 from torchvision.models.video import mvit_v2_s
 
 sys.path.insert(0, str(Path(__file__).parent))
-from harness import compare, copy_weights, parse_args  # noqa: E402
+from harness import compare, copy_weights, parse_args
 
-import vitkit  # noqa: E402
+import vitkit
 
 args = parse_args(steps=4)
 ref = mvit_v2_s()

@@ -13,7 +13,8 @@ from vitkit.errors import ConfigError, InputError
 from vitkit.models.mvit import DecomposedRelPos, _pool_tokens, block_settings
 from vitkit.tools.profile import count_gmacs, count_params
 
-VIDEO = dict(img_size=32, num_frames=4, embed_dim=16, depths=(1, 2, 1), pool_stride_kv=(1, 4, 4), num_classes=5)
+VIDEO = {"img_size": 32, "num_frames": 4, "embed_dim": 16, "depths": (1, 2, 1), "pool_stride_kv": (1, 4, 4),
+         "num_classes": 5}
 
 
 def _meta(name: str, **overrides):
@@ -94,7 +95,8 @@ def test_tokens_per_block_follow_the_q_grid():
 
 # --- mechanism ------------------------------------------------------------------------------------------------------
 def test_decomposed_rel_pos_is_the_definition():
-    """bias[(t,h,w), (t',h',w')] = q · (R_t[t−t'] + R_h[h−h'] + R_w[w−w']) on equal grids; zero on the cls row/column."""
+    """bias[(t,h,w), (t',h',w')] = q · (R_t[t−t'] + R_h[h−h'] + R_w[w−w']) on equal grids; zero on the cls
+    row and column."""
     grid, d = (2, 3, 4), 5
     rel = DecomposedRelPos(d, grid, (1, 1, 1), (1, 1, 1))
     q = torch.randn(2, 3, 1 + math.prod(grid), d)
@@ -206,7 +208,8 @@ def test_official_layout_round_trip(name):
     official = _to_official(sd, model.config.expand_attn)
     widen = next(i for i, s in enumerate(block_settings(model.config)) if s.dim_in != s.dim_out)
     assert {"blocks.0.attn.qkv.weight", "blocks.0.attn.pool_k.weight", "blocks.0.attn.norm_k.weight",
-            f"blocks.{widen}.proj.weight", "head.projection.weight", "patch_embed.proj.weight", "cls_token"} <= set(official)
+            f"blocks.{widen}.proj.weight", "head.projection.weight", "patch_embed.proj.weight",
+            "cls_token"} <= set(official)
     if model.config.pos_embed == "relative":
         assert {"blocks.0.attn.rel_pos_h", "blocks.0.attn.rel_pos_t"} <= set(official)
     else:
@@ -220,7 +223,7 @@ def test_official_separate_qkv_is_stacked():
     model = create_model("mvitv2_small_16x4", **VIDEO)
     sd = model.state_dict()
     official = _to_official(sd, True)
-    for k in [k for k in official if k.endswith(".attn.qkv.weight") or k.endswith(".attn.qkv.bias")]:
+    for k in [k for k in official if k.endswith((".attn.qkv.weight", ".attn.qkv.bias"))]:
         stem, kind = k.rsplit(".qkv.", 1)
         for name, part in zip("qkv", official.pop(k).chunk(3)):
             official[f"{stem}.{name}.{kind}"] = part
@@ -241,13 +244,13 @@ def test_bad_inputs_raise_one_sentence():
 
 
 @pytest.mark.parametrize("overrides,match", [
-    (dict(pool_mode="lp"), "pool_mode"),
-    (dict(pos_embed="sincos"), "pos_embed"),
-    (dict(class_token=False), "global_pool='token' needs class_token"),
-    (dict(pool_kernel=(3, 3)), "pool_kernel must have 3 entries"),
-    (dict(depths=()), "depths"),
-    (dict(num_heads=5), "not divisible"),
-    (dict(window_size=7), "unknown option"),
+    ({"pool_mode": "lp"}, "pool_mode"),
+    ({"pos_embed": "sincos"}, "pos_embed"),
+    ({"class_token": False}, "global_pool='token' needs class_token"),
+    ({"pool_kernel": (3, 3)}, "pool_kernel must have 3 entries"),
+    ({"depths": ()}, "depths"),
+    ({"num_heads": 5}, "not divisible"),
+    ({"window_size": 7}, "unknown option"),
 ])
 def test_bad_configs_raise(overrides, match):
     with pytest.raises(ConfigError, match=match):

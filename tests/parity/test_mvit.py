@@ -17,8 +17,8 @@ tv_mvit = pytest.importorskip("torchvision.models.video.mvit")
 timm_mvit = pytest.importorskip("timm.models.mvitv2")
 
 # stages [1, 2, 1]: a v1 MLP expansion, Q strides at blocks 1 and 3, heads 1 -> 2 -> 4, K/V stride 4 -> 2 -> 1
-VIDEO = dict(embed_dim=16, depths=(1, 2, 1), pool_stride_kv=(1, 4, 4), num_classes=5)
-IMAGE = dict(embed_dim=16, depths=(1, 2, 1), num_classes=5)
+VIDEO = {"embed_dim": 16, "depths": (1, 2, 1), "pool_stride_kv": (1, 4, 4), "num_classes": 5}
+IMAGE = {"embed_dim": 16, "depths": (1, 2, 1), "num_classes": 5}
 
 
 def _randomise_norms(model: nn.Module) -> nn.Module:

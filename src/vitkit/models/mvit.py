@@ -22,7 +22,16 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..errors import ConfigError
-from ..layers import LayerNorm6, Mlp, ReducedAttention, check_input, drop_path, drop_path_rates, init_weights, trunc_normal_
+from ..layers import (
+    LayerNorm6,
+    Mlp,
+    ReducedAttention,
+    check_input,
+    drop_path,
+    drop_path_rates,
+    init_weights,
+    trunc_normal_,
+)
 from ..layers.pos_embed import resample_grid
 from ..layers.reduced_attention import _from_map, _to_map
 from ..registry import build_config, register_model
@@ -82,7 +91,7 @@ def block_settings(cfg: MViTConfig) -> list[BlockSetting]:
     stage = [s for s, d in enumerate(cfg.depths) for _ in range(d)]
     starts = {sum(cfg.depths[:s]) for s in range(1, len(cfg.depths))}
     ones = (1,) * len(cfg.patch_kernel)
-    width = lambda s: cfg.embed_dim * 2 ** s  # noqa: E731
+    width = lambda s: cfg.embed_dim * 2 ** s
     stride_kv, dim_in, rows = tuple(cfg.pool_stride_kv), cfg.embed_dim, []
     for i in range(depth):
         start = i in starts
@@ -134,7 +143,7 @@ class DecomposedRelPos(nn.Module):
         if table.shape[0] != length:
             table = resample_grid(table[None], (length,))[0]  # linear, as the references: (L, d) -> (L', d)
         q_ratio, k_ratio = max(n_k / n_q, 1.0), max(n_q / n_k, 1.0)
-        arange = lambda n: torch.arange(n, device=table.device)  # noqa: E731
+        arange = lambda n: torch.arange(n, device=table.device)
         dist = arange(n_q)[:, None] * q_ratio - arange(n_k)[None, :] * k_ratio + (n_k - 1) * k_ratio
         return table[dist.long()]
 
@@ -192,10 +201,11 @@ class MultiScaleBlock(nn.Module):
         head_dim = att_dim // s.num_heads
         self.num_prefix_tokens = num_prefix_tokens
         self.norm1 = LayerNorm6(s.dim_in)
-        reducer = lambda k, st: _pooling(pool_mode, head_dim, k, st)  # noqa: E731
-        q_red, k_red, v_red = reducer(s.kernel_q, s.stride_q), reducer(s.kernel_kv, s.stride_kv), reducer(s.kernel_kv, s.stride_kv)
+        reducer = lambda k, st: _pooling(pool_mode, head_dim, k, st)
+        q_red = reducer(s.kernel_q, s.stride_q)
+        k_red, v_red = reducer(s.kernel_kv, s.stride_kv), reducer(s.kernel_kv, s.stride_kv)
         # LayerNorm after conv pooling only (SlowFast/timm: none after max/avg pooling)
-        norm = lambda red: LayerNorm6(head_dim) if red is not None and pool_mode == "conv" else None  # noqa: E731
+        norm = lambda red: LayerNorm6(head_dim) if red is not None and pool_mode == "conv" else None
         self.attn = ReducedAttention(
             s.dim_in, att_dim, s.num_heads, qkv_bias=qkv_bias, q_reducer=q_red, k_reducer=k_red, v_reducer=v_red,
             reduce_first=False, num_prefix_tokens=num_prefix_tokens, attn_drop=attn_drop, proj_drop=drop,
@@ -342,7 +352,7 @@ class MViT(VitkitModel):
             elif k == "pos_embed_temporal":  # (1, T, D) -> (1, T', D)
                 out[k] = resample_grid(v, own[k].shape[1:2])
             elif k == "pos_embed_spatial":  # (1, H·W, D) -> (1, H'·W', D); square grids only
-                side = int(round(v.shape[1] ** 0.5))
+                side = round(v.shape[1] ** 0.5)
                 if side * side == v.shape[1]:
                     grid = resample_grid(v.reshape(1, side, side, -1), self.grid_size[-2:])
                     out[k] = grid.reshape(1, -1, v.shape[-1])
@@ -376,7 +386,7 @@ def _validate(cfg: MViTConfig) -> None:
 # v1 (SlowFast MVIT_B_*_CONV.yaml): conv pooling 3³ on Q at transitions and on K/V everywhere, separate
 # absolute position embeddings, channel expansion in the MLP. v2 (MVITv2_*.yaml, mvit repo): relative
 # positions, residual pooling, expansion in attention, Q pooled in every block.
-_V2 = dict(pos_embed="relative", residual_pooling=True, expand_attn=True, pool_q_every_block=True)
+_V2 = {"pos_embed": "relative", "residual_pooling": True, "expand_attn": True, "pool_q_every_block": True}
 _IMAGE = dict(num_frames=1, num_classes=1000, patch_kernel=(7, 7), patch_stride=(4, 4), patch_padding=(3, 3),
               pool_kernel=(3, 3), pool_stride_q=(2, 2), pool_stride_kv=(4, 4), class_token=False, global_pool="avg",
               head_drop_rate=0.0, **_V2)
