@@ -8,9 +8,9 @@ import torch
 from transformers import TimesformerConfig, TimesformerForVideoClassification
 
 sys.path.insert(0, str(Path(__file__).parent))
-from harness import compare, copy_weights, parse_args  # noqa: E402
+from harness import compare, copy_weights, parse_args
 
-import vitkit  # noqa: E402
+import vitkit
 
 args = parse_args(steps=6)
 # HF's defaults are TimeSformer-B: 768 wide, 12 layers, 12 heads, patch 16, 8 frames at 224, divided

@@ -26,25 +26,27 @@ from vitkit.train.schedule import WarmupCosine
 SCHEMES = ("space_only", "divided_space_time")
 
 
-def materialise(split: str, frames: int, size: int, n: int | None) -> TensorDataset:
-    """Generate a split once (clips are deterministic per index) so epochs do not regenerate them."""
-    ds = MovingDigits(split, num_frames=frames, img_size=size, in_chans=1, size=n)
+def materialise(split: str, frames: int, size: int, n: int | None, seed: int = 0) -> TensorDataset:
+    """Generate `n` clips of a split once into tensors (clips are deterministic per (seed, split, index))."""
+    ds = MovingDigits(split, num_frames=frames, img_size=size, in_chans=1, seed=seed, size=n)
     xs, ys = zip(*(ds[i] for i in range(len(ds))))
     return TensorDataset(torch.stack(xs), torch.tensor(ys))
 
 
-def run(scheme: str, train: TensorDataset, test: TensorDataset, args: argparse.Namespace) -> dict:
+def run(scheme: str, test: TensorDataset, args: argparse.Namespace) -> dict:
     torch.manual_seed(args.seed)
     model = vitkit.create_model(f"timesformer_base_8x224_{scheme}", img_size=args.img_size, patch_size=args.patch,
                                 in_chans=1, num_frames=args.frames, embed_dim=args.dim, depth=args.depth,
                                 num_heads=args.heads, num_classes=8, drop_path_rate=0.0)
-    loader = DataLoader(train, batch_size=args.batch, shuffle=True, drop_last=True,
-                        generator=torch.Generator().manual_seed(args.seed))
     opt = build_optimizer(model, lr=args.lr, weight_decay=0.05)
-    steps = args.epochs * len(loader)
-    sched = WarmupCosine(opt, warmup_steps=len(loader), total_steps=steps)
+    per_epoch = args.train_size // args.batch
+    sched = WarmupCosine(opt, warmup_steps=per_epoch, total_steps=args.epochs * per_epoch)
     start = time.perf_counter()
     for epoch in range(args.epochs):
+        # fresh clips every epoch (same for both schemes): training digits, new starts, speeds and directions
+        train = materialise("train", args.frames, args.img_size, args.train_size, seed=1 + args.seed * 1000 + epoch)
+        loader = DataLoader(train, batch_size=args.batch, shuffle=True, drop_last=True,
+                            generator=torch.Generator().manual_seed(args.seed + epoch))
         stats = train_one_epoch(model, loader, nn.CrossEntropyLoss(), opt, sched, epoch=epoch, clip_grad=1.0)
         print(f"  {scheme:<20} epoch {epoch + 1:>2}/{args.epochs}  train loss {stats['train_loss']:.3f}", flush=True)
     result = evaluate(model, DataLoader(test, batch_size=128))
@@ -63,18 +65,18 @@ def main() -> None:
     p.add_argument("--epochs", type=int, default=12)
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--train-size", type=int, default=2048)
+    p.add_argument("--train-size", type=int, default=2048, help="clips generated per epoch")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2)
     args = p.parse_args()
     torch.set_num_threads(args.threads)
 
-    train = materialise("train", args.frames, args.img_size, args.train_size)
     test = materialise("test", args.frames, args.img_size, None)
-    rows = [run(s, train, test, args) for s in SCHEMES]
+    rows = [run(s, test, args) for s in SCHEMES]
 
     print(f"\nmoving-digits direction (8 classes, chance 12.5%), {args.frames}×{args.img_size} clips, "
-          f"{len(train)} train / {len(test)} test, {args.epochs} epochs, D={args.dim} L={args.depth}")
+          f"{args.train_size} new train clips per epoch / {len(test)} test, {args.epochs} epochs, "
+          f"D={args.dim} L={args.depth}")
     print(f"| {'TimeSformer scheme':<20} | {'params':>8} | {'test top-1 %':>12} | {'train min':>9} |")
     print(f"|{'-' * 22}|{'-' * 10}|{'-' * 14}|{'-' * 11}|")
     for r in rows:

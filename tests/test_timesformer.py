@@ -15,7 +15,7 @@ from vitkit.layers import resample_abs_pos_embed, resample_grid
 from vitkit.tools.profile import count_gmacs, count_params
 
 D, HEADS = 8, 2
-TINY = dict(img_size=32, patch_size=8, embed_dim=48, depth=2, num_heads=3, num_frames=4, num_classes=7)
+TINY = {"img_size": 32, "patch_size": 8, "embed_dim": 48, "depth": 2, "num_heads": 3, "num_frames": 4, "num_classes": 7}
 
 
 def _block(scheme: str) -> nn.Module:
@@ -83,7 +83,7 @@ def _same(*axes):
     return lambda p, r: all(p[a] == r[a] for a in axes)
 
 
-ALL = lambda p, r: True  # noqa: E731
+ALL = lambda p, r: True
 GRIDS = [(3, 3, 4), (2, 2, 2), (4, 1, 3)]
 
 
@@ -181,7 +181,7 @@ def test_checkpoint_at_other_frame_count_and_size_loads(tmp_path):
     nn.init.normal_(src.time_embed)  # zero at init (official); give it values to resample
     vitkit.save_checkpoint(src, tmp_path / "m.safetensors")
     dst = vitkit.create_model("timesformer_base_8x224_divided_space_time", checkpoint=str(tmp_path / "m.safetensors"),
-                              **(TINY | dict(num_frames=6, img_size=48)))
+                              **(TINY | {"num_frames": 6, "img_size": 48}))
     assert dst.time_embed.shape[1] == 6 and dst.pos_embed.shape[1] == 1 + 36
     assert torch.equal(dst.time_embed, resample_grid(src.time_embed, (6,)))
     assert torch.equal(dst.pos_embed, resample_abs_pos_embed(src.pos_embed, (6, 6), (4, 4), 1))
@@ -240,8 +240,8 @@ def test_stochastic_depth_is_per_block_and_eval_is_deterministic():
     """Each block gets its own rate on the linear schedule (HF once passed the max to every layer), and with every
     drop rate > 0 two eval passes agree."""
     for scheme in ("space_only", "divided_space_time", "local_global", "axial"):
-        m = vitkit.create_model(f"timesformer_base_8x224_{scheme}", **(TINY | dict(depth=3, drop_rate=0.2,
-                                attn_drop_rate=0.2, drop_path_rate=0.3)))
+        m = vitkit.create_model(f"timesformer_base_8x224_{scheme}", **(TINY | {"depth": 3, "drop_rate": 0.2,
+                                "attn_drop_rate": 0.2, "drop_path_rate": 0.3}))
         rates = [getattr(b, "drop_path", getattr(b, "drop_path1", None)) for b in m.blocks]
         assert [getattr(r, "p", 0.0) for r in rates] == pytest.approx([0.0, 0.15, 0.3])
         x = torch.randn(2, 3, 4, 32, 32)

@@ -75,8 +75,8 @@ def test_hf_checkpoint_file_and_official_layout_load(tmp_path):
     ours, ref = _pair("divided_space_time")
     x = torch.randn(B, 3, T, SIZE, SIZE)
     want = _ref_logits(ref, x, "divided_space_time")
-    overrides = dict(img_size=SIZE, patch_size=P, num_frames=T, embed_dim=D, depth=DEPTH, num_heads=HEADS,
-                     num_classes=CLASSES)
+    overrides = {"img_size": SIZE, "patch_size": P, "num_frames": T, "embed_dim": D, "depth": DEPTH, "num_heads": HEADS,
+                     "num_classes": CLASSES}
     torch.save(ref.state_dict(), tmp_path / "hf.bin")
     m = vitkit.create_model("timesformer_base_8x224_divided_space_time", checkpoint=str(tmp_path / "hf.bin"),
                             **overrides).eval()

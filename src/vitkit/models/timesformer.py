@@ -22,8 +22,9 @@ tests/test_timesformer.py.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Callable, ClassVar
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -31,8 +32,20 @@ from torch import Tensor, nn
 
 from ..checkpoint import load_state_dict
 from ..errors import CheckpointError, ConfigError
-from ..layers import (Attention, Block, LayerNorm6, Mlp, PatchEmbed, check_input, drop_path, drop_path_rates,
-                      init_weights, resample_abs_pos_embed, resample_grid, trunc_normal_)
+from ..layers import (
+    Attention,
+    Block,
+    LayerNorm6,
+    Mlp,
+    PatchEmbed,
+    check_input,
+    drop_path,
+    drop_path_rates,
+    init_weights,
+    resample_abs_pos_embed,
+    resample_grid,
+    trunc_normal_,
+)
 from ..layers import groupings as G
 from ..registry import build_config, register_model
 from .base import VitkitModel, to_2tuple
@@ -279,7 +292,7 @@ class TimeSformer(VitkitModel):
         sd = dict(state_dict)
         pos = sd.get("pos_embed")
         if pos is not None and pos.shape != self.pos_embed.shape:
-            side = int(round((pos.shape[1] - 1) ** 0.5))
+            side = round((pos.shape[1] - 1) ** 0.5)
             if side * side == pos.shape[1] - 1:
                 sd["pos_embed"] = resample_abs_pos_embed(pos, self.grid_size, (side, side), 1)
         te = sd.get("time_embed")
