@@ -158,12 +158,16 @@ def test_param_count(name):
     assert count_params(m) == PARAMS[name]
 
 
-@pytest.mark.parametrize("name,gmacs", [("timesformer_base_8x224_divided_space_time", 195.8),
-                                        ("timesformer_base_8x224_joint_space_time", 179.6)])
+@pytest.mark.parametrize("name,gmacs", [
+    ("timesformer_base_8x224_divided_space_time", 195.8),     # SPEC §9 (×3 views = the paper's 0.59 TFLOPs)
+    ("timesformer_base_8x224_joint_space_time", 179.6),       # SPEC §9
+    ("timesformer_hr_16x448_divided_space_time", 5110 / 3),   # Table 5: 5.11 TFLOPs over 3 views
+    ("timesformer_large_96x224_divided_space_time", 7140 / 3),  # Table 5: 7.14 TFLOPs over 3 views
+])
 def test_gmacs_per_view(name, gmacs):
     with torch.device("meta"):
         m = vitkit.create_model(name).eval()
-    assert abs(count_gmacs(m, (3, 8, 224, 224)) / gmacs - 1) < 0.02
+    assert abs(count_gmacs(m, m.input_shape()) / gmacs - 1) < 0.02
 
 
 # --- any clip shape -------------------------------------------------------------------------------------------
