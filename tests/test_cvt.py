@@ -9,7 +9,7 @@ from vitkit.convert import to_vitkit
 from vitkit.convert.official import cvt_to_official
 from vitkit.tools.profile import count_gmacs, count_params
 
-TINY = dict(embed_dims=(16, 32, 48), num_heads=(1, 2, 3), depths=(1, 1, 2), num_classes=5, img_size=64)
+TINY = {"embed_dims": (16, 32, 48), "num_heads": (1, 2, 3), "depths": (1, 1, 2), "num_classes": 5, "img_size": 64}
 
 # SPEC.md §4.2 "Arithmetic from the official code" and Tables 2/3 FLOPs (MACs)
 FULL = {
@@ -88,7 +88,8 @@ def test_kv_squeezed_and_grid_kept():
     model = create_model("cvt_13_224", **TINY).eval()
     seen = []
     for stage in model.stages:
-        stage.blocks[0].attn.k_reducer.register_forward_hook(lambda m, i, o: seen.append((i[0].shape[-2:], o.shape[-2:])))
+        hook = lambda m, i, o: seen.append((i[0].shape[-2:], o.shape[-2:]))
+        stage.blocks[0].attn.k_reducer.register_forward_hook(hook)
     out = model.forward_features(torch.randn(1, 3, 64, 64))
     assert [tuple(a) for a, _ in seen] == [(16, 16), (8, 8), (4, 4)]
     assert [tuple(b) for _, b in seen] == [(8, 8), (4, 4), (2, 2)]
@@ -123,3 +124,17 @@ def test_bad_config():
         create_model("cvt_13_224", depths=(1, 2))
     with pytest.raises(ConfigError, match="act_layer"):
         create_model("cvt_13_224", **dict(TINY, act_layer="relu"))
+
+
+def test_cli_train_on_digits_end_to_end(tmp_path, capsys):
+    from vitkit.cli import main
+
+    tiny = ["--override", "img_size=32", "--override", "embed_dims=[16,32,48]", "--override", "depths=[1,1,2]",
+            "--override", "num_heads=[1,2,3]"]
+    rc = main(["train", "--model", "cvt_13_224", "--data", "digits", "--epochs", "1", "--batch-size", "32",
+               "--limit", "64", "--no-progress", "--out", str(tmp_path), *tiny])
+    assert rc == 0 and (tmp_path / "model.safetensors").is_file()
+    rc = main(["train", "--model", "cvt_13_224", "--data", "digits", "--epochs", "1", "--limit", "64",
+               "--no-progress", "--out", str(tmp_path / "bad"), "--override", "depths=[1,2]"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc != 0 and len(err) == 1 and "one value per stage" in err[0]

@@ -65,7 +65,7 @@ def test_identity_reducers_reduce_first_equal_plain_attention():
 def test_stride2_kv_reducer_reduce_first_matches_explicit_cvt():
     """CvT order: depthwise stride-2 conv on the dim-wide map, cls bypassing it, then the linears."""
     dim, heads, grid, P = 16, 2, (6, 6), 1
-    conv = lambda s: nn.Conv2d(dim, dim, 3, s, 1, groups=dim, bias=False)  # noqa: E731
+    conv = lambda s: nn.Conv2d(dim, dim, 3, s, 1, groups=dim, bias=False)
     rec = _Recorder()
     ra = ReducedAttention(dim, dim, heads, q_reducer=conv(1), k_reducer=conv(2), v_reducer=conv(2),
                           reduce_first=True, num_prefix_tokens=P, scale=dim ** -0.5, k_norm=rec).eval()
@@ -76,7 +76,7 @@ def test_stride2_kv_reducer_reduce_first_matches_explicit_cvt():
 
     cls, m = x[:, :P], _tokens_to_map(x[:, P:], grid)
     q, k, v = (torch.cat([cls, _map_to_tokens(r(m))], 1) for r in (ra.q_reducer, ra.k_reducer, ra.v_reducer))
-    split = lambda t: t.reshape(2, t.shape[1], heads, -1).transpose(1, 2)  # noqa: E731
+    split = lambda t: t.reshape(2, t.shape[1], heads, -1).transpose(1, 2)
     q, k, v = split(ra.proj_q(q)), split(ra.proj_k(k)), split(ra.proj_v(v))
     o = _explicit(q, k, v, dim ** -0.5).transpose(1, 2).reshape(2, -1, dim)
     torch.testing.assert_close(out, ra.proj(o), atol=1e-5, rtol=0)
@@ -108,7 +108,7 @@ def test_stride2_q_pool_per_head_reduces_grid_3d():
 
 def test_residual_pooling_without_prefix_leaves_cls_out():
     dim, heads, grid = 8, 2, (4, 4)
-    kw = dict(num_prefix_tokens=1, residual_pooling=True, q_reducer=nn.AvgPool2d(2))
+    kw = {"num_prefix_tokens": 1, "residual_pooling": True, "q_reducer": nn.AvgPool2d(2)}
     a = ReducedAttention(dim, dim, heads, **kw).eval()
     b = ReducedAttention(dim, dim, heads, residual_with_prefix=False, **kw).eval()
     c = ReducedAttention(dim, dim, heads, num_prefix_tokens=1, q_reducer=nn.AvgPool2d(2)).eval()
@@ -135,7 +135,7 @@ def test_rel_pos_bias_is_added_with_grids():
     plain.load_state_dict(ra.state_dict())
     x = torch.randn(1, 17, 8)
     out = ra(x, (4, 4))[0]
-    assert seen == dict(q=(1, 2, 17, 4), q_grid=(4, 4), k_grid=(2, 2))
+    assert seen == {"q": (1, 2, 17, 4), "q_grid": (4, 4), "k_grid": (2, 2)}
     assert not torch.allclose(out, plain(x, (4, 4))[0], atol=1e-4)  # masking the cls key changed the result
 
 

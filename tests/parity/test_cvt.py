@@ -11,7 +11,8 @@ from vitkit.layers import QuickGELU
 
 transformers = pytest.importorskip("transformers")
 
-TINY = dict(embed_dims=(16, 32, 48), num_heads=(1, 2, 3), depths=(1, 2, 3), num_classes=10)  # HF indexes its per-stage drop-path list by stage: depth_i > i
+# HF indexes its per-stage drop-path list by the stage index, so it needs depth_i > i
+TINY = {"embed_dims": (16, 32, 48), "num_heads": (1, 2, 3), "depths": (1, 2, 3), "num_classes": 10}
 
 
 def _hf(cls_token: bool = True):

@@ -112,7 +112,8 @@ class ReducedAttention(nn.Module):
         B, N, _ = x.shape
         return x.reshape(B, N, self.num_heads, -1).transpose(1, 2)  # (B, N, h, d) -> (B, h, N, d)
 
-    def _reduce_heads(self, x: Tensor, grid: tuple[int, ...], reducer: nn.Module | None) -> tuple[Tensor, tuple[int, ...]]:
+    def _reduce_heads(self, x: Tensor, grid: tuple[int, ...],
+                      reducer: nn.Module | None) -> tuple[Tensor, tuple[int, ...]]:
         """Per-head reduction: (B, h, P + N, d) -> (B, h, P + N', d), heads folded into the batch."""
         if reducer is None:
             return x, grid
@@ -133,7 +134,8 @@ class ReducedAttention(nn.Module):
             v, _ = self._reduce_map(prefix, m, grid, self.v_reducer)
             q, k, v = self._heads(self.proj_q(q)), self._heads(self.proj_k(k)), self._heads(self.proj_v(v))
         else:
-            q, k, v = self.qkv(x).reshape(B, N, 3, self.num_heads, -1).permute(2, 0, 3, 1, 4).unbind(0)  # -> 3 × (B, h, N, d)
+            qkv = self.qkv(x).reshape(B, N, 3, self.num_heads, -1).permute(2, 0, 3, 1, 4)  # -> (3, B, h, N, d)
+            q, k, v = qkv.unbind(0)
             q, q_grid = self._reduce_heads(q, grid, self.q_reducer)
             k, k_grid = self._reduce_heads(k, grid, self.k_reducer)
             v, _ = self._reduce_heads(v, grid, self.v_reducer)

@@ -17,7 +17,16 @@ import torch
 from torch import Tensor, nn
 
 from ..errors import ConfigError, InputError
-from ..layers import Mlp, QuickGELU, ReducedAttention, check_input, drop_path, drop_path_rates, init_weights, trunc_normal_
+from ..layers import (
+    Mlp,
+    QuickGELU,
+    ReducedAttention,
+    check_input,
+    drop_path,
+    drop_path_rates,
+    init_weights,
+    trunc_normal_,
+)
 from ..registry import build_config, register_model
 from .base import VitkitModel
 
@@ -158,10 +167,9 @@ class CvT(VitkitModel):
     def forward_features(self, x: Tensor) -> Tensor:
         """x: (B, C, H, W) -> normalised last-stage tokens (B, P + N, C_3), class token first when there is one."""
         check_input(x, self.config.in_chans, 4)
-        for i, stage in enumerate(self.stages):
-            if i:
-                x = x.transpose(1, 2).reshape(x.shape[0], -1, *grid)  # (B, N, D) -> (B, D, H, W)
-            x, grid = stage(x)
+        x, grid = self.stages[0](x)
+        for stage in self.stages[1:]:  # earlier stages carry no class token: their tokens are the whole map
+            x, grid = stage(x.transpose(1, 2).reshape(x.shape[0], -1, *grid))  # (B, N, D) -> (B, D, H, W)
         return self.norm(x)  # token-wise, so norm(x)[:, 0] is the official norm(cls)
 
     def forward_head(self, x: Tensor, pre_logits: bool = False) -> Tensor:
@@ -186,7 +194,8 @@ def _cvt(overrides: dict, **base) -> CvT:
     return CvT(build_config(CvTConfig(**base), overrides))
 
 
-_W24 = dict(embed_dims=(192, 768, 1024), num_heads=(3, 12, 16), depths=(2, 2, 20), drop_path_rate=(0.0, 0.0, 0.3))
+_W24 = {"embed_dims": (192, 768, 1024), "num_heads": (3, 12, 16), "depths": (2, 2, 20),
+        "drop_path_rate": (0.0, 0.0, 0.3)}
 
 
 @register_model
