@@ -59,6 +59,8 @@ class ReducedAttention(nn.Module):
     `residual_pooling` adds the pooled q to the attention output before the projection (MViT v2);
     `residual_with_prefix=False` leaves the prefix tokens out of that sum (torchvision/SlowFast video MViT v2),
     True includes them (timm, facebookresearch/mvit).
+    `scale` None is d**-0.5 (CvT passes dim_out**-0.5, its official code's choice); attention dropout `attn_drop`
+    is applied only while training, `proj_drop` after the output projection `proj` (dim_out -> dim_out).
     """
 
     def __init__(self, dim: int, dim_out: int, num_heads: int, *, qkv_bias: bool = True,
