@@ -140,6 +140,8 @@ def _train(args, argv: list[str]) -> int:
         out=args.out, resume=args.resume, workers=args.workers, seed=args.seed, bf16=args.bf16, limit=args.limit,
         progress=not args.no_progress)
     result = train(cfg)
+    if not result.is_main:
+        return 0
     last = result.history[-1] if result.history else {}
     print(f"{cfg.model}: val acc {last.get('val_acc1', float('nan')):.2f}% after {len(result.history)} epochs; "
           f"weights {result.out_dir / 'model.safetensors'}, metrics {result.out_dir / 'metrics.csv'}")

@@ -25,10 +25,13 @@ def autocast(bf16: bool):
 
 
 def _progress(enabled: bool, description: str, total: int):
+    from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+    console = Console(stderr=True)
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                        TextColumn("{task.fields[info]}"), transient=True, disable=not enabled)
+                        TextColumn("{task.fields[info]}"), transient=True, console=console,
+                        disable=not (enabled and console.is_terminal))  # a bar only where it can redraw
     return progress, progress.add_task(description, total=total, info="")
 
 

@@ -90,6 +90,7 @@ class TrainResult:
     history: list[dict]
     out_dir: Path
     train_time: float                     # seconds spent in this process's training epochs
+    is_main: bool = True                  # rank 0 (the process that writes files and prints)
 
 
 METRIC_FIELDS = ("epoch", "train_loss", "val_loss", "val_acc1", "val_acc5", "lr", "epoch_time")
@@ -216,4 +217,4 @@ def _train(cfg: TrainConfig, info: DistInfo, console) -> TrainResult:
         barrier(info)
     if info.is_main:
         save_checkpoint(model, out / "model.safetensors")
-    return TrainResult(model, history, out, elapsed)
+    return TrainResult(model, history, out, elapsed, info.is_main)
