@@ -248,3 +248,14 @@ def test_cli_train_on_digits_and_bad_inputs_exit_with_one_line(tmp_path, capsys)
         rc = main([*common, "--out", str(tmp_path / f"bad{i}"), *args])
         err = capsys.readouterr().err.strip().splitlines()
         assert rc != 0 and len(err) == 1 and expected in err[0], err
+
+
+def test_bias_table_resize_is_plain_bicubic_as_official():
+    import torch.nn.functional as F
+
+    from vitkit.models.swin import resize_relative_position_table
+
+    table = torch.randn(13 * 13, 3)  # M = 7
+    grid = table.t().reshape(1, 3, 13, 13)
+    expected = F.interpolate(grid, size=(23, 23), mode="bicubic", align_corners=False)  # M = 12
+    torch.testing.assert_close(resize_relative_position_table(table, 12), expected.reshape(3, -1).t())

@@ -19,6 +19,8 @@ def attend(q: Tensor, k: Tensor, v: Tensor, bias: Tensor | None = None, dropout_
 
     `dropout_p` must already be 0 outside training: callers pass `p if self.training else 0.0`.
     """
+    if bias is not None and bias.dim() == 3:
+        bias = bias.unsqueeze(0)  # (h, Nq, Nk) -> (1, h, Nq, Nk): the fused CPU kernel refuses 3-D masks
     return F.scaled_dot_product_attention(q, k, v, attn_mask=bias, dropout_p=dropout_p, scale=scale)
 
 

@@ -14,8 +14,9 @@ from torch import Tensor
 _MODES = {1: "linear", 2: "bicubic", 3: "trilinear"}
 
 
-def resample_grid(grid: Tensor, new_size: tuple[int, ...]) -> Tensor:
-    """grid: (B, *old_size, D) -> (B, *new_size, D)."""
+def resample_grid(grid: Tensor, new_size: tuple[int, ...], antialias: bool = True) -> Tensor:
+    """grid: (B, *old_size, D) -> (B, *new_size, D). `antialias=False` gives plain bicubic (a = -0.75), the
+    kernel of the official Swin code's bias-table resize."""
     old_size = tuple(grid.shape[1:-1])
     if old_size == tuple(new_size):
         return grid
@@ -23,7 +24,7 @@ def resample_grid(grid: Tensor, new_size: tuple[int, ...]) -> Tensor:
     x = grid.permute(0, grid.ndim - 1, *range(1, grid.ndim - 1)).float()  # (B, *old, D) -> (B, D, *old)
     mode = _MODES[len(new_size)]
     # The antialiased bicubic kernel is PIL's (a = -0.5) at any scale; timm resamples checkpoints with it.
-    antialias = mode == "bicubic"
+    antialias = antialias and mode == "bicubic"
     x = F.interpolate(x, size=tuple(new_size), mode=mode, align_corners=False, antialias=antialias)
     return x.permute(0, *range(2, x.ndim), 1).to(dtype)  # (B, D, *new) -> (B, *new, D)
 

@@ -65,10 +65,11 @@ def relative_position_index(M: int) -> Tensor:
 
 
 def resize_relative_position_table(table: Tensor, M: int) -> Tensor:
-    """((2M'-1)², h) bias table of another window size -> ((2M-1)², h), bicubic over the (2M-1)×(2M-1) grid."""
+    """((2M'-1)², h) bias table of another window size -> ((2M-1)², h), plain bicubic over the (2M-1)×(2M-1) grid
+    as the official Swin code resizes it."""
     side = round(table.shape[0] ** 0.5)
     grid = table.reshape(1, side, side, -1)  # ((2M'-1)², h) -> (1, 2M'-1, 2M'-1, h)
-    return resample_grid(grid, (2 * M - 1, 2 * M - 1)).reshape((2 * M - 1) ** 2, -1)  # -> ((2M-1)², h)
+    return resample_grid(grid, (2 * M - 1, 2 * M - 1), antialias=False).reshape((2 * M - 1) ** 2, -1)  # -> ((2M-1)², h)
 
 
 class WindowAttention(Attention):
