@@ -23,8 +23,8 @@ def test_resnet20_parameter_count_matches_he_et_al():
     # He et al. §4.2 Table 6: ResNet-20 on CIFAR-10 has 0.27M parameters (1×1 projection shortcuts here, so
     # slightly more than the paper's zero-padding shortcut A): count the layers by hand.
     m = vitkit.create_model("resnet20_cifar", num_classes=10)
-    conv = lambda i, o, k=3: i * o * k * k  # noqa: E731
-    bn = lambda c: 2 * c  # noqa: E731
+    conv = lambda i, o, k=3: i * o * k * k
+    bn = lambda c: 2 * c
     stem = conv(3, 16) + bn(16)
     stage1 = 3 * (2 * conv(16, 16) + 2 * bn(16))
     stage2 = (conv(16, 32) + conv(32, 32) + 2 * bn(32) + conv(16, 32, 1) + bn(32)) + 2 * (2 * conv(32, 32) + 2 * bn(32))

@@ -55,7 +55,8 @@ def test_warmup_cosine_values_and_resume():
 def test_training_writes_checkpoint_metrics_and_weights(tmp_path):
     result = train(tiny_cfg(tmp_path, epochs=2))
     out = tmp_path / "run"
-    rows = list(csv.DictReader(open(out / "metrics.csv")))
+    with open(out / "metrics.csv") as f:
+        rows = list(csv.DictReader(f))
     assert [r["epoch"] for r in rows] == ["0", "1"] and all(0 <= float(r["val_acc1"]) <= 100 for r in rows)
     state = load_training_state(out / "last.pt")
     assert state["epoch"] == 1 and len(state["history"]) == 2 and state["model_name"] == result.model.model_name
@@ -113,7 +114,7 @@ def test_nan_guard_stops_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatc
     def poisoned(model, loader, criterion, *args, **kwargs):
         calls.append(1)
         if len(calls) == 2:  # the second epoch's loss becomes NaN
-            criterion = lambda *a: torch.tensor(float("nan"), requires_grad=True)  # noqa: E731
+            criterion = lambda *a: torch.tensor(float("nan"), requires_grad=True)
         return real(model, loader, criterion, *args, **kwargs)
 
     monkeypatch.setattr(run_mod, "train_one_epoch", poisoned)
@@ -152,3 +153,19 @@ def test_bf16_and_plain_model_training(tmp_path):
 def test_bad_settings(tmp_path, kw, match):
     with pytest.raises(ConfigError, match=match):
         train(tiny_cfg(tmp_path, **kw))
+
+
+def test_main_job_pipeline_on_a_tiny_budget_reuses_its_teacher(tmp_path):
+    from vitkit.train.main_job import MainJob, run_main_job
+
+    job = MainJob(
+        teacher=TrainConfig(model="resnet_tiny_cifar", overrides=dict(img_size=16, widths=(4, 8, 8)), epochs=1,
+                            limit=32, batch_size=16, progress=False),
+        student=tiny_cfg(tmp_path, epochs=1, limit=32, distill="hard", bf16=True),
+        out=str(tmp_path / "main"))
+    first = run_main_job(job)
+    assert not first["teacher_cached"] and 0 <= first["student_test_acc"] <= 100
+    for f in ("teacher/model.safetensors", "student/model.safetensors", "student/metrics.csv", "summary.json"):
+        assert (tmp_path / "main" / f).is_file(), f
+    second = run_main_job(job)
+    assert second["teacher_cached"] and second["teacher_test_acc"] == first["teacher_test_acc"]

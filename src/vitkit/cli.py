@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import argparse
 import ast
-import json
 import re
 import sys
 import traceback
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from .errors import ConfigError, DataError, VitkitError
 

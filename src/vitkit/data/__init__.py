@@ -132,5 +132,13 @@ def prediction_inputs(files: list[str], input_shape: tuple[int, ...], data: str 
     return torch.stack(batch), info.get("classes")
 
 
-__all__ = ["build_dataset", "Digits", "ImageFolder", "read_image", "image_transform", "digits_transform",
-           "data_info", "prediction_inputs"]
+__all__ = [
+    "Digits",
+    "ImageFolder",
+    "build_dataset",
+    "data_info",
+    "digits_transform",
+    "image_transform",
+    "prediction_inputs",
+    "read_image",
+]

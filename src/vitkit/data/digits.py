@@ -55,7 +55,7 @@ def digits_transform(train: bool, in_chans: int = 3) -> Compose:
 class Digits(Dataset):
     """(image (in_chans, img_size, img_size), label) pairs of one split; 10 classes."""
 
-    classes = [str(i) for i in range(10)]
+    classes: tuple[str, ...] = tuple(str(i) for i in range(10))
 
     def __init__(self, split: str = "train", img_size: int = 32, in_chans: int = 3,
                  transform: Transform | None = None, mode: str = "bicubic"):

@@ -8,7 +8,7 @@ whether a run was interrupted and resumed or not.
 from __future__ import annotations
 
 import math
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn.functional as F

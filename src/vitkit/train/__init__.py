@@ -5,4 +5,4 @@ from .losses import DistillationLoss
 from .optim import build_optimizer, param_groups
 from .schedule import WarmupCosine
 
-__all__ = ["DistillationLoss", "train_one_epoch", "evaluate", "build_optimizer", "param_groups", "WarmupCosine"]
+__all__ = ["DistillationLoss", "WarmupCosine", "build_optimizer", "evaluate", "param_groups", "train_one_epoch"]

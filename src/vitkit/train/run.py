@@ -5,7 +5,6 @@ fills a TrainConfig from its flags; Python users can do the same."""
 from __future__ import annotations
 
 import csv
-import dataclasses
 import json
 import time
 from dataclasses import dataclass, field
