@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from torch import Tensor, nn
@@ -35,8 +36,23 @@ class VitkitModel(nn.Module):
         """Reshape entries of a checkpoint from another size to this model's sizes; default: unchanged."""
         return state_dict
 
+    def forward_features(self, x: Tensor) -> Tensor:
+        raise NotImplementedError
+
     def forward_head(self, x: Tensor, pre_logits: bool = False) -> Tensor:
         raise NotImplementedError
 
+    def forward(self, x: Tensor) -> Tensor:
+        """x: images (B, C, H, W) or videos (B, C, T, H, W) -> logits (B, num_classes) (features (B, num_features)
+        when num_classes is 0)."""
+        return self.forward_head(self.forward_features(x))
+
+    def new_head(self, num_classes: int) -> nn.Module:
+        """The classifier on pooled features: Linear(num_features, num_classes), or Identity for 0 classes."""
+        return nn.Linear(self.num_features, num_classes) if num_classes > 0 else nn.Identity()
+
     def reset_classifier(self, num_classes: int) -> None:
-        raise NotImplementedError
+        """Replace the classifier (fine-tuning on another label set); the config follows."""
+        self.num_classes = num_classes
+        self.config = replace(self.config, num_classes=num_classes)
+        self.head = self.new_head(num_classes)

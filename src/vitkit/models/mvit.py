@@ -15,7 +15,7 @@ and LayerNorm after pooling (class token included, as in every reference). Check
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -327,16 +327,7 @@ class MViT(VitkitModel):
         x = self.head_drop(x)
         return x if pre_logits else self.head(x)
 
-    def forward(self, x: Tensor) -> Tensor:
-        """x: (B, C, T, H, W) or (B, C, H, W) -> logits (B, num_classes)."""
-        return self.forward_head(self.forward_features(x))
-
     # --- API ------------------------------------------------------------------------------------------------
-    def reset_classifier(self, num_classes: int) -> None:
-        self.num_classes = num_classes
-        self.config = replace(self.config, num_classes=num_classes)
-        self.head = nn.Linear(self.num_features, num_classes) if num_classes > 0 else nn.Identity()
-
     def no_weight_decay(self) -> set[str]:
         return {n for n, _ in self.named_parameters() if "pos_embed" in n or "rel_pos" in n or n == "cls_token"}
 

@@ -15,7 +15,7 @@ shift (official rule; stage 4 at 224/M=7 and 384/M=12).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import NamedTuple
 
 import torch
@@ -256,7 +256,7 @@ class SwinTransformer(VitkitModel):
             for i in range(S)
         ])
         self.norm = nn.LayerNorm(self.num_features)
-        self.head = ClassifierHead(self.num_features, cfg.num_classes, cfg.drop_rate)
+        self.head = self.new_head(cfg.num_classes)
         self.apply(init_weights)
 
     @property
@@ -283,16 +283,11 @@ class SwinTransformer(VitkitModel):
         x = x.mean((1, 2))
         return x if pre_logits else self.head(x)
 
-    def forward(self, x: Tensor) -> Tensor:
-        """x: (B, C, H, W) -> logits (B, num_classes)."""
-        return self.forward_head(self.forward_features(x))
-
     # --- API ------------------------------------------------------------------------------------------------
-    def reset_classifier(self, num_classes: int) -> None:
-        self.num_classes = num_classes
-        self.config = replace(self.config, num_classes=num_classes)
-        self.head = ClassifierHead(self.num_features, num_classes, self.config.drop_rate)
-        init_weights(self.head.fc)
+    def new_head(self, num_classes: int) -> nn.Module:
+        head = ClassifierHead(self.num_features, num_classes, self.config.drop_rate)
+        init_weights(head.fc)
+        return head
 
     def no_weight_decay(self) -> set[str]:
         return {n for n, _ in self.named_parameters() if n.endswith("relative_position_bias_table")}

@@ -7,7 +7,7 @@ keys these are. Checked against timm `vision_transformer.py` by tests/parity/tes
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
@@ -57,8 +57,8 @@ class VisionTransformer(VitkitModel):
             for dpr in drop_path_rates(cfg.drop_path_rate, cfg.depth)
         ])
         self.norm = LayerNorm6(D)
-        self.head = nn.Linear(D, cfg.num_classes) if cfg.num_classes > 0 else nn.Identity()
-        self.head_dist = (nn.Linear(D, cfg.num_classes) if cfg.num_classes > 0 else nn.Identity()) if cfg.distilled else None
+        self.head = self.new_head(cfg.num_classes)
+        self.head_dist = self.new_head(cfg.num_classes) if cfg.distilled else None
         self.apply(init_weights)
         for t in (self.pos_embed, self.cls_token, self.dist_token):
             if t is not None:
@@ -89,7 +89,9 @@ class VisionTransformer(VitkitModel):
         return self.norm(x[:, self.num_prefix_tokens:].mean(1)) if self.config.global_pool == "avg" else x[:, 0]
 
     def forward_head(self, x: Tensor, pre_logits: bool = False) -> Tensor:
-        """x: (B, P + N, D) -> logits (B, num_classes), or pooled features (B, D) with pre_logits."""
+        """x: (B, P + N, D) -> logits (B, num_classes), or pooled features (B, D) with pre_logits. Distilled models
+        average the two heads' logits in every mode (the official DeiT code's late fusion; the paper sums
+        softmaxes)."""
         if self.head_dist is not None:
             cls_logits, dist_logits = self.forward_heads(x, pre_logits)
             return (cls_logits + dist_logits) / 2
@@ -107,19 +109,11 @@ class VisionTransformer(VitkitModel):
         """Images (B, C, H, W) -> the two heads' logits, each (B, num_classes); used by DistillationLoss."""
         return self.forward_heads(self.forward_features(x))
 
-    def forward(self, x: Tensor) -> Tensor:
-        """x: (B, C, H, W) -> logits (B, num_classes). Distilled models average the two heads' logits in every
-        mode (the official DeiT code's late fusion; the paper sums softmaxes)."""
-        return self.forward_head(self.forward_features(x))
-
     # --- API ------------------------------------------------------------------------------------------------
     def reset_classifier(self, num_classes: int) -> None:
-        self.num_classes = num_classes
-        self.config = replace(self.config, num_classes=num_classes)
-        make = lambda: nn.Linear(self.num_features, num_classes) if num_classes > 0 else nn.Identity()  # noqa: E731
-        self.head = make()
+        super().reset_classifier(num_classes)
         if self.head_dist is not None:
-            self.head_dist = make()
+            self.head_dist = self.new_head(num_classes)
 
     def no_weight_decay(self) -> set[str]:
         return {"pos_embed", "cls_token"} | ({"dist_token"} if self.dist_token is not None else set())
@@ -129,7 +123,7 @@ class VisionTransformer(VitkitModel):
         pos = state_dict.get("pos_embed")
         if pos is not None and pos.shape != self.pos_embed.shape:
             n = pos.shape[1] - self.num_prefix_tokens
-            side = int(round(n ** 0.5))
+            side = round(n ** 0.5)
             if side * side != n:
                 return state_dict  # not a square grid: let the strict load report the mismatch
             state_dict = dict(state_dict, pos_embed=resample_abs_pos_embed(pos, self.grid_size, (side, side),

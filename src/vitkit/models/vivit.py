@@ -12,7 +12,7 @@ per frame, and every factorisation is a regrouping from `layers.groupings` aroun
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import ClassVar
 
 import torch
@@ -158,23 +158,11 @@ class _ViViTBase(VitkitModel):
         self.grid_size = (cfg.num_frames // cfg.tubelet_size, H // cfg.patch_size, W // cfg.patch_size)  # n_t, n_h, n_w
         self.pos_drop = nn.Dropout(cfg.drop_rate) if cfg.drop_rate > 0 else nn.Identity()
 
-    def _make_head(self, num_classes: int) -> nn.Module:
-        return nn.Linear(self.num_features, num_classes) if num_classes > 0 else nn.Identity()
-
     def _init(self) -> None:
         self.apply(init_weights)
         for name, p in self.named_parameters():
             if "pos_embed" in name or "cls_token" in name:
                 trunc_normal_(p)
-
-    def forward(self, x: Tensor) -> Tensor:
-        """x: (B, C, T, H, W) -> logits (B, num_classes)."""
-        return self.forward_head(self.forward_features(x))
-
-    def reset_classifier(self, num_classes: int) -> None:
-        self.num_classes = num_classes
-        self.config = replace(self.config, num_classes=num_classes)
-        self.head = self._make_head(num_classes)
 
     def no_weight_decay(self) -> set[str]:
         return {n for n, _ in self.named_parameters() if "pos_embed" in n or "cls_token" in n}
@@ -202,7 +190,7 @@ class ViViT(_ViViTBase):
             for dpr in drop_path_rates(cfg.drop_path_rate, cfg.depth)
         ])
         self.norm = LayerNorm6(D)
-        self.head = self._make_head(cfg.num_classes)
+        self.head = self.new_head(cfg.num_classes)
         self._init()
         for blk in self.blocks:
             if isinstance(blk, FactorisedSelfAttentionBlock):
@@ -266,7 +254,7 @@ class ViViTFactorisedEncoder(_ViViTBase):
             for dpr in drop_path_rates(cfg.drop_path_rate, cfg.temporal_depth)
         ])
         self.temporal_norm = LayerNorm6(D)
-        self.head = self._make_head(cfg.num_classes)
+        self.head = self.new_head(cfg.num_classes)
         self._init()
 
     def forward_spatial(self, x: Tensor) -> Tensor:
