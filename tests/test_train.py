@@ -169,3 +169,9 @@ def test_main_job_pipeline_on_a_tiny_budget_reuses_its_teacher(tmp_path):
         assert (tmp_path / "main" / f).is_file(), f
     second = run_main_job(job)
     assert second["teacher_cached"] and second["teacher_test_acc"] == first["teacher_test_acc"]
+
+
+def test_resume_with_tuple_overrides(tmp_path):
+    cfg = tiny_cfg(tmp_path, model="resnet_tiny_cifar", overrides={"img_size": 16, "widths": (4, 8, 8)}, epochs=1)
+    train(cfg)
+    assert len(train(dataclasses.replace(cfg, epochs=1, resume=True)).history) == 1

@@ -172,7 +172,8 @@ def _train(cfg: TrainConfig, info: DistInfo, console) -> TrainResult:
     start_epoch, history = 0, []
     if cfg.resume:
         state = load_training_state(out / "last.pt")
-        if state["model_name"] != model.model_name or state["settings"] != json.loads(json.dumps(cfg.settings())):
+        same = json.dumps(state["settings"], sort_keys=True) == json.dumps(cfg.settings(), sort_keys=True)  # tuples == lists
+        if state["model_name"] != model.model_name or not same:
             raise CheckpointError(f"cannot resume from {str(out / 'last.pt')!r}: it was written by a run with other "
                                   "settings (model, data or schedule); use another --out or the same flags")
         load_state_dict(model, state["model"], str(out / "last.pt"))
