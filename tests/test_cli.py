@@ -83,6 +83,20 @@ def test_resume_continues_a_run(trained, capsys):
     assert code == 0 and "after 1 epochs" in out
 
 
+def test_torchvision_teacher_with_local_weights(capsys, tmp_path):
+    import torchvision
+
+    torch.save(torchvision.models.get_model("resnet18", weights=None, num_classes=10).state_dict(), tmp_path / "r.pth")
+    code, out, err = run(capsys, *TRAIN, "--model", "deit_tiny_distilled_patch16_224", *TINY_DEIT, "--distill", "soft",
+                         "--teacher", "tv:resnet18", "--teacher-weights", str(tmp_path / "r.pth"), "--out",
+                         str(tmp_path / "s"))
+    assert code == 0, err
+    code, _, err = run(capsys, *TRAIN, "--model", "deit_tiny_distilled_patch16_224", *TINY_DEIT, "--distill", "hard",
+                       "--teacher", "tv:resnet34", "--teacher-weights", str(tmp_path / "r.pth"), "--out",
+                       str(tmp_path / "s2"))
+    assert_one_line_error(code, err, "does not match torchvision resnet34")
+
+
 def test_profile_table(capsys):
     code, out, _ = run(capsys, "profile", "deit_tiny_distilled_patch16_224", "resnet_tiny_cifar", "--no-throughput",
                        "--override", "img_size=32")

@@ -107,6 +107,7 @@ def _train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--label-smoothing", type=non_negative_float, default=0.1)
     p.add_argument("--distill", choices=KINDS, default="none", help="DeiT distillation kind")
     p.add_argument("--teacher", help="teacher: a vitkit checkpoint, a model name, or tv:<torchvision name>")
+    p.add_argument("--teacher-weights", help="weights file for a teacher given by name (default: random init)")
     p.add_argument("--alpha", type=non_negative_float, default=0.5, help="weight of the distillation term, in [0, 1]")
     p.add_argument("--tau", type=positive_float, default=1.0, help="soft-distillation temperature")
     p.add_argument("--soft-normalisation", choices=("elementwise", "batch"), default="elementwise",
@@ -135,7 +136,7 @@ def _train(args, argv: list[str]) -> int:
         model=args.model, data=args.data, overrides=overrides_dict(args.override), epochs=args.epochs,
         batch_size=args.batch_size, lr=args.lr, weight_decay=args.weight_decay, warmup_epochs=args.warmup_epochs,
         clip_grad=args.clip_grad or None, label_smoothing=args.label_smoothing, distill=args.distill,
-        teacher=args.teacher, alpha=args.alpha, tau=args.tau, soft_normalisation=args.soft_normalisation,
+        teacher=args.teacher, teacher_weights=args.teacher_weights, alpha=args.alpha, tau=args.tau, soft_normalisation=args.soft_normalisation,
         out=args.out, resume=args.resume, workers=args.workers, seed=args.seed, bf16=args.bf16, limit=args.limit,
         progress=not args.no_progress)
     result = train(cfg)

@@ -43,6 +43,7 @@ class TrainConfig:
     label_smoothing: float = 0.1          # on the true label only (DeiT §5.2)
     distill: str = "none"                 # none | soft | hard (DeiT §4)
     teacher: str | None = None            # a vitkit checkpoint, a vitkit model name, or "tv:<torchvision name>"
+    teacher_weights: str | None = None    # weights file for a teacher given by name (else random init)
     alpha: float = 0.5                    # weight of the distillation term
     tau: float = 1.0                      # soft-distillation temperature
     soft_normalisation: str = "elementwise"  # official DeiT (batch × classes) or "batch" (timm / lucidrains)
@@ -150,7 +151,7 @@ def _train(cfg: TrainConfig, info: DistInfo, console) -> TrainResult:
     if cfg.distill != "none":
         from ..models.cnn import build_teacher
 
-        teacher = build_teacher(cfg.teacher, num_classes=model.num_classes)
+        teacher = build_teacher(cfg.teacher, num_classes=model.num_classes, weights=cfg.teacher_weights)
         t_classes = getattr(teacher, "num_classes", None)
         if t_classes is not None and t_classes != model.num_classes:
             raise ConfigError(f"the teacher predicts {t_classes} classes but the data has {model.num_classes}")
