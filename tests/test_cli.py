@@ -87,7 +87,7 @@ def test_torchvision_teacher_with_local_weights(capsys, tmp_path):
     import torchvision
 
     torch.save(torchvision.models.get_model("resnet18", weights=None, num_classes=10).state_dict(), tmp_path / "r.pth")
-    code, out, err = run(capsys, *TRAIN, "--model", "deit_tiny_distilled_patch16_224", *TINY_DEIT, "--distill", "soft",
+    code, _, err = run(capsys, *TRAIN, "--model", "deit_tiny_distilled_patch16_224", *TINY_DEIT, "--distill", "soft",
                          "--teacher", "tv:resnet18", "--teacher-weights", str(tmp_path / "r.pth"), "--out",
                          str(tmp_path / "s"))
     assert code == 0, err
