@@ -250,10 +250,10 @@ def _profile(args) -> int:
     if not args.no_throughput:
         cols.append((f"samples/s (batch {args.batch_size})", "samples_per_s", "{:.1f}".format))
     for title, _, _ in cols:
-        table.add_column(title, justify="left" if title in ("model", "input") else "right")
+        table.add_column(title, justify="left" if title in ("model", "input") else "right", no_wrap=title == "model")
     for r in rows:
         table.add_row(*[fmt(r[key]) for _, key, fmt in cols])
-    Console().print(table)
+    Console(width=None if sys.stdout.isatty() else 120).print(table)  # logs/pipes: room for full names
     return 0
 
 
