@@ -1,4 +1,4 @@
-"""The `vitkit` command: list, train, eval, predict, profile (each with --help).
+"""The `vitkit` command: list, train, eval, predict, profile, visualize, convert, export (each with --help).
 
 A subcommand is a pair (add its arguments, run it) in `COMMANDS`; adding one is adding a pair. Errors a user
 can cause (VitkitError, bad flag values) print one line `error: ...` and exit with status 2; `--debug` shows
@@ -257,6 +257,66 @@ def _profile(args) -> int:
     return 0
 
 
+# --- visualize / convert / export -----------------------------------------------------------------------------
+def _visualize_args(p: argparse.ArgumentParser) -> None:
+    _model_args(p)
+    p.add_argument("--what", choices=("pos-embed", "rollout"), default="pos-embed",
+                   help="position-embedding similarity grid, or attention rollout of --input")
+    p.add_argument("--input", help="image file for --what rollout")
+    p.add_argument("--data", help="the training dataset, for --input's preprocessing (as in predict)")
+    p.add_argument("--out", required=True, help="PNG file to write")
+
+
+def _visualize(args) -> int:
+    from .tools.visualize import attention_rollout, plot_position_similarity, save_rollout
+
+    model = _load_model(args)
+    if args.what == "pos-embed":
+        plot_position_similarity(model, args.out)
+    else:
+        if not args.input:
+            raise ConfigError("visualize --what rollout needs --input IMAGE")
+        from .data import prediction_inputs
+
+        x, _ = prediction_inputs([args.input], model.input_shape(), args.data, Path(args.checkpoint).parent)
+        save_rollout(attention_rollout(model, x)[0], model, x[0], args.out)
+    print(f"wrote {args.out}")
+    return 0
+
+
+def _convert_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("weights", help="a timm / HF / torchvision / official / vitkit weights file")
+    p.add_argument("--model", required=True, help="the registered vitkit name the weights are for")
+    p.add_argument("--out", required=True, help="vitkit .safetensors to write (weights + name + config)")
+    _add_overrides(p)
+
+
+def _convert(args) -> int:
+    from .checkpoint import load_weights, save_checkpoint
+    from .registry import create_model
+
+    model = create_model(args.model, **overrides_dict(args.override))
+    source = load_weights(model, args.weights)
+    save_checkpoint(model, args.out)
+    print(f"{args.weights} ({source} layout) -> {args.out} ({args.model})")
+    return 0
+
+
+def _export_args(p: argparse.ArgumentParser) -> None:
+    _model_args(p)
+    p.add_argument("--out", required=True, help="ONNX file to write")
+    p.add_argument("--opset", type=positive_int, default=17)
+    p.add_argument("--no-check", action="store_true", help="skip the onnxruntime comparison")
+
+
+def _export(args) -> int:
+    from .tools.export import export_onnx
+
+    diff = export_onnx(_load_model(args), args.out, opset=args.opset, check=not args.no_check)
+    print(f"wrote {args.out}" + ("" if diff is None else f"; onnxruntime vs PyTorch max abs diff {diff:.2e}"))
+    return 0
+
+
 # --- entry point ----------------------------------------------------------------------------------------------
 COMMANDS: dict[str, tuple[str, Callable, Callable]] = {
     "list": ("list registered models", _list_args, _list),
@@ -264,6 +324,9 @@ COMMANDS: dict[str, tuple[str, Callable, Callable]] = {
     "eval": ("accuracy of a checkpoint on a dataset split", _eval_args, _eval),
     "predict": ("top-k classes of a checkpoint for image/video files", _predict_args, _predict),
     "profile": ("parameters, GMACs and throughput of one or many models", _profile_args, _profile),
+    "visualize": ("plot position-embedding similarity or attention rollout", _visualize_args, _visualize),
+    "convert": ("convert a foreign weights file into a vitkit checkpoint", _convert_args, _convert),
+    "export": ("export a checkpoint to ONNX, checked with onnxruntime", _export_args, _export),
 }
 _NEEDS_ARGV = {"train"}
 

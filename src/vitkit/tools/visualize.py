@@ -60,10 +60,11 @@ def attention_maps(model: nn.Module, x: Tensor) -> list[Tensor]:
         for h in hooks:
             h.remove()
     maps = []
-    for attn, tokens in inputs:
-        q, k, _ = attn.split_heads(tokens)
-        scale = attn.scale if attn.scale is not None else q.shape[-1] ** -0.5
-        maps.append((q @ k.transpose(-2, -1) * scale).softmax(-1))  # (B, h, N, N)
+    with torch.no_grad():
+        for attn, tokens in inputs:
+            q, k, _ = attn.split_heads(tokens)
+            scale = attn.scale if attn.scale is not None else q.shape[-1] ** -0.5
+            maps.append((q @ k.transpose(-2, -1) * scale).softmax(-1))  # (B, h, N, N)
     return maps
 
 
@@ -85,3 +86,27 @@ def attention_rollout(model: nn.Module, x: Tensor, discard_ratio: float = 0.0) -
         a = 0.5 * a + 0.5 * torch.eye(N)
         rollout = (a / a.sum(-1, keepdim=True)) @ rollout
     return rollout
+
+
+def save_rollout(rollout: Tensor, model: nn.Module, image: Tensor, path: str | os.PathLike) -> None:
+    """Save the image beside the class token's rollout over the patch grid (rollout: (N, N) of one image)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    grid = getattr(model, "grid_size", None)
+    if grid is None or len(grid) != 2:
+        raise ConfigError(f"{type(model).__name__} has no 2-D patch grid to show a rollout on")
+    gh, gw = grid
+    heat = rollout[0, -gh * gw:].detach().reshape(gh, gw)  # the class token's row, patch columns
+    img = image.detach().float()
+    img = ((img - img.min()) / (img.max() - img.min() + 1e-8)).permute(1, 2, 0)  # (C, H, W) -> (H, W, C)
+    fig, (a, b) = plt.subplots(1, 2, figsize=(6, 3))
+    a.imshow(img.squeeze(-1).numpy(), cmap="gray" if img.shape[-1] == 1 else None)
+    b.imshow(heat.numpy(), cmap="inferno")
+    for ax, title in ((a, "input"), (b, "attention rollout (cls)")):
+        ax.set_title(title)
+        ax.set_axis_off()
+    fig.savefig(path, dpi=100, bbox_inches="tight")
+    plt.close(fig)
