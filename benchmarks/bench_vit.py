@@ -7,9 +7,9 @@ import timm
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from harness import compare, copy_weights, parse_args  # noqa: E402
+from harness import compare, copy_weights, parse_args
 
-import vitkit  # noqa: E402
+import vitkit
 
 args = parse_args()
 for name in ("vit_small_patch16_224", "deit_small_distilled_patch16_224"):

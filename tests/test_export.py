@@ -1,9 +1,9 @@
 """Every registered family exports to ONNX and onnxruntime agrees with PyTorch at another batch size."""
 
 import pytest
+from tiny import tiny_overrides
 
 import vitkit
-from tiny import tiny_overrides
 from vitkit.tools.export import export_onnx
 
 # one representative per family and per attention scheme (the whole registry would repeat the same graphs)

@@ -56,7 +56,7 @@ def test_none_is_the_base_loss():
     _, value, _ = run("none", alpha=0.7)
     assert value.item() == pytest.approx(BASE, abs=1e-6)
     # the same number, spelled out: row 0 is log(e + 2) - 1, row 1 is log(e² + 2) - 2
-    assert BASE == pytest.approx((math.log(math.e + 2) - 1 + math.log(math.e ** 2 + 2) - 2) / 2)
+    assert pytest.approx((math.log(math.e + 2) - 1 + math.log(math.e ** 2 + 2) - 2) / 2) == BASE
 
 
 def test_hard_is_cross_entropy_against_the_teacher_argmax():

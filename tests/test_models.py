@@ -4,9 +4,9 @@ import dataclasses
 
 import pytest
 import torch
+from tiny import tiny_overrides
 
 import vitkit
-from tiny import tiny_overrides
 
 NAMES = vitkit.list_models()
 DROPS = ("drop_rate", "attn_drop_rate", "drop_path_rate")

@@ -7,6 +7,15 @@ from .registry import create_model, list_models, register_model
 __version__ = "0.1.0"
 
 __all__ = [
-    "create_model", "list_models", "register_model", "load_checkpoint", "save_checkpoint", "VitkitError",
-    "ConfigError", "InputError", "CheckpointError", "DataError", "__version__",
+    "CheckpointError",
+    "ConfigError",
+    "DataError",
+    "InputError",
+    "VitkitError",
+    "__version__",
+    "create_model",
+    "list_models",
+    "load_checkpoint",
+    "register_model",
+    "save_checkpoint",
 ]

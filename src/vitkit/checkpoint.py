@@ -65,12 +65,13 @@ def read_state_dict(path: str | os.PathLike) -> tuple[dict[str, Tensor], dict[st
 
             with safe_open(str(p), framework="pt") as f:
                 meta = f.metadata() or {}
-                return {k: f.get_tensor(k) for k in f.keys()}, meta
+                return {k: f.get_tensor(k) for k in f.keys()}, meta  # noqa: SIM118 (safe_open is no dict)
         return _unwrap(torch.load(p, map_location="cpu", weights_only=True)), {}
     except CheckpointError:
         raise
     except Exception as e:  # torch/safetensors raise many types for a corrupt file
-        raise CheckpointError(f"checkpoint {str(p)!r} could not be read: {str(e).splitlines()[0] if str(e) else type(e).__name__}") from e
+        reason = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise CheckpointError(f"checkpoint {str(p)!r} could not be read: {reason}") from e
 
 
 def load_weights(model: nn.Module, path: str | os.PathLike) -> str:

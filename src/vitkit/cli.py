@@ -136,7 +136,8 @@ def _train(args, argv: list[str]) -> int:
         model=args.model, data=args.data, overrides=overrides_dict(args.override), epochs=args.epochs,
         batch_size=args.batch_size, lr=args.lr, weight_decay=args.weight_decay, warmup_epochs=args.warmup_epochs,
         clip_grad=args.clip_grad or None, label_smoothing=args.label_smoothing, distill=args.distill,
-        teacher=args.teacher, teacher_weights=args.teacher_weights, alpha=args.alpha, tau=args.tau, soft_normalisation=args.soft_normalisation,
+        teacher=args.teacher, teacher_weights=args.teacher_weights, alpha=args.alpha, tau=args.tau,
+        soft_normalisation=args.soft_normalisation,
         out=args.out, resume=args.resume, workers=args.workers, seed=args.seed, bf16=args.bf16, limit=args.limit,
         progress=not args.no_progress)
     result = train(cfg)

@@ -7,7 +7,8 @@ import difflib
 import fnmatch
 import types
 import typing
-from typing import Callable, TypeVar
+from collections.abc import Callable
+from typing import TypeVar
 
 from torch import nn
 

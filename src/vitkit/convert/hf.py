@@ -11,7 +11,6 @@ from ..models.timesformer import TimeSformer
 from ..models.vivit import ViViT
 from . import StateDict, register_converter
 
-
 # --- CvT: transformers `CvtForImageClassification` ---------------------------------------------------------------
 _HF_CVT = [  # (HF pattern, vitkit replacement), applied in order to each key
     (r"^cvt\.encoder\.stages\.(\d+)\.embedding\.convolution_embeddings\.projection\.", r"stages.\1.patch_embed.proj."),

@@ -74,7 +74,7 @@ def mvit_from_official(sd: StateDict, model: MViT) -> StateDict:
         k = re.sub(r"\.attn\.rel_pos_([thw])$", r".attn.rel_pos.rel_pos_\1", k)
         k = re.sub(r"^(blocks\.\d+)\.proj\.", rf"\1.{skip}.", k)
         out[re.sub(r"^head\.projection\.", "head.", k)] = v
-    for k in [k for k in out if k.endswith(".attn.q.weight") or k.endswith(".attn.q.bias")]:
+    for k in [k for k in out if k.endswith((".attn.q.weight", ".attn.q.bias"))]:
         stem, kind = k.rsplit(".q.", 1)
         out[f"{stem}.qkv.{kind}"] = torch.cat([out.pop(f"{stem}.{x}.{kind}") for x in "qkv"])
     return out

@@ -10,6 +10,21 @@ from .pos_embed import resample_abs_pos_embed, resample_grid
 from .reduced_attention import ReducedAttention
 
 __all__ = [
-    "Attention", "attend", "Block", "LayerNorm6", "DropPath", "drop_path", "drop_path_rates", "PatchEmbed", "TubeletEmbed", "check_input",
-    "init_weights", "trunc_normal_", "Mlp", "QuickGELU", "ReducedAttention", "resample_abs_pos_embed", "resample_grid",
+    "Attention",
+    "Block",
+    "DropPath",
+    "LayerNorm6",
+    "Mlp",
+    "PatchEmbed",
+    "QuickGELU",
+    "ReducedAttention",
+    "TubeletEmbed",
+    "attend",
+    "check_input",
+    "drop_path",
+    "drop_path_rates",
+    "init_weights",
+    "resample_abs_pos_embed",
+    "resample_grid",
+    "trunc_normal_",
 ]

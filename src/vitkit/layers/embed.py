@@ -61,7 +61,7 @@ class TubeletEmbed(nn.Module):
         """InputError (one sentence) unless x is a video batch whose sizes the tubelet divides."""
         check_input(x, self.in_chans, 5)
         T, t = x.shape[2], self.tubelet_size
-        if T < t or T % t:
+        if t > T or T % t:
             raise InputError(f"got a clip of {T} frames, but the frame count must be a positive multiple of the "
                              f"tubelet depth {t}")
         check_input(x, self.in_chans, 5, (self.patch_size, self.patch_size))

@@ -127,7 +127,7 @@ class ReducedAttention(nn.Module):
         """x: (B, P + N, dim) with N = prod(grid), grid (H, W) or (T, H, W)
         -> (B, P + N', dim_out) with N' = prod(q_grid), and q_grid."""
         B, N, _ = x.shape
-        assert N == self.num_prefix_tokens + math.prod(grid), (x.shape, grid, self.num_prefix_tokens)
+        assert self.num_prefix_tokens + math.prod(grid) == N, (x.shape, grid, self.num_prefix_tokens)
         if self.reduce_first:
             P = self.num_prefix_tokens
             prefix, m = x[:, :P], _to_map(x[:, P:], grid)  # one channels-first map shared by the three reducers

@@ -79,7 +79,7 @@ class VisionTransformer(VitkitModel):
         """x: (B, C, H, W) -> tokens (B, P + N, D), layer-normalised unless global_pool is "avg"."""
         grid = self.patch_embed.grid(x)
         x = self.patch_embed(x)  # (B, N, D)
-        x = torch.cat(self._prefix_tokens(x.shape[0]) + [x], dim=1) + self._pos_embed(grid)  # -> (B, P + N, D)
+        x = torch.cat([*self._prefix_tokens(x.shape[0]), x], dim=1) + self._pos_embed(grid)  # -> (B, P + N, D)
         x = self.blocks(self.pos_drop(x))
         # avg pooling normalises after pooling (timm's fc_norm), token pooling the whole sequence (Eq. 4)
         return x if self.config.global_pool == "avg" else self.norm(x)

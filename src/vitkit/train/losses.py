@@ -13,7 +13,8 @@ around any base criterion and any teacher:
   α = 0.5 gives Eq. 3's ½ / ½).
 
 Students with a distillation token give (cls_logits, dist_logits) through `forward_distill` (wrapped by
-`engine.DistillHeads` for the training loop); a plain model's single output is used for both terms. The teacher always runs in eval mode without gradients.
+`engine.DistillHeads` for the training loop); a plain model's single output is used for both terms. The teacher
+always runs in eval mode without gradients.
 """
 
 from __future__ import annotations
