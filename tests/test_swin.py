@@ -259,3 +259,23 @@ def test_bias_table_resize_is_plain_bicubic_as_official():
     grid = table.t().reshape(1, 3, 13, 13)
     expected = F.interpolate(grid, size=(23, 23), mode="bicubic", align_corners=False)  # M = 12
     torch.testing.assert_close(resize_relative_position_table(table, 12), expected.reshape(3, -1).t())
+
+
+@pytest.mark.parametrize("grid", [(8, 8), (10, 11)])
+def test_token_gathers_have_the_gradient_of_index_select(grid):
+    from vitkit.layers.groupings import fold_tokens, unfold_tokens, window_index
+
+    H, W = grid
+    fold, unfold = window_index(grid, (4, 4), (2, 2))
+    padded = fold.max().item() == H * W
+    x = torch.randn(2, H * W, 5, requires_grad=True)
+    xp = torch.nn.functional.pad(x, (0, 0, 0, 1)) if padded else x
+    g = torch.randn(2, fold.numel(), 5)
+    ours = torch.autograd.grad(fold_tokens(xp, fold, unfold, padded), x, g)[0]
+    ref = torch.autograd.grad(xp.index_select(1, fold), x, g)[0]
+    torch.testing.assert_close(ours, ref)
+    y = torch.randn(2, fold.numel(), 5, requires_grad=True)
+    g2 = torch.randn(2, H * W, 5)
+    ours = torch.autograd.grad(unfold_tokens(y, fold, unfold, padded), y, g2)[0]
+    ref = torch.autograd.grad(y.index_select(1, unfold), y, g2)[0]
+    torch.testing.assert_close(ours, ref)

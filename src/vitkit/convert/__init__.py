@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import torch
 from torch import Tensor, nn
 
 StateDict = dict[str, Tensor]
@@ -34,6 +36,30 @@ def register_converter(source: str, model_cls: type[nn.Module], detect: Callable
         _CONVERTERS.append(Converter(source, model_cls, detect, fn))
         return fn
     return wrap
+
+
+Rules = list[tuple[str, object]]  # (regex, replacement string or function), applied in order
+
+
+def rename(key: str, rules: Rules) -> str:
+    """One key through every (pattern, replacement) rule in order."""
+    for pattern, repl in rules:
+        key = re.sub(pattern, repl, key)
+    return key
+
+
+def rename_keys(state_dict: StateDict, rules: Rules) -> StateDict:
+    """Every key renamed through `rules` (see `rename`)."""
+    return {rename(k, rules): v for k, v in state_dict.items()}
+
+
+def fuse_qkv(state_dict: StateDict, q: str, k: str, v: str, qkv: str) -> StateDict:
+    """Separate q/k/v projections -> one fused `qkv` (rows in q, k, v order): every key containing the substring
+    `q` is joined with its `k` and `v` siblings under the name with `q` replaced by `qkv`."""
+    out = dict(state_dict)
+    for name in [n for n in out if q in n]:
+        out[name.replace(q, qkv)] = torch.cat([out.pop(name.replace(q, part)) for part in (q, k, v)])  # -> (3D, ...)
+    return out
 
 
 def _load_sources() -> None:

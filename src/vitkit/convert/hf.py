@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import re
-
-import torch
-
 from ..models.cvt import CvT
 from ..models.timesformer import TimeSformer
+from ..models.vit import VisionTransformer
 from ..models.vivit import ViViT
-from . import StateDict, register_converter
+from . import StateDict, fuse_qkv, register_converter, rename_keys
 
 # --- CvT: transformers `CvtForImageClassification` ---------------------------------------------------------------
 _HF_CVT = [  # (HF pattern, vitkit replacement), applied in order to each key
@@ -40,12 +37,7 @@ def _is_hf_cvt(sd: StateDict) -> bool:
 def cvt_from_hf(sd: StateDict, model: CvT) -> StateDict:
     """HF transformers CvT -> vitkit. HF's port uses nn.GELU where the official code (whose weights HF ships)
     uses QuickGELU; vitkit keeps QuickGELU unless the config says act_layer="gelu"."""
-    out = {}
-    for k, v in sd.items():
-        for pat, rep in _HF_CVT:
-            k = re.sub(pat, rep, k)
-        out[k] = v
-    return out
+    return rename_keys(sd, _HF_CVT)
 
 
 # --- TimeSformer: transformers `TimesformerForVideoClassification` (space_only, joint, divided) -------------------
@@ -78,12 +70,7 @@ def _is_hf_timesformer(sd: StateDict) -> bool:
 def timesformer_from_hf(sd: StateDict, model: TimeSformer) -> StateDict:
     """HF transformers TimeSformer -> vitkit (the official layout without `model.`). HF's space-only model
     returns B·T rows of logits; the weights are the same, vitkit pools over frames as the official code does."""
-    out = {}
-    for k, v in sd.items():
-        for pat, rep in _HF_TIMESFORMER:
-            k = re.sub(pat, rep, k)
-        out[k] = v
-    return out
+    return rename_keys(sd, _HF_TIMESFORMER)
 
 
 # --- ViViT Model 1: transformers `VivitForVideoClassification` (transformers 5 and the older hub layout) ---------
@@ -114,23 +101,13 @@ def _is_hf_vivit(sd: StateDict) -> bool:
 def vivit_from_hf(sd: StateDict, model: ViViT) -> StateDict:
     """HF transformers ViViT (Model 1) -> vitkit: separate q/k/v fused into qkv; the unused pooler dropped.
     HF's default activation is gelu_fast (tanh approximation); vitkit's is exact GELU, as in scenic."""
-    out = {}
-    for k, v in sd.items():
-        if ".pooler." in k or k.startswith("pooler."):
-            continue
-        for pat, rep in _HF_VIVIT:
-            k = re.sub(pat, rep, k)
-        out[k] = v
-    for k in [k for k in out if ".attn.q." in k]:
-        out[k.replace(".attn.q.", ".attn.qkv.")] = torch.cat(
-            [out.pop(k.replace(".attn.q.", f".attn.{c}.")) for c in "qkv"], dim=0)  # 3 × (D, ...) -> (3D, ...)
-    return out
+    sd = {k: v for k, v in sd.items() if ".pooler." not in k and not k.startswith("pooler.")}
+    return fuse_qkv(rename_keys(sd, _HF_VIVIT), ".attn.q.", ".attn.k.", ".attn.v.", ".attn.qkv.")
 
 
 # --- ViT / DeiT: transformers `ViTForImageClassification`, `DeiTForImageClassification(WithTeacher)` ---------------
 # Both layouts are accepted: transformers >= 5 (`layers.i.attention.q_proj`, `mlp.fc1`) and the hub checkpoints'
 # older one (`encoder.layer.i.attention.attention.query`, `intermediate.dense`, `output.dense`).
-from ..models.vit import VisionTransformer  # noqa: E402
 
 _HF_VIT_OLD = [
     (r"\.encoder\.layer\.", ".layers."),
@@ -154,6 +131,7 @@ _HF_VIT = [
     (r"^(classifier|cls_classifier)\.", "head."),
     (r"^distillation_classifier\.", "head_dist."),
 ]
+_HF_VIT_QKV = [(r"^(vit|deit)\.layers\.(\d+)\.attention\.([qkv])_proj\.", r"blocks.\2.attn.\3_proj.")]
 
 
 def _is_hf_vit(sd: StateDict) -> bool:
@@ -163,18 +141,6 @@ def _is_hf_vit(sd: StateDict) -> bool:
 @register_converter("hf", VisionTransformer, _is_hf_vit)
 def vit_from_hf(sd: StateDict, model: VisionTransformer) -> StateDict:
     """HF ViT/DeiT -> vitkit: separate q/k/v projections fused into `qkv` (rows in q, k, v order)."""
-    def rename(k: str) -> str:
-        for pattern, repl in _HF_VIT_OLD + _HF_VIT:
-            k = re.sub(pattern, repl, k)
-        return k
-
-    sd = {rename(k): v for k, v in sd.items() if ".pooler." not in k}
-    out = {}
-    for k, v in sd.items():
-        m = re.match(r"^(vit|deit)\.layers\.(\d+)\.attention\.([qkv])_proj\.(weight|bias)$", k)
-        if m is None:
-            out[k] = v
-        elif m[3] == "q":
-            prefix = k[: -len(f"q_proj.{m[4]}")]
-            out[f"blocks.{m[2]}.attn.qkv.{m[4]}"] = torch.cat([sd[f"{prefix}{c}_proj.{m[4]}"] for c in "qkv"])
-    return out
+    sd = {k: v for k, v in sd.items() if ".pooler." not in k}
+    sd = rename_keys(rename_keys(sd, _HF_VIT_OLD), _HF_VIT + _HF_VIT_QKV)
+    return fuse_qkv(sd, ".attn.q_proj.", ".attn.k_proj.", ".attn.v_proj.", ".attn.qkv.")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from ..models.mvit import MViT
+from ..models.vit import VisionTransformer
 from . import StateDict, register_converter
 
 
@@ -34,7 +35,6 @@ def mvit_from_timm(sd: StateDict, model: MViT) -> StateDict:
 # --- ViT / DeiT: timm `vision_transformer.py` and `deit.py` (and the official DeiT checkpoints) ---------------------
 # vitkit's ViT keys are timm's; only the average-pooling variants differ: timm keeps the final norm as `fc_norm`
 # (applied after pooling) with `norm` an Identity, where vitkit has one `norm` applied where the pooling needs it.
-from ..models.vit import VisionTransformer  # noqa: E402
 
 
 def _is_timm_vit(sd: StateDict) -> bool:

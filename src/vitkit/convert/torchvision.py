@@ -6,7 +6,8 @@ import re
 
 from ..models.mvit import MViT
 from ..models.swin import SwinTransformer
-from . import StateDict, register_converter
+from ..models.vit import VisionTransformer
+from . import StateDict, register_converter, rename, rename_keys
 
 
 # --- MViT: torchvision `models/video/mvit.py` (mvit_v1_b, mvit_v2_s) -------------------------------------------------
@@ -41,8 +42,7 @@ def mvit_from_torchvision(sd: StateDict, model: MViT) -> StateDict:
         if k in tokens:
             out[tokens[k]] = v.reshape(1, -1, v.shape[-1])  # (N, D) or (D,) -> (1, N, D)
             continue
-        for pattern, repl in _TV_MVIT:
-            k = re.sub(pattern, repl, k)
+        k = rename(k, _TV_MVIT)
         out[re.sub(r"^(blocks\.\d+)\.project\.", rf"\1.{skip}.", k)] = v
     return out
 
@@ -73,7 +73,6 @@ def swin_from_torchvision(sd: StateDict, model: SwinTransformer) -> StateDict:
 
 
 # --- ViT: torchvision `vision_transformer.py` (vit_b_16, vit_l_16, ...) -------------------------------------------
-from ..models.vit import VisionTransformer  # noqa: E402
 
 _TV_VIT = [
     (r"^class_token$", "cls_token"),
@@ -97,9 +96,4 @@ def _is_torchvision_vit(sd: StateDict) -> bool:
 @register_converter("torchvision", VisionTransformer, _is_torchvision_vit)
 def vit_from_torchvision(sd: StateDict, model: VisionTransformer) -> StateDict:
     """torchvision ViT -> vitkit: renames only (its in_proj is already the fused q, k, v rows)."""
-    def rename(k: str) -> str:
-        for pattern, repl in _TV_VIT:
-            k = re.sub(pattern, repl, k)
-        return k
-
-    return {rename(k): v for k, v in sd.items()}
+    return rename_keys(sd, _TV_VIT)

@@ -8,7 +8,7 @@ ResNet has no reference implementation of this exact shape; torchvision models a
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 from torch import Tensor, nn
@@ -83,14 +83,6 @@ class SmallResNet(VitkitModel):
         x = self.head_drop(x.mean((2, 3)))
         return x if pre_logits else self.head(x)
 
-    def forward(self, x: Tensor) -> Tensor:
-        """x: (B, C, H, W) -> logits (B, num_classes)."""
-        return self.forward_head(self.forward_features(x))
-
-    def reset_classifier(self, num_classes: int) -> None:
-        self.num_classes = num_classes
-        self.config = replace(self.config, num_classes=num_classes)
-        self.head = nn.Linear(self.num_features, num_classes) if num_classes > 0 else nn.Identity()
 
 
 @register_model

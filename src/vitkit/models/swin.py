@@ -34,7 +34,7 @@ from ..layers import (
     resample_grid,
     trunc_normal_,
 )
-from ..layers.groupings import shifted_window_mask, window_index
+from ..layers.groupings import fold_tokens, shifted_window_mask, unfold_tokens, window_index
 from ..registry import build_config, register_model
 from .base import VitkitModel, to_2tuple
 
@@ -156,14 +156,15 @@ class SwinBlock(nn.Module):
         if p.padded:
             x = F.pad(x, (0, 0, 0, 1))  # the one zero token that every padding position reads
         N = p.window[0] * p.window[1]
-        x = x.index_select(1, p.fold).view(-1, N, D)  # -> (B, nW·N, D) -> (B·nW, N, D)
+        x = fold_tokens(x, p.fold, p.unfold, p.padded).view(-1, N, D)  # -> (B, nW·N, D) -> (B·nW, N, D)
         # 4-D (1, h, N, N): SDPA's fused CPU kernel refuses a 3-D mask and falls back to the math path
         bias = self.attn.position_bias(p.window).to(x.dtype).unsqueeze(0)
         if p.mask is not None:
             bias = bias + p.mask.to(x.dtype)  # (1, h, N, N) + (nW, 1, N, N) -> (nW, h, N, N)
             bias = bias.expand(B, *bias.shape).flatten(0, 1)  # (B, nW, h, N, N) -> (B·nW, h, N, N)
         x = self.attn(x, bias)  # (B·nW, N, D)
-        return x.view(B, -1, D).index_select(1, p.unfold).view(B, H, W, D)  # (B, nW·N, D) -> (B, H, W, D)
+        x = unfold_tokens(x.view(B, -1, D), p.fold, p.unfold, p.padded)  # (B, nW·N, D) -> (B, H·W, D)
+        return x.view(B, H, W, D)
 
     def forward(self, x: Tensor) -> Tensor:
         """x: (B, H, W, D) -> (B, H, W, D)."""

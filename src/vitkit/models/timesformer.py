@@ -23,7 +23,7 @@ tests/test_timesformer.py.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import ClassVar
 
 import torch
@@ -273,16 +273,7 @@ class TimeSformer(VitkitModel):
         x = x[:, 0]
         return x if pre_logits else self.head(x)
 
-    def forward(self, x: Tensor) -> Tensor:
-        """x: (B, C, T, H, W) -> logits (B, num_classes)."""
-        return self.forward_head(self.forward_features(x))
-
     # --- API ------------------------------------------------------------------------------------------------
-    def reset_classifier(self, num_classes: int) -> None:
-        self.num_classes = num_classes
-        self.config = replace(self.config, num_classes=num_classes)
-        self.head = nn.Linear(self.num_features, num_classes) if num_classes > 0 else nn.Identity()
-
     def no_weight_decay(self) -> set[str]:
         return {"pos_embed", "cls_token"} | ({"time_embed"} if self.time_embed is not None else set())
 
