@@ -10,7 +10,7 @@ from ..models.cvt import CvT
 from ..models.mvit import MViT
 from ..models.swin import SwinTransformer, relative_position_index
 from ..models.timesformer import TimeSformer
-from . import StateDict, register_converter
+from . import StateDict, register_converter, rename_keys
 
 
 # --- CvT: microsoft/CvT `lib/models/cls_cvt.py` --------------------------------------------------------------------
@@ -22,20 +22,12 @@ def _is_official_cvt(sd: StateDict) -> bool:
 def cvt_from_official(sd: StateDict, model: CvT) -> StateDict:
     """`stage{i}.` -> `stages.{i}.`, `attn.conv_proj_{q,k,v}.{conv,bn}` -> `attn.{q,k,v}_reducer.{conv,bn}`;
     `norm` and `head` are the same."""
-    out = {}
-    for k, v in sd.items():
-        k = re.sub(r"^stage(\d+)\.", r"stages.\1.", k)
-        out[re.sub(r"\.attn\.conv_proj_([qkv])\.", r".attn.\1_reducer.", k)] = v
-    return out
+    return rename_keys(sd, [(r"^stage(\d+)\.", r"stages.\1."), (r"\.attn\.conv_proj_([qkv])\.", r".attn.\1_reducer.")])
 
 
 def cvt_to_official(sd: StateDict) -> StateDict:
     """vitkit CvT -> the official key layout (the inverse of `cvt_from_official`)."""
-    out = {}
-    for k, v in sd.items():
-        k = re.sub(r"^stages\.(\d+)\.", r"stage\1.", k)
-        out[re.sub(r"\.attn\.([qkv])_reducer\.", r".attn.conv_proj_\1.", k)] = v
-    return out
+    return rename_keys(sd, [(r"^stages\.(\d+)\.", r"stage\1."), (r"\.attn\.([qkv])_reducer\.", r".attn.conv_proj_\1.")])
 
 
 # --- TimeSformer: facebookresearch/TimeSformer `timesformer/models/vit.py` ----------------------------------------
