@@ -3,7 +3,9 @@
 Both models get the same input; their timed steps alternate (ours, ref, ours, ref, ...) so that the load of
 a shared machine hits both alike, and the ratio of medians is reported. A training step is forward +
 cross-entropy + backward + AdamW step. Peak memory is the peak of live tensor storage in one step
-(`vitkit.tools.profile.PeakMemory`). Run a script with `.venv/bin/python benchmarks/bench_vit.py`.
+(`vitkit.tools.profile.PeakMemory`). Run a script with `.venv/bin/python benchmarks/bench_vit.py`; add
+`--linear torch` to run vitkit's linears on PyTorch's default fp32 path (MKL), the reference's, so that the
+ratio shows the model code alone (see `vitkit.layers.linear` and `bench_gemm.py`).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from collections.abc import Callable
 import torch
 from torch import Tensor, nn
 
+from vitkit.layers import set_onednn_linear
 from vitkit.tools.profile import PeakMemory
 
 Call = Callable[[nn.Module, Tensor], Tensor]
@@ -88,8 +91,11 @@ def parse_args(argv: list[str] | None = None, steps: int = 10) -> argparse.Names
     p.add_argument("--steps", type=int, default=steps, help="timed steps per model and mode")
     p.add_argument("--threads", type=int, default=torch.get_num_threads(), help="torch CPU threads")
     p.add_argument("--modes", default="infer,train", help="comma-separated: infer,train")
+    p.add_argument("--linear", choices=("onednn", "torch"), default="onednn",
+                   help="vitkit's fp32 CPU linears on oneDNN (default) or on PyTorch's own path, as the reference's")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
+    set_onednn_linear(args.linear == "onednn")
     args.modes = args.modes.split(",")
     return args
 

@@ -1,6 +1,6 @@
 """ViViT Model 1 vs HF transformers `VivitForVideoClassification` (random init, weights converted): same logits in
-fp32 eval (max abs diff <= 1e-5). HF's default activation is gelu_fast (tanh approximation); the reference is built
-with hidden_act="gelu", the exact GELU of scenic and vitkit. HF takes (B, T, C, H, W), vitkit (B, C, T, H, W)."""
+fp32 eval (max abs diff <= 1e-5). HF's default activation, gelu_fast, is the tanh approximation that scenic (Flax
+nn.gelu) and vitkit use; hidden_act="gelu" pairs with act_layer="gelu". HF takes (B, T, C, H, W), vitkit (B, C, T, H, W)."""
 
 import re
 
@@ -16,10 +16,10 @@ transformers = pytest.importorskip("transformers")
 B, T, SIZE, P, t, D, HEADS, DEPTH, CLASSES = 2, 4, 32, 8, 2, 48, 3, 2, 7
 
 
-def _hf():
+def _hf(hidden_act="gelu_fast"):
     cfg = transformers.VivitConfig(image_size=SIZE, num_frames=T, tubelet_size=[t, P, P], hidden_size=D,
                                    num_hidden_layers=DEPTH, num_attention_heads=HEADS, intermediate_size=4 * D,
-                                   hidden_act="gelu", num_labels=CLASSES)
+                                   hidden_act=hidden_act, num_labels=CLASSES)
     ref = transformers.VivitForVideoClassification(cfg)
     with torch.no_grad():  # LN at 1/0 and a zero cls token would hide a mis-mapped key; std-.02 linears would
         for m in ref.modules():  # keep GELU inputs so small that exact and tanh-approximated GELU agree
@@ -34,10 +34,10 @@ def _hf():
     return ref.eval()
 
 
-def _ours():
+def _ours(**overrides):
     return vitkit.create_model("vivit_base_16x2_spatiotemporal", img_size=SIZE, num_frames=T, patch_size=P,
                                tubelet_size=t, embed_dim=D, depth=DEPTH, num_heads=HEADS,
-                               num_classes=CLASSES).eval()
+                               num_classes=CLASSES, **overrides).eval()
 
 
 def _old_hub_layout(sd):
@@ -55,9 +55,11 @@ def _old_hub_layout(sd):
     return out
 
 
-@pytest.mark.parametrize("layout", ["transformers5", "hub"])
-def test_vivit_model1_matches_hf(layout):
-    ref, model = _hf(), _ours()
+@pytest.mark.parametrize(("layout", "hidden_act", "act_layer"),
+                         [("transformers5", "gelu_fast", "gelu_tanh"), ("hub", "gelu_fast", "gelu_tanh"),
+                          ("transformers5", "gelu", "gelu")])
+def test_vivit_model1_matches_hf(layout, hidden_act, act_layer):
+    ref, model = _hf(hidden_act), _ours(act_layer=act_layer)
     sd = ref.state_dict() if layout == "transformers5" else _old_hub_layout(ref.state_dict())
     converted, source = to_vitkit(sd, model)
     assert source == "hf"
@@ -82,15 +84,11 @@ def test_vivit_hf_checkpoint_file_autodetected(tmp_path):
         assert (model(x) - ref(x.transpose(1, 2)).logits).abs().max() <= 1e-5
 
 
-def test_vivit_hf_default_gelu_fast_is_not_exact_gelu():
-    """Guards the note above: with HF's default activation the two models really differ (so the parity test's
-    hidden_act="gelu" is what makes them agree, not a loose tolerance)."""
-    ref = _hf()
-    ref.config.hidden_act = "gelu_fast"
-    fast = transformers.VivitForVideoClassification(ref.config).eval()
-    fast.load_state_dict(ref.state_dict())
-    model = _ours()
-    model.load_state_dict(to_vitkit(fast.state_dict(), model)[0])
+def test_vivit_activation_is_not_interchangeable():
+    """Guards the note above: exact and tanh GELU really give different logits at these weights, so the parity
+    tests pin the activation, not a loose tolerance."""
+    ref, model = _hf("gelu"), _ours()  # exact GELU reference, vitkit's default tanh GELU
+    model.load_state_dict(to_vitkit(ref.state_dict(), model)[0])
     x = torch.randn(B, 3, T, SIZE, SIZE)
     with torch.no_grad():
-        assert (model(x) - fast(x.transpose(1, 2)).logits).abs().max() > 1e-5
+        assert (model(x) - ref(x.transpose(1, 2)).logits).abs().max() > 1e-5

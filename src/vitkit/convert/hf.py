@@ -100,7 +100,8 @@ def _is_hf_vivit(sd: StateDict) -> bool:
 @register_converter("hf", ViViT, _is_hf_vivit)
 def vivit_from_hf(sd: StateDict, model: ViViT) -> StateDict:
     """HF transformers ViViT (Model 1) -> vitkit: separate q/k/v fused into qkv; the unused pooler dropped.
-    HF's default activation is gelu_fast (tanh approximation); vitkit's is exact GELU, as in scenic."""
+    HF's default activation, gelu_fast, is the tanh approximation that vitkit's ViViT uses by default (scenic's);
+    a model configured with hidden_act="gelu" needs act_layer="gelu" here."""
     sd = {k: v for k, v in sd.items() if ".pooler." not in k and not k.startswith("pooler.")}
     return fuse_qkv(rename_keys(sd, _HF_VIVIT), ".attn.q.", ".attn.k.", ".attn.v.", ".attn.qkv.")
 

@@ -5,7 +5,8 @@ from .block import Block, LayerNorm6
 from .drop_path import DropPath, drop_path, drop_path_rates
 from .embed import PatchEmbed, TubeletEmbed, check_input
 from .init import init_weights, trunc_normal_
-from .mlp import Mlp, QuickGELU
+from .linear import Linear, set_onednn_linear
+from .mlp import Mlp, QuickGELU, TanhGELU, activation
 from .pos_embed import resample_abs_pos_embed, resample_grid
 from .reduced_attention import ReducedAttention
 
@@ -14,11 +15,14 @@ __all__ = [
     "Block",
     "DropPath",
     "LayerNorm6",
+    "Linear",
     "Mlp",
     "PatchEmbed",
     "QuickGELU",
     "ReducedAttention",
+    "TanhGELU",
     "TubeletEmbed",
+    "activation",
     "attend",
     "check_input",
     "drop_path",
@@ -26,5 +30,6 @@ __all__ = [
     "init_weights",
     "resample_abs_pos_embed",
     "resample_grid",
+    "set_onednn_linear",
     "trunc_normal_",
 ]

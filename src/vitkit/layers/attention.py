@@ -12,6 +12,8 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .linear import Linear
+
 
 def attend(q: Tensor, k: Tensor, v: Tensor, bias: Tensor | None = None, dropout_p: float = 0.0,
            scale: float | None = None) -> Tensor:
@@ -35,8 +37,8 @@ class Attention(nn.Module):
         self.num_heads = num_heads
         self.scale = scale  # None: head_dim ** -0.5 inside SDPA
         self.attn_drop = attn_drop
-        self.qkv = nn.Linear(dim, dim * 3, bias=qkv_bias)
-        self.proj = nn.Linear(dim, dim)
+        self.qkv = Linear(dim, dim * 3, bias=qkv_bias)
+        self.proj = Linear(dim, dim)
         self.proj_drop = nn.Dropout(proj_drop) if proj_drop > 0 else nn.Identity()
 
     def split_heads(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:

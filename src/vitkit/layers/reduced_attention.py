@@ -16,6 +16,7 @@ import torch
 from torch import Tensor, nn
 
 from .attention import attend
+from .linear import Linear
 
 
 def _to_map(x: Tensor, grid: tuple[int, ...]) -> Tensor:
@@ -80,16 +81,16 @@ class ReducedAttention(nn.Module):
         self.attn_drop = attn_drop
         self.q_reducer, self.k_reducer, self.v_reducer = q_reducer, k_reducer, v_reducer
         if reduce_first:
-            self.proj_q = nn.Linear(dim, dim_out, bias=qkv_bias)
-            self.proj_k = nn.Linear(dim, dim_out, bias=qkv_bias)
-            self.proj_v = nn.Linear(dim, dim_out, bias=qkv_bias)
+            self.proj_q = Linear(dim, dim_out, bias=qkv_bias)
+            self.proj_k = Linear(dim, dim_out, bias=qkv_bias)
+            self.proj_v = Linear(dim, dim_out, bias=qkv_bias)
         else:
-            self.qkv = nn.Linear(dim, dim_out * 3, bias=qkv_bias)
+            self.qkv = Linear(dim, dim_out * 3, bias=qkv_bias)
         self.q_norm, self.k_norm, self.v_norm = q_norm, k_norm, v_norm
         self.rel_pos = rel_pos
         self.residual_pooling = residual_pooling
         self.residual_with_prefix = residual_with_prefix
-        self.proj = nn.Linear(dim_out, dim_out)
+        self.proj = Linear(dim_out, dim_out)
         self.proj_drop = nn.Dropout(proj_drop) if proj_drop > 0 else nn.Identity()
 
     @property

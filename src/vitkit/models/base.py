@@ -7,6 +7,8 @@ from typing import Any
 
 from torch import Tensor, nn
 
+from ..layers import Linear
+
 
 def to_2tuple(v: int | tuple[int, int]) -> tuple[int, int]:
     return (v, v) if isinstance(v, int) else tuple(v)
@@ -49,7 +51,7 @@ class VitkitModel(nn.Module):
 
     def new_head(self, num_classes: int) -> nn.Module:
         """The classifier on pooled features: Linear(num_features, num_classes), or Identity for 0 classes."""
-        return nn.Linear(self.num_features, num_classes) if num_classes > 0 else nn.Identity()
+        return Linear(self.num_features, num_classes) if num_classes > 0 else nn.Identity()
 
     def reset_classifier(self, num_classes: int) -> None:
         """Replace the classifier (fine-tuning on another label set); the config follows."""

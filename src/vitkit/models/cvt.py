@@ -18,9 +18,10 @@ from torch import Tensor, nn
 
 from ..errors import ConfigError, InputError
 from ..layers import (
+    Linear,
     Mlp,
-    QuickGELU,
     ReducedAttention,
+    activation,
     check_input,
     drop_path,
     drop_path_rates,
@@ -31,9 +32,6 @@ from ..registry import build_config, register_model
 from .base import VitkitModel
 
 LayerNorm5 = partial(nn.LayerNorm, eps=1e-5)  # official get_cls_model: partial(LayerNorm, eps=1e-5)
-_ACTIVATIONS = {"quick_gelu": QuickGELU, "gelu": nn.GELU}
-
-
 @dataclass(frozen=True)
 class CvTConfig:
     img_size: int | tuple[int, int] = 224
@@ -148,10 +146,8 @@ class CvT(VitkitModel):
         if bad:
             raise ConfigError(f"per-stage options must have one value per stage ({len(cfg.depths)} from depths), "
                               f"got {', '.join(f'{f}={v}' for f, v in bad.items())}")
-        if cfg.act_layer not in _ACTIVATIONS:
-            raise ConfigError(f"act_layer must be one of {sorted(_ACTIVATIONS)}, got {cfg.act_layer!r}")
         self.config = cfg
-        act = _ACTIVATIONS[cfg.act_layer]
+        act = activation(cfg.act_layer)
         last = len(cfg.depths) - 1
         self.num_classes, self.num_features = cfg.num_classes, cfg.embed_dims[-1]
         self.stages = nn.ModuleList([
@@ -159,7 +155,7 @@ class CvT(VitkitModel):
             for i in range(len(cfg.depths))
         ])
         self.norm = LayerNorm5(self.num_features)
-        self.head = nn.Linear(self.num_features, cfg.num_classes) if cfg.num_classes > 0 else nn.Identity()
+        self.head = Linear(self.num_features, cfg.num_classes) if cfg.num_classes > 0 else nn.Identity()
         self.apply(init_weights)
         if cfg.cls_token:
             trunc_normal_(self.stages[-1].cls_token)

@@ -24,6 +24,7 @@ from torch import Tensor, nn
 from ..errors import ConfigError
 from ..layers import (
     LayerNorm6,
+    Linear,
     Mlp,
     ReducedAttention,
     check_input,
@@ -214,14 +215,14 @@ class MultiScaleBlock(nn.Module):
             q_norm=norm(q_red), k_norm=norm(k_red), v_norm=norm(v_red))
         self.drop_path1 = drop_path(drop_path_rate)
         needs_proj = s.dim_in != s.dim_out
-        self.shortcut_proj_attn = nn.Linear(s.dim_in, s.dim_out) if needs_proj and expand_attn else None
+        self.shortcut_proj_attn = Linear(s.dim_in, s.dim_out) if needs_proj and expand_attn else None
         self.shortcut_pool = None
         if math.prod(s.stride_q) > 1:
             kernel = tuple(st + 1 if st > 1 else st for st in s.stride_q)
             self.shortcut_pool = _POOL["max"][len(kernel)](kernel, s.stride_q, tuple(k // 2 for k in kernel))
         self.norm2 = LayerNorm6(att_dim)
         self.mlp = Mlp(att_dim, int(att_dim * mlp_ratio), s.dim_out, drop=drop)
-        self.shortcut_proj_mlp = nn.Linear(s.dim_in, s.dim_out) if needs_proj and not expand_attn else None
+        self.shortcut_proj_mlp = Linear(s.dim_in, s.dim_out) if needs_proj and not expand_attn else None
         self.drop_path2 = drop_path(drop_path_rate)
 
     def forward(self, x: Tensor, grid: tuple[int, ...]) -> tuple[Tensor, tuple[int, ...]]:
@@ -289,7 +290,7 @@ class MViT(VitkitModel):
         self.num_classes, self.num_features = cfg.num_classes, settings[-1].dim_out
         self.norm = LayerNorm6(self.num_features)
         self.head_drop = nn.Dropout(cfg.head_drop_rate) if cfg.head_drop_rate > 0 else nn.Identity()
-        self.head = nn.Linear(self.num_features, cfg.num_classes) if cfg.num_classes > 0 else nn.Identity()
+        self.head = Linear(self.num_features, cfg.num_classes) if cfg.num_classes > 0 else nn.Identity()
         # timm/torchvision init (zero biases); SlowFast sets Linear and LayerNorm biases to 0.02 instead.
         self.apply(init_weights)
         for t in (self.cls_token, self.pos_embed_spatial, self.pos_embed_temporal, self.pos_embed_class):

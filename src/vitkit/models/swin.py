@@ -25,6 +25,7 @@ from torch import Tensor, nn
 from ..errors import ConfigError, InputError
 from ..layers import (
     Attention,
+    Linear,
     Mlp,
     PatchEmbed,
     check_input,
@@ -179,7 +180,7 @@ class PatchMerging(nn.Module):
     def __init__(self, dim: int):
         super().__init__()
         self.norm = nn.LayerNorm(4 * dim)
-        self.reduction = nn.Linear(4 * dim, 2 * dim, bias=False)
+        self.reduction = Linear(4 * dim, 2 * dim, bias=False)
 
     def forward(self, x: Tensor) -> Tensor:
         """x: (B, H, W, C) -> (B, ⌈H/2⌉, ⌈W/2⌉, 2C)."""
@@ -217,7 +218,7 @@ class ClassifierHead(nn.Module):
     def __init__(self, dim: int, num_classes: int, drop: float = 0.0):
         super().__init__()
         self.drop = nn.Dropout(drop) if drop > 0 else nn.Identity()
-        self.fc = nn.Linear(dim, num_classes) if num_classes > 0 else nn.Identity()
+        self.fc = Linear(dim, num_classes) if num_classes > 0 else nn.Identity()
 
     def forward(self, x: Tensor) -> Tensor:
         return self.fc(self.drop(x))

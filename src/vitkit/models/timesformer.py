@@ -36,6 +36,7 @@ from ..layers import (
     Attention,
     Block,
     LayerNorm6,
+    Linear,
     Mlp,
     PatchEmbed,
     check_input,
@@ -115,7 +116,7 @@ class FactorisedBlock(nn.Module):
         for s in self.extra_steps:
             self.add_module(f"{s}_norm1", LayerNorm6(dim))
             self.add_module(f"{s}_attn", Attention(dim, num_heads, qkv_bias, attn_drop, drop))
-            self.add_module(f"{s}_fc", nn.Linear(dim, dim))
+            self.add_module(f"{s}_fc", Linear(dim, dim))
         self.drop_path = drop_path(drop_path_rate)
         self.norm2 = LayerNorm6(dim)
         self.mlp = Mlp(dim, int(dim * mlp_ratio), drop=drop)
@@ -224,7 +225,7 @@ class TimeSformer(VitkitModel):
             for dpr in drop_path_rates(cfg.drop_path_rate, cfg.depth)
         ])
         self.norm = LayerNorm6(D)
-        self.head = nn.Linear(D, cfg.num_classes) if cfg.num_classes > 0 else nn.Identity()
+        self.head = Linear(D, cfg.num_classes) if cfg.num_classes > 0 else nn.Identity()
         self.apply(init_weights)
         trunc_normal_(self.pos_embed)
         trunc_normal_(self.cls_token)

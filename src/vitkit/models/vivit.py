@@ -1,9 +1,10 @@
 """ViViT (Arnab et al., "ViViT: A Video Vision Transformer", arXiv 2103.15691): tubelet embedding (§3.2), the four
 models of §3.3 (Table 2), initialisation from an image ViT (§3.4: position embedding tiled over time, central-frame
 or filter-inflation tubelets, Model 3 temporal attention zero-initialised). Configurations follow google-research
-scenic `projects/vivit` (pre-LN, eps 1e-6, exact GELU, qkv bias). Model 1 is checked against HF transformers
-`VivitForVideoClassification` (the only PyTorch ViViT) by tests/parity/test_vivit.py; Models 2–4 exist only in
-scenic (JAX), so tests/test_vivit.py pins them by their parameter counts (SPEC §9) and token dependencies.
+scenic `projects/vivit` (pre-LN, eps 1e-6, qkv bias, and Flax's default GELU, the tanh approximation, as HF's
+gelu_fast). Model 1 is checked against HF transformers `VivitForVideoClassification` (the only PyTorch ViViT) by
+tests/parity/test_vivit.py; Models 2–4 exist only in scenic (JAX), so tests/test_vivit.py pins them by their
+parameter counts (SPEC §9) and token dependencies.
 
 Videos are (B, C, T, H, W); patch tokens are kept flat in (t, h, w) order, (B, T·S, D) with S = H·W tokens
 per frame, and every factorisation is a regrouping from `layers.groupings` around the shared attention core.
@@ -24,6 +25,7 @@ from ..layers import (
     Block,
     LayerNorm6,
     TubeletEmbed,
+    activation,
     attend,
     drop_path,
     drop_path_rates,
@@ -56,6 +58,7 @@ class ViViTConfig:
     drop_rate: float = 0.0
     attn_drop_rate: float = 0.0
     drop_path_rate: float = 0.0            # stochastic depth, linear over blocks (EK 0.2, SSv2 0.3)
+    act_layer: str = "gelu_tanh"           # scenic's MlpBlock uses Flax nn.gelu (approximate=True), as HF (gelu_fast)
 
 
 # --- blocks: every one maps patch tokens (B, [1 +] T·S, D) -> same, given the frame count T ------------------
@@ -74,8 +77,8 @@ class FactorisedSelfAttentionBlock(Block):
     own gradient."""
 
     def __init__(self, dim: int, num_heads: int, mlp_ratio: float, qkv_bias: bool, drop: float, attn_drop: float,
-                 drop_path_rate: float):
-        super().__init__(dim, num_heads, mlp_ratio, qkv_bias, drop, attn_drop, drop_path_rate)
+                 drop_path_rate: float, act_layer: type[nn.Module] = nn.GELU):
+        super().__init__(dim, num_heads, mlp_ratio, qkv_bias, drop, attn_drop, drop_path_rate, act_layer=act_layer)
         self.temporal_norm = LayerNorm6(dim)
         self.temporal_attn = Attention(dim, num_heads, qkv_bias=qkv_bias, attn_drop=attn_drop, proj_drop=drop)
         self.drop_path_t = drop_path(drop_path_rate)
@@ -118,8 +121,8 @@ class FactorisedDotProductBlock(Block):
     """Model 4: the image block with its attention replaced by factorised dot-product attention."""
 
     def __init__(self, dim: int, num_heads: int, mlp_ratio: float, qkv_bias: bool, drop: float, attn_drop: float,
-                 drop_path_rate: float):
-        super().__init__(dim, num_heads, mlp_ratio, qkv_bias, drop, attn_drop, drop_path_rate)
+                 drop_path_rate: float, act_layer: type[nn.Module] = nn.GELU):
+        super().__init__(dim, num_heads, mlp_ratio, qkv_bias, drop, attn_drop, drop_path_rate, act_layer=act_layer)
         self.attn = FactorisedDotProductAttention(dim, num_heads, qkv_bias, attn_drop, drop)
 
     def forward(self, x: Tensor, T: int) -> Tensor:
@@ -181,12 +184,12 @@ class ViViT(_ViViTBase):
     def __init__(self, cfg: ViViTConfig):
         super().__init__(cfg)
         block = self.BLOCKS[cfg.variant]
-        D = cfg.embed_dim
+        D, act = cfg.embed_dim, activation(cfg.act_layer)
         self.num_prefix_tokens = 1 if block is SpatioTemporalBlock else 0
         self.cls_token = nn.Parameter(torch.zeros(1, 1, D)) if self.num_prefix_tokens else None
         self.pos_embed = nn.Parameter(torch.zeros(1, self.num_prefix_tokens + math.prod(self.grid_size), D))
         self.blocks = nn.ModuleList([
-            block(D, cfg.num_heads, cfg.mlp_ratio, cfg.qkv_bias, cfg.drop_rate, cfg.attn_drop_rate, dpr)
+            block(D, cfg.num_heads, cfg.mlp_ratio, cfg.qkv_bias, cfg.drop_rate, cfg.attn_drop_rate, dpr, act_layer=act)
             for dpr in drop_path_rates(cfg.drop_path_rate, cfg.depth)
         ])
         self.norm = LayerNorm6(D)
@@ -238,19 +241,19 @@ class ViViTFactorisedEncoder(_ViViTBase):
 
     def __init__(self, cfg: ViViTConfig):
         super().__init__(cfg)
-        D, (n_t, n_h, n_w) = cfg.embed_dim, self.grid_size
+        D, (n_t, n_h, n_w), act = cfg.embed_dim, self.grid_size, activation(cfg.act_layer)
         self.num_prefix_tokens = 1
         self.cls_token = nn.Parameter(torch.zeros(1, 1, D))
         self.pos_embed = nn.Parameter(torch.zeros(1, 1 + n_h * n_w, D))
         self.blocks = nn.Sequential(*[
-            Block(D, cfg.num_heads, cfg.mlp_ratio, cfg.qkv_bias, cfg.drop_rate, cfg.attn_drop_rate, dpr)
+            Block(D, cfg.num_heads, cfg.mlp_ratio, cfg.qkv_bias, cfg.drop_rate, cfg.attn_drop_rate, dpr, act_layer=act)
             for dpr in drop_path_rates(cfg.drop_path_rate, cfg.depth)
         ])
         self.norm = LayerNorm6(D)
         self.temporal_cls_token = nn.Parameter(torch.zeros(1, 1, D))
         self.temporal_pos_embed = nn.Parameter(torch.zeros(1, 1 + n_t, D))
         self.temporal_blocks = nn.Sequential(*[
-            Block(D, cfg.num_heads, cfg.mlp_ratio, cfg.qkv_bias, cfg.drop_rate, cfg.attn_drop_rate, dpr)
+            Block(D, cfg.num_heads, cfg.mlp_ratio, cfg.qkv_bias, cfg.drop_rate, cfg.attn_drop_rate, dpr, act_layer=act)
             for dpr in drop_path_rates(cfg.drop_path_rate, cfg.temporal_depth)
         ])
         self.temporal_norm = LayerNorm6(D)

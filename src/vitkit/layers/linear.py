@@ -1,0 +1,90 @@
+"""`Linear`: nn.Linear (same parameters, same state-dict keys) whose fp32 CPU products run on oneDNN.
+
+PyTorch sends fp32 `F.linear` on CPU to MKL's sgemm. MKL picks its kernels by CPU vendor and on AMD processors
+does not use its AVX-512 code, so on an EPYC a transformer — ~85 % of whose time is these products — runs at
+well under half the speed the hardware gives. oneDNN, which PyTorch already uses for convolutions and bf16,
+picks kernels by instruction set. `Linear` therefore computes x·Wᵀ + b and both gradients with oneDNN's
+matmul when that is safe (fp32, CPU, plain tensors, no autocast, compile, tracing, export or dispatch mode —
+all of which see the ordinary `F.linear`); the result is the same product up to summation order.
+`benchmarks/bench_gemm.py` measures the two backends; `set_onednn_linear(False)` turns the path off.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.autograd.function import once_differentiable
+from torch.utils._python_dispatch import _get_current_dispatch_mode
+
+_OP = getattr(getattr(torch.ops, "mkldnn", None), "_linear_pointwise", None) if torch.backends.mkldnn.is_available() else None
+_enabled = _OP is not None
+
+
+def set_onednn_linear(enabled: bool) -> bool:
+    """Route fp32 CPU linears through oneDNN (True, the default where PyTorch has oneDNN) or MKL. Returns the old setting."""
+    global _enabled
+    old, _enabled = _enabled, bool(enabled) and _OP is not None
+    return old
+
+
+def _plain(*ts: Tensor | None) -> bool:
+    """True when oneDNN may take these tensors: fp32 CPU dense tensors outside any tracing or dispatch mode."""
+    return (
+        _enabled
+        and all(t is None or (type(t) in (Tensor, nn.Parameter) and t.dtype == torch.float32
+                              and t.device.type == "cpu" and t.layout == torch.strided) for t in ts)
+        and not torch.is_autocast_enabled("cpu")
+        and not torch.jit.is_tracing()
+        and not torch.jit.is_scripting()
+        and not torch.compiler.is_compiling()
+        and not torch.onnx.is_in_onnx_export()
+        and _get_current_dispatch_mode() is None
+    )
+
+
+def _mm(a: Tensor, b_t: Tensor) -> Tensor:
+    """a: (M, K), b_t: (N, K), any strides -> a·b_tᵀ: (M, N); oneDNN when it may, else torch."""
+    return _OP(a, b_t, None, "none", [], "") if _plain(a, b_t) else a @ b_t.t()
+
+
+class _OneDNNLinear(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
+        """x: (M, K), weight: (N, K), bias: (N,) -> (M, N)."""
+        ctx.save_for_backward(x, weight)
+        ctx.has_bias = bias is not None
+        return _OP(x, weight, bias, "none", [], "")
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, g: Tensor) -> tuple[Tensor | None, Tensor | None, Tensor | None]:
+        """g: (M, N) -> dx = g·W: (M, K), dW = gᵀ·x: (N, K), db = Σ_M g: (N,)."""
+        x, weight = ctx.saved_tensors
+        need_x, need_w, need_b = ctx.needs_input_grad
+        dx = _mm(g, weight.t()) if need_x else None
+        dw = None
+        if need_w:  # oneDNN is fastest with the operand of fewer rows first (2-4x over a long reduction)
+            dw = _mm(g.t(), x.t()) if g.shape[1] <= x.shape[1] else _mm(x.t(), g.t()).t()
+        db = g.sum(0) if need_b and ctx.has_bias else None
+        return dx, dw, db
+
+
+def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+    """F.linear with fp32 CPU products on oneDNN: x: (..., K), weight: (N, K) -> (..., N)."""
+    if not _plain(x, weight, bias) or x.numel() == 0:
+        return F.linear(x, weight, bias)
+    lead = x.shape[:-1]
+    x2 = x.reshape(-1, x.shape[-1]).contiguous()  # (M, K)
+    if torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad or (bias is not None and bias.requires_grad)):
+        out = _OneDNNLinear.apply(x2, weight.contiguous(), bias)
+    else:
+        out = _OP(x2, weight.contiguous(), bias, "none", [], "")
+    return out.reshape(*lead, weight.shape[0])
+
+
+class Linear(nn.Linear):
+    """nn.Linear computed by `linear`: (..., in_features) -> (..., out_features)."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return linear(x, self.weight, self.bias)

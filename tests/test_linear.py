@@ -1,0 +1,128 @@
+"""layers.linear: the oneDNN route for fp32 CPU linears gives F.linear's values and gradients, is taken exactly
+where it is safe, and leaves parameters and state dicts as nn.Linear's."""
+
+import sys
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+
+import vitkit
+from vitkit.layers import Linear, set_onednn_linear
+
+L = sys.modules["vitkit.layers.linear"]
+needs_onednn = pytest.mark.skipif(L._OP is None, reason="this PyTorch build has no oneDNN")
+
+
+@pytest.fixture
+def calls(monkeypatch):
+    """Counts calls of the oneDNN op."""
+    n = [0]
+    op = L._OP
+
+    def counted(*args):
+        n[0] += 1
+        return op(*args)
+    monkeypatch.setattr(L, "_OP", counted)
+    return n
+
+
+def _close(a, b):
+    assert a.shape == b.shape
+    assert (a - b).abs().max() <= 1e-5 * (1 + b.abs().max()), (a - b).abs().max()
+
+
+@needs_onednn
+@pytest.mark.parametrize("bias", [True, False])
+@pytest.mark.parametrize("out", [40, 16])  # wider and narrower than the input: the two orders of dW's product
+@pytest.mark.parametrize("shape", [(2, 7, 24), (5, 24), (1, 24), (3, 4, 5, 24)])
+def test_values_and_gradients_match_f_linear(calls, shape, out, bias):
+    torch.manual_seed(0)
+    layer = Linear(24, out, bias=bias)
+    x = torch.randn(shape, requires_grad=True)
+    g = torch.randn(*shape[:-1], out)
+    layer(x).backward(g)
+    got = [x.grad, layer.weight.grad, layer.bias.grad if bias else None]
+    assert calls[0] == 3  # forward, dx, dW: all on oneDNN
+    x.grad = None
+    layer.zero_grad()
+    F.linear(x, layer.weight, layer.bias).backward(g)
+    want = [x.grad, layer.weight.grad, layer.bias.grad if bias else None]
+    for a, b in zip(got, want, strict=True):
+        if b is not None:
+            _close(a, b)
+
+
+@needs_onednn
+def test_non_contiguous_input_and_partial_gradients(calls):
+    layer = Linear(16, 8)
+    x = torch.randn(6, 5, 16).transpose(0, 1)  # (5, 6, 16), not contiguous
+    _close(layer(x), F.linear(x, layer.weight, layer.bias))
+    layer.weight.requires_grad_(False)          # frozen layer, input needs its gradient
+    layer.bias.requires_grad_(False)
+    xr = x.detach().requires_grad_()
+    layer(xr).sum().backward()
+    _close(xr.grad, layer.weight.sum(0).expand(5, 6, 16))
+    assert layer.weight.grad is None
+
+
+@needs_onednn
+def test_vectorised_jacobian_through_the_custom_backward():
+    layer = Linear(3, 4)
+    J = torch.autograd.functional.jacobian(layer, torch.randn(2, 3), vectorize=True)  # (2, 4, 2, 3)
+    _close(J[1, :, 1], layer.weight)
+    assert J[1, :, 0].abs().max() == 0
+
+
+@needs_onednn
+@pytest.mark.filterwarnings("ignore:`torch.jit.trace")
+def test_route_taken_only_where_safe(calls):
+    layer = Linear(8, 4)
+    x = torch.randn(3, 8)
+    with torch.inference_mode():
+        layer(x)
+    assert calls[0] == 1
+    Linear(8, 4).double()(x.double())                       # float64: F.linear
+    with torch.autocast("cpu", dtype=torch.bfloat16):       # autocast casts: F.linear
+        assert layer(x).dtype == torch.bfloat16
+    with FlopCounterMode(display=False) as fc:              # dispatch modes (flop counter, fake tensors)
+        layer(x)
+    assert fc.get_total_flops() == 2 * 3 * 8 * 4
+    Linear(8, 4, device="meta")(torch.empty(3, 8, device="meta"))
+    layer(torch.empty(0, 8))                                # empty batch
+    torch.jit.trace(layer, x, check_trace=False)            # tracing (the ONNX exporter traces too)
+    old = set_onednn_linear(False)
+    try:
+        layer(x)
+    finally:
+        set_onednn_linear(old)
+    assert calls[0] == 1
+
+
+def test_state_dict_and_type_are_nn_linears():
+    layer = Linear(5, 3)
+    assert isinstance(layer, nn.Linear)
+    ref = nn.Linear(5, 3)
+    ref.load_state_dict(layer.state_dict())
+    x = torch.randn(2, 5)
+    _close(layer(x), ref(x))
+
+
+def test_model_train_step_matches_with_and_without_onednn():
+    """A ViT training step's loss and gradients agree whether linears run on oneDNN or on PyTorch's default."""
+    torch.manual_seed(0)
+    model = vitkit.create_model("vit_tiny_patch16_224", img_size=32, patch_size=8, depth=2, num_classes=5)
+    x, y = torch.randn(4, 3, 32, 32), torch.tensor([0, 1, 2, 3])
+    grads = []
+    for enabled in (True, False):
+        old = set_onednn_linear(enabled)
+        try:
+            model.zero_grad()
+            F.cross_entropy(model(x), y).backward()
+        finally:
+            set_onednn_linear(old)
+        grads.append([p.grad.clone() for p in model.parameters()])
+    for a, b in zip(*grads, strict=True):
+        _close(a, b)
