@@ -16,14 +16,14 @@ from vitkit.layers import Linear
 
 
 class Tokens(nn.Module):
-    """One linear applied to (B, N, K) tokens, returning (B, N·N_out) so the harness can take a loss."""
+    """One linear applied to (B, N, K) tokens, averaged over N: (B, N_out) logits for the harness's loss."""
 
     def __init__(self, layer: nn.Module):
         super().__init__()
         self.layer = layer
 
     def forward(self, x):
-        return self.layer(x).flatten(1)
+        return self.layer(x).mean(1)
 
 
 args = parse_args(steps=20)

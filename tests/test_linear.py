@@ -1,6 +1,8 @@
 """layers.linear: the oneDNN route for fp32 CPU linears gives F.linear's values and gradients, is taken exactly
 where it is safe, and leaves parameters and state dicts as nn.Linear's."""
 
+import os
+import subprocess
 import sys
 
 import pytest
@@ -18,7 +20,7 @@ needs_onednn = pytest.mark.skipif(L._OP is None, reason="this PyTorch build has 
 
 @pytest.fixture
 def calls(monkeypatch):
-    """Counts calls of the oneDNN op."""
+    """Turns the route on (as on x86-64 by default) and counts calls of the oneDNN op."""
     n = [0]
     op = L._OP
 
@@ -26,7 +28,9 @@ def calls(monkeypatch):
         n[0] += 1
         return op(*args)
     monkeypatch.setattr(L, "_OP", counted)
-    return n
+    old = set_onednn_linear(True)
+    yield n
+    set_onednn_linear(old)
 
 
 def _close(a, b):
@@ -126,3 +130,10 @@ def test_model_train_step_matches_with_and_without_onednn():
         grads.append([p.grad.clone() for p in model.parameters()])
     for a, b in zip(*grads, strict=True):
         _close(a, b)
+
+
+def test_environment_variable_turns_the_route_off():
+    code = "import sys, vitkit.layers; print(sys.modules['vitkit.layers.linear']._enabled)"
+    out = subprocess.run([sys.executable, "-c", code], env={**os.environ, "VITKIT_ONEDNN_LINEAR": "0"},
+                         capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"

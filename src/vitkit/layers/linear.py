@@ -11,6 +11,9 @@ all of which see the ordinary `F.linear`); the result is the same product up to 
 
 from __future__ import annotations
 
+import os
+import platform
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -18,11 +21,14 @@ from torch.autograd.function import once_differentiable
 from torch.utils._python_dispatch import _get_current_dispatch_mode
 
 _OP = getattr(getattr(torch.ops, "mkldnn", None), "_linear_pointwise", None) if torch.backends.mkldnn.is_available() else None
-_enabled = _OP is not None
+# On by default on x86-64 (where MKL is PyTorch's fp32 BLAS); other CPUs keep PyTorch's own choice.
+# VITKIT_ONEDNN_LINEAR=0 turns it off for a whole process, `set_onednn_linear` at run time.
+_enabled = (_OP is not None and platform.machine().lower() in ("x86_64", "amd64")
+            and os.environ.get("VITKIT_ONEDNN_LINEAR", "1") != "0")
 
 
 def set_onednn_linear(enabled: bool) -> bool:
-    """Route fp32 CPU linears through oneDNN (True, the default where PyTorch has oneDNN) or MKL. Returns the old setting."""
+    """Route fp32 CPU linears through oneDNN (True) or PyTorch's default path (False); returns the old setting."""
     global _enabled
     old, _enabled = _enabled, bool(enabled) and _OP is not None
     return old
