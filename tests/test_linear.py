@@ -97,6 +97,8 @@ def test_route_taken_only_where_safe(calls):
     Linear(8, 4, device="meta")(torch.empty(3, 8, device="meta"))
     layer(torch.empty(0, 8))                                # empty batch
     torch.jit.trace(layer, x, check_trace=False)            # tracing (the ONNX exporter traces too)
+    torch.func.vmap(layer)(x.unsqueeze(0))                  # torch.func transforms
+    torch.func.grad(lambda w: torch.func.functional_call(layer, {"weight": w}, (x,)).sum())(layer.weight)
     old = set_onednn_linear(False)
     try:
         layer(x)

@@ -4,7 +4,7 @@ PyTorch sends fp32 `F.linear` on CPU to MKL's sgemm. MKL picks its kernels by CP
 does not use its AVX-512 code, so on an EPYC a transformer — ~85 % of whose time is these products — runs at
 well under half the speed the hardware gives. oneDNN, which PyTorch already uses for convolutions and bf16,
 picks kernels by instruction set. `Linear` therefore computes x·Wᵀ + b and both gradients with oneDNN's
-matmul when that is safe (fp32, CPU, plain tensors, no autocast, compile, tracing, export or dispatch mode —
+matmul when that is safe (fp32, CPU, plain tensors; no autocast, compile, tracing, export, dispatch mode or torch.func —
 all of which see the ordinary `F.linear`); the result is the same product up to summation order.
 `benchmarks/bench_gemm.py` measures the two backends; `set_onednn_linear(False)` turns the path off.
 """
@@ -46,6 +46,7 @@ def _plain(*ts: Tensor | None) -> bool:
         and not torch.compiler.is_compiling()
         and not torch.onnx.is_in_onnx_export()
         and _get_current_dispatch_mode() is None
+        and torch._C._functorch.peek_interpreter_stack() is None  # torch.func transforms (vmap, grad, jacrev)
     )
 
 
