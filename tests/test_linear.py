@@ -40,8 +40,8 @@ def _close(a, b):
 
 @needs_onednn
 @pytest.mark.parametrize("bias", [True, False])
-@pytest.mark.parametrize("out", [40, 16])  # wider and narrower than the input: the two orders of dW's product
-@pytest.mark.parametrize("shape", [(2, 7, 24), (5, 24), (1, 24), (3, 4, 5, 24)])
+@pytest.mark.parametrize("out", [40, 16])  # wider and narrower than the input
+@pytest.mark.parametrize("shape", [(2, 7, 24), (5, 24), (1, 24), (3, 4, 5, 24), (2, 100, 24)])  # last: dW as (xᵀg)ᵀ
 def test_values_and_gradients_match_f_linear(calls, shape, out, bias):
     torch.manual_seed(0)
     layer = Linear(24, out, bias=bias)
