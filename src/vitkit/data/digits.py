@@ -11,9 +11,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
-from torch.utils.data import Dataset
 
 from ..errors import DataError
+from .base import LabelledDataset
 from .transforms import Compose, Normalize, RandomAffine, Transform
 
 SPLITS = ("train", "val", "test")
@@ -52,7 +52,7 @@ def digits_transform(train: bool, in_chans: int = 3) -> Compose:
     return Compose([RandomAffine(degrees=12, translate=0.1, scale=(0.9, 1.1)), norm] if train else [norm])
 
 
-class Digits(Dataset):
+class Digits(LabelledDataset):
     """(image (in_chans, img_size, img_size), label) pairs of one split; 10 classes."""
 
     classes: tuple[str, ...] = tuple(str(i) for i in range(10))
@@ -70,13 +70,6 @@ class Digits(Dataset):
         self.split, self.in_chans = split, in_chans
         self.images, self.targets = x[idx], y[idx]
         self.transform = transform if transform is not None else digits_transform(split == "train", in_chans)
-
-    @property
-    def num_classes(self) -> int:
-        return len(self.classes)
-
-    def __len__(self) -> int:
-        return len(self.targets)
 
     def __getitem__(self, i: int) -> tuple[Tensor, int]:
         x = self.images[i].expand(self.in_chans, -1, -1)  # grey level replicated: (1, H, W) -> (C, H, W)

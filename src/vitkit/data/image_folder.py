@@ -7,9 +7,9 @@ from pathlib import Path
 
 import torch
 from torch import Tensor
-from torch.utils.data import Dataset
 
 from ..errors import DataError
+from .base import LabelledDataset
 from .transforms import Transform
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
@@ -46,7 +46,7 @@ def read_image(path: str | Path, in_chans: int = 3) -> Tensor:
     return x if x.shape[0] == in_chans else x.expand(in_chans, -1, -1).contiguous()
 
 
-class ImageFolder(Dataset):
+class ImageFolder(LabelledDataset):
     """(image (C, H, W) after `transform`, class index) for every image under root/<class>/."""
 
     def __init__(self, root: str | Path, transform: Transform | None = None, in_chans: int = 3,
@@ -55,13 +55,6 @@ class ImageFolder(Dataset):
         self.classes, self.samples = find_classes(self.root, extensions)
         self.targets = [t for _, t in self.samples]
         self.transform, self.in_chans = transform, in_chans
-
-    @property
-    def num_classes(self) -> int:
-        return len(self.classes)
-
-    def __len__(self) -> int:
-        return len(self.samples)
 
     def __getitem__(self, i: int) -> tuple[Tensor, int]:
         path, target = self.samples[i]

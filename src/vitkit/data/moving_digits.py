@@ -18,9 +18,9 @@ from typing import ClassVar
 import numpy as np
 import torch
 from torch import Tensor
-from torch.utils.data import Dataset
 
 from ..errors import DataError
+from .base import LabelledDataset
 from .digits import SPLITS, _images, _split_indices
 from .transforms import Transform
 from .video_folder import VideoNormalize
@@ -32,7 +32,7 @@ DEFAULT_SIZES = {"train": 2048, "val": 256, "test": 512}
 MOVING_DIGITS_MEAN, MOVING_DIGITS_STD = 0.08, 0.22
 
 
-class MovingDigits(Dataset):
+class MovingDigits(LabelledDataset):
     """(clip (in_chans, num_frames, img_size, img_size), direction label in 0..7) pairs of one split.
 
     Args:
@@ -65,10 +65,6 @@ class MovingDigits(Dataset):
         self.max_speed = max(1, img_size // 16)
         self.transform = transform if transform is not None else VideoNormalize([MOVING_DIGITS_MEAN] * in_chans,
                                                                                 [MOVING_DIGITS_STD] * in_chans)
-
-    @property
-    def num_classes(self) -> int:
-        return len(self.classes)
 
     def __len__(self) -> int:
         return self.size

@@ -12,9 +12,9 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from torch import Tensor
-from torch.utils.data import Dataset
 
 from ..errors import DataError
+from .base import LabelledDataset
 from .image_folder import find_classes
 from .transforms import IMAGENET_MEAN, IMAGENET_STD, Transform
 
@@ -83,7 +83,7 @@ def read_video(path: str | os.PathLike, num_frames: int, img_size: int | tuple[i
     return resize_video(clip, img_size)
 
 
-class VideoFolder(Dataset):
+class VideoFolder(LabelledDataset):
     """(clip (3, num_frames, img_size, img_size), label) pairs from `root/<class>/<video>`; classes sorted by name.
 
     Args:
@@ -103,13 +103,6 @@ class VideoFolder(Dataset):
         self.samples = [(str(f), label) for f, label in samples]
         self.targets = [label for _, label in self.samples]
         self.transform = transform if transform is not None else VideoNormalize(IMAGENET_MEAN, IMAGENET_STD)
-
-    @property
-    def num_classes(self) -> int:
-        return len(self.classes)
-
-    def __len__(self) -> int:
-        return len(self.samples)
 
     def __getitem__(self, i: int) -> tuple[Tensor, int]:
         path, label = self.samples[i]

@@ -15,23 +15,23 @@ from torch import Tensor
 
 
 def frames(x: Tensor, T: int) -> Tensor:
-    """Space step: (B, T·S, D) in (t, s) order -> (B·T, S, D), one sequence per frame."""
-    return rearrange(x, "b (t s) d -> (b t) s d", t=T)
+    """Space step: (B, [h,] T·S, D) in (t, s) order -> (B·T, [h,] S, D), one sequence per frame (and head)."""
+    return rearrange(x, "b ... (t s) d -> (b t) ... s d", t=T)
 
 
 def unframes(x: Tensor, T: int) -> Tensor:
-    """Inverse of `frames`: (B·T, S, D) -> (B, T·S, D)."""
-    return rearrange(x, "(b t) s d -> b (t s) d", t=T)
+    """Inverse of `frames`: (B·T, [h,] S, D) -> (B, [h,] T·S, D)."""
+    return rearrange(x, "(b t) ... s d -> b ... (t s) d", t=T)
 
 
 def tubes(x: Tensor, T: int) -> Tensor:
-    """Time step: (B, T·S, D) in (t, s) order -> (B·S, T, D), one sequence per spatial position."""
-    return rearrange(x, "b (t s) d -> (b s) t d", t=T)
+    """Time step: (B, [h,] T·S, D) in (t, s) order -> (B·S, [h,] T, D), one sequence per spatial position (and head)."""
+    return rearrange(x, "b ... (t s) d -> (b s) ... t d", t=T)
 
 
 def untubes(x: Tensor, B: int) -> Tensor:
-    """Inverse of `tubes`: (B·S, T, D) -> (B, T·S, D)."""
-    return rearrange(x, "(b s) t d -> b (t s) d", b=B)
+    """Inverse of `tubes`: (B·S, [h,] T, D) -> (B, [h,] T·S, D)."""
+    return rearrange(x, "(b s) ... t d -> b ... (t s) d", b=B)
 
 
 # --- axial lines (TimeSformer T+W+H) -------------------------------------------------------------------------
@@ -123,27 +123,6 @@ def padding_bias(grid: tuple[int, int, int], padded: tuple[int, int, int], group
     real = group(real)[..., 0]  # (1, T', H', W', 1) -> (G, L)
     bias = torch.zeros(real.shape, dtype=dtype, device=device).masked_fill_(~real, float("-inf"))
     return bias[:, None, None]  # (G, L) -> (G, 1, 1, L)
-
-
-# --- head groups (ViViT Model 4: some heads attend over space, the others over time) ------------------------
-def head_frames(x: Tensor, T: int) -> Tensor:
-    """Space step on split heads: (B, h, T·S, d) -> (B·T, h, S, d), one sequence per frame and head."""
-    return rearrange(x, "b h (t s) d -> (b t) h s d", t=T)
-
-
-def head_unframes(x: Tensor, T: int) -> Tensor:
-    """Inverse of `head_frames`: (B·T, h, S, d) -> (B, h, T·S, d)."""
-    return rearrange(x, "(b t) h s d -> b h (t s) d", t=T)
-
-
-def head_tubes(x: Tensor, T: int) -> Tensor:
-    """Time step on split heads: (B, h, T·S, d) -> (B·S, h, T, d), one sequence per spatial position and head."""
-    return rearrange(x, "b h (t s) d -> (b s) h t d", t=T)
-
-
-def head_untubes(x: Tensor, B: int) -> Tensor:
-    """Inverse of `head_tubes`: (B·S, h, T, d) -> (B, h, T·S, d)."""
-    return rearrange(x, "(b s) h t d -> b h (t s) d", b=B)
 
 
 # --- windows (Swin) ------------------------------------------------------------------------------------------

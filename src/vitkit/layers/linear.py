@@ -60,7 +60,6 @@ class _OneDNNLinear(torch.autograd.Function):
     def forward(ctx, x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
         """x: (M, K), weight: (N, K), bias: (N,) -> (M, N)."""
         ctx.save_for_backward(x, weight)
-        ctx.has_bias = bias is not None
         return _OP(x, weight, bias, "none", [], "")
 
     @staticmethod
@@ -76,7 +75,7 @@ class _OneDNNLinear(torch.autograd.Function):
             # order gives dWᵀ, whose transpose costs a copy, so it is taken only there (Swin stage 1, MViT).
             N, K = g.shape[1], x.shape[1]
             dw = _mm(x.t(), g.t()).t().contiguous() if N > K and g.shape[0] >= 4 * N else _mm(g.t(), x.t())
-        db = g.sum(0) if need_b and ctx.has_bias else None
+        db = g.sum(0) if need_b else None  # False when there is no bias
         return dx, dw, db
 
 

@@ -34,7 +34,7 @@ from ..layers import (
     resample_grid,
     trunc_normal_,
 )
-from ..layers.groupings import frames, head_frames, head_tubes, head_unframes, head_untubes, tubes, unframes, untubes
+from ..layers.groupings import frames, tubes, unframes, untubes
 from ..registry import build_config, register_model
 from .base import VitkitModel, to_2tuple
 
@@ -112,9 +112,9 @@ class FactorisedDotProductAttention(Attention):
         B, g = x.shape[0], self.num_heads // 2
         q, k, v = self.split_heads(x)  # each (B, h, T·S, d)
         p, s = self.dropout_p, self.scale
-        time = attend(*(head_tubes(t[:, :g], T) for t in (q, k, v)), None, p, s)     # (B·S, h/2, T, d)
-        space = attend(*(head_frames(t[:, g:], T) for t in (q, k, v)), None, p, s)   # (B·T, h/2, S, d)
-        return self.merge_heads(torch.cat((head_untubes(time, B), head_unframes(space, T)), dim=1))  # (B, h, N, d)
+        time = attend(*(tubes(t[:, :g], T) for t in (q, k, v)), None, p, s)     # (B·S, h/2, T, d)
+        space = attend(*(frames(t[:, g:], T) for t in (q, k, v)), None, p, s)   # (B·T, h/2, S, d)
+        return self.merge_heads(torch.cat((untubes(time, B), unframes(space, T)), dim=1))  # (B, h, N, d)
 
 
 class FactorisedDotProductBlock(Block):
