@@ -305,6 +305,8 @@ def test_bad_config():
         vitkit.create_model(M1, variant="joint")
     with pytest.raises(ConfigError, match="unknown option"):
         vitkit.create_model(M1, frames=8)
+    with pytest.raises(ConfigError, match="act_layer must be one of gelu, gelu_tanh, quick_gelu"):
+        vitkit.create_model(M1, **dict(TINY, act_layer="relu"))
 
 
 def test_uniform_frame_sampling_is_tubelet_depth_one():
