@@ -161,7 +161,7 @@ def test_bad_input_is_one_line_exit_2(scratch, argv, culprit, capsys, monkeypatc
     monkeypatch.chdir(tmp)  # default run folders (runs/<model>) land in the scratch folder, and must not appear
     before = _tree(tmp)
     code = main([a.format(**paths) for a in argv])
-    out, err = capsys.readouterr()
+    err = capsys.readouterr().err
     lines = [line for line in err.splitlines() if line.strip()]
     assert code == 2, err
     assert "Traceback" not in err and len(lines) == 1 and lines[0].startswith("error: "), err
