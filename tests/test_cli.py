@@ -187,3 +187,20 @@ def test_entry_point_in_a_subprocess(tmp_path):
                        capture_output=True, text=True, timeout=300, check=False)
     assert p.returncode == 2 and p.stderr.strip() == (
         "error: vitkit train: argument --epochs: expected a positive integer, got 0 (see `vitkit train --help`)")
+
+
+def test_checkpoint_is_positional_or_a_flag_for_every_model_command(trained, tmp_path, capsys):
+    """eval / predict / visualize / export: `CMD CKPT ...` and `CMD --checkpoint CKPT ...` are the same command."""
+    from vitkit.cli import build_parser, check_paths
+
+    ckpt = str(trained / "student" / "model.safetensors")
+    png = _digit_png(tmp_path / "a.png")
+    rest = {"eval": [], "predict": [png], "visualize": ["--out", str(tmp_path / "v.png")],
+            "export": ["--out", str(tmp_path / "m.onnx")]}
+    for cmd, more in rest.items():
+        for argv in ([cmd, ckpt, *more], [cmd, "--checkpoint", ckpt, *more], [cmd, *more, "--checkpoint", ckpt]):
+            args = build_parser().parse_args(argv)
+            check_paths(args)
+            assert args.checkpoint == ckpt and getattr(args, "files", [png]) == [png], argv
+    code, out, err = run(capsys, "predict", "--checkpoint", ckpt, png, png, "--topk", "2")
+    assert code == 0 and len(out.strip().splitlines()) == 2, err
