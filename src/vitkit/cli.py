@@ -258,9 +258,10 @@ def _train(args, argv: list[str]) -> int:
 
 # --- eval / predict -------------------------------------------------------------------------------------------
 def _model_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("checkpoint", nargs="?", help="vitkit .safetensors (rebuilds its model), or any weights file "
-                   "with --model")
-    p.add_argument("--checkpoint", dest="checkpoint_flag", metavar="PATH", help="the checkpoint, given as a flag")
+    p.add_argument("checkpoint", nargs="?", help="required: a vitkit .safetensors (rebuilds its model), or any "
+                   "weights file with --model; or give it as --checkpoint PATH")
+    p.add_argument("--checkpoint", dest="checkpoint_flag", metavar="PATH",
+                   help="the checkpoint, as a flag instead of the first argument")
     p.add_argument("--model", help="registered name, for weights files without vitkit metadata")
     _add_overrides(p)
 
@@ -304,7 +305,7 @@ def _eval(args) -> int:
 
 def _predict_args(p: argparse.ArgumentParser) -> None:
     _model_args(p)
-    p.add_argument("files", nargs="*", metavar="file", help="image (or, for video models, video) files")
+    p.add_argument("files", nargs="*", metavar="file", help="one or more image (or, for video models, video) files")
     p.add_argument("--topk", type=positive_int, default=5)
     p.add_argument("--data", help="the dataset the model was trained on, for its preprocessing and class names "
                    "(default: read from data.json next to the checkpoint, else ImageNet statistics)")
