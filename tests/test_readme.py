@@ -45,7 +45,7 @@ def _runs_for_real(argv: list[str]) -> list[str] | None:
     main job (minutes), DDP, and placeholders such as path/to/imagefolder."""
     if argv == ["train"] or "path/to/" in " ".join(argv) or argv in DDP:
         return None
-    extra = {"train": TINY_TRAIN + ["--out", "swin_run"], "profile": ["--no-throughput"], "convert": TINY_VIT}
+    extra = {"train": [*TINY_TRAIN, "--out", "swin_run"], "profile": ["--no-throughput"], "convert": TINY_VIT}
     return argv + extra.get(argv[0], [])
 
 
