@@ -202,5 +202,7 @@ def test_checkpoint_is_positional_or_a_flag_for_every_model_command(trained, tmp
             args = build_parser().parse_args(argv)
             check_paths(args)
             assert args.checkpoint == ckpt and getattr(args, "files", [png]) == [png], argv
-    code, out, err = run(capsys, "predict", "--checkpoint", ckpt, png, png, "--topk", "2")
-    assert code == 0 and len(out.strip().splitlines()) == 2, err
+    for argv in (["--checkpoint", ckpt, png, png, "--topk", "2"], [png, "--checkpoint", ckpt, "--topk", "2", png],
+                 [ckpt, png, "--topk", "2", png]):  # flags and positionals in any order
+        code, out, err = run(capsys, "predict", *argv)
+        assert code == 0 and len(out.strip().splitlines()) == 2 and out.count(", ") == 2, (argv, err)

@@ -32,6 +32,21 @@ class _Parser(argparse.ArgumentParser):
         raise ConfigError(f"{self.prog}: {message} (see `{self.prog} --help`)")
 
 
+class _CommandParser(_Parser):
+    """A subcommand's parser: flags and positionals in any order (`predict CKPT a.png --topk 3 b.png`)."""
+
+    _mixing = False
+
+    def parse_known_args(self, args=None, namespace=None):
+        if self._mixing:  # the intermixed parse calls back in here for its two passes
+            return super().parse_known_args(args, namespace)
+        self._mixing = True
+        try:
+            return self.parse_known_intermixed_args(args, namespace)
+        finally:
+            self._mixing = False
+
+
 # --- flag value types -----------------------------------------------------------------------------------------
 def _number(kind: type, low: float | None = None, strict: bool = False, what: str = "") -> Callable[[str], float]:
     def parse(text: str):
@@ -448,7 +463,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="vitkit", description="vitkit: the vision-transformer family in one PyTorch toolkit.")
     parser.add_argument("--version", action="version", version=f"vitkit {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="{" + ",".join(COMMANDS) + "}",
-                                parser_class=_Parser)
+                                parser_class=_CommandParser)
     for name, (help_text, add_args, _) in COMMANDS.items():
         p = sub.add_parser(name, help=help_text, description=help_text)
         add_args(p)
