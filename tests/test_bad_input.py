@@ -122,6 +122,7 @@ CASES = [
     # export
     (["export", "{ckpt}", "--out", "{file}/sub/m.onnx"], "cannot write --out '{file}/sub/m.onnx': '{file}' is a"),
     (["export", "{ckpt}", "--out", "{dir}"], "--out '{dir}' is a folder; expected a file name"),
+    (["export", "{ckpt}", "--out", ""], "--out '' is a folder; expected a file name"),
     (["export", "{ckpt}", "--out", "/dev/null"], "--out '/dev/null' is a character device; expected a file name"),
     (["export", "{ckpt}", "--out", f"{UNWRITABLE}/m.onnx"], f"the folder '{UNWRITABLE}' is not writable"),
     (["export", "{ckpt}", "--out", "{tmp}/m.onnx", "--opset", "0"], "argument --opset: expected a positive integer"),

@@ -192,7 +192,7 @@ def check_paths(args) -> None:
         check_output_path(run_dir, "run folder", folder=True)
         if args.resume:
             check_input_file(run_dir / "last.pt", "--resume: the run state", CheckpointError)
-    elif getattr(args, "out", None):
+    elif getattr(args, "out", None) is not None:
         check_output_path(args.out, "--out")
 
 
@@ -482,7 +482,7 @@ def _one_line(e: BaseException) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the command line; returns the exit status (0 ok, 2 a user error, 130 interrupted)."""
+    """Run the command line; returns the exit status (0 ok, 1 an unexpected failure, 2 a user error, 130 interrupted)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
     command = next((a for a in argv if a in COMMANDS), None)
