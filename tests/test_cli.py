@@ -8,7 +8,7 @@ import torch
 from PIL import Image
 
 import vitkit
-from vitkit.cli import _one_line, main, parse_override
+from vitkit.cli import COMMANDS, _one_line, main, parse_override
 from vitkit.data import Digits
 from vitkit.errors import ConfigError, DataError
 
@@ -32,7 +32,7 @@ def assert_one_line_error(code, err, match):
 
 def test_help_for_every_command(capsys):
     assert run(capsys, "--help")[0] == 0
-    for cmd in ("list", "train", "eval", "predict", "profile"):
+    for cmd in COMMANDS:
         code, out, _ = run(capsys, cmd, "--help")
         assert code == 0 and "usage: vitkit " + cmd in out
 
@@ -135,25 +135,7 @@ def folders(tmp_path_factory):
 TRAIN = ["train", "--epochs", "1", "--limit", "8", "--batch-size", "8", "--no-progress"]
 
 
-@pytest.mark.parametrize("argv, match", [
-    (["train", "--model", "deit_tiny_distiled_patch16_224"], "unknown model 'deit_tiny_distiled_patch16_224'; did you mean"),
-    (["train", "--model", "resnet_tiny_cifar", "--override", "depht=3"], "unknown option 'depht'"),
-    (["train", "--model", "resnet_tiny_cifar", "--override", "depth"], "--override expects key=value"),
-    (["train", "--model", "resnet_tiny_cifar", "--override", "widths=[1,"], "cannot parse the value"),
-    (["train", "--model", "resnet_tiny_cifar", "--epochs", "-1"], "argument --epochs: expected a positive integer, got -1"),
-    (["train", "--model", "resnet_tiny_cifar", "--epochs", "two"], "argument --epochs: expected a positive integer"),
-    (["train", "--model", "resnet_tiny_cifar", "--lr", "0"], "argument --lr: expected a positive number"),
-    (["train", "--model", "resnet_tiny_cifar", "--distill", "medium"], "argument --distill: invalid choice: 'medium'"),
-    (["train", "--model", "resnet_tiny_cifar", "--distill", "hard"], "needs --teacher"),
-    (["train", "--epochs", "3"], "--model is required"),
-    (["train", "--model", "resnet_tiny_cifar", "--bogus"], "unrecognized arguments: --bogus"),
-    (["eval"], "the following arguments are required: checkpoint"),
-    (["frobnicate"], "invalid choice: 'frobnicate'"),
-    (["list", "nothing_like_this*"], "no registered model matches"),
-    (["profile", "vit_nano"], "unknown model 'vit_nano'"),
-])
-def test_bad_flags_and_names(capsys, argv, match):
-    assert_one_line_error(*run(capsys, *argv)[::2], match)
+# the table of bad flags, names, overrides and paths for every command is tests/test_bad_input.py
 
 
 def test_image_size_not_divisible_by_patch(capsys, tmp_path):
@@ -205,3 +187,22 @@ def test_entry_point_in_a_subprocess(tmp_path):
                        capture_output=True, text=True, timeout=300, check=False)
     assert p.returncode == 2 and p.stderr.strip() == (
         "error: vitkit train: argument --epochs: expected a positive integer, got 0 (see `vitkit train --help`)")
+
+
+def test_checkpoint_is_positional_or_a_flag_for_every_model_command(trained, tmp_path, capsys):
+    """eval / predict / visualize / export: `CMD CKPT ...` and `CMD --checkpoint CKPT ...` are the same command."""
+    from vitkit.cli import build_parser, check_paths
+
+    ckpt = str(trained / "student" / "model.safetensors")
+    png = _digit_png(tmp_path / "a.png")
+    rest = {"eval": [], "predict": [png], "visualize": ["--out", str(tmp_path / "v.png")],
+            "export": ["--out", str(tmp_path / "m.onnx")]}
+    for cmd, more in rest.items():
+        for argv in ([cmd, ckpt, *more], [cmd, "--checkpoint", ckpt, *more], [cmd, *more, "--checkpoint", ckpt]):
+            args = build_parser().parse_args(argv)
+            check_paths(args)
+            assert args.checkpoint == ckpt and getattr(args, "files", [png]) == [png], argv
+    for argv in (["--checkpoint", ckpt, png, png, "--topk", "2"], [png, "--checkpoint", ckpt, "--topk", "2", png],
+                 [ckpt, png, "--topk", "2", png]):  # flags and positionals in any order
+        code, out, err = run(capsys, "predict", *argv)
+        assert code == 0 and len(out.strip().splitlines()) == 2 and out.count(", ") == 2, (argv, err)

@@ -1,21 +1,27 @@
 """The `vitkit` command: list, train, eval, predict, profile, visualize, convert, export (each with --help).
 
-A subcommand is a pair (add its arguments, run it) in `COMMANDS`; adding one is adding a pair. Errors a user
-can cause (VitkitError, bad flag values) print one line `error: ...` and exit with status 2; `--debug` shows
-the traceback instead."""
+A subcommand is a pair (add its arguments, run it) in `COMMANDS`; adding one is adding a pair. Paths are
+checked by `check_paths` before a command starts (inputs readable files, outputs writable), so a bad path costs
+no work and leaves nothing half-written. Errors a user can cause (VitkitError, bad flag values) print one line
+`error: ...` and exit with status 2; any other failure prints one line naming the command and exits with
+status 1; `--debug` shows the traceback as well."""
 
 from __future__ import annotations
 
 import argparse
 import ast
+import os
 import re
+import stat
 import sys
+import tempfile
 import traceback
 from collections.abc import Callable
 from pathlib import Path
 
-from .errors import ConfigError, DataError, VitkitError
+from .errors import CheckpointError, ConfigError, DataError, VitkitError
 
+EXIT_FAILURE = 1
 EXIT_USER_ERROR = 2
 
 
@@ -24,6 +30,21 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str):
         raise ConfigError(f"{self.prog}: {message} (see `{self.prog} --help`)")
+
+
+class _CommandParser(_Parser):
+    """A subcommand's parser: flags and positionals in any order (`predict CKPT a.png --topk 3 b.png`)."""
+
+    _mixing = False
+
+    def parse_known_args(self, args=None, namespace=None):
+        if self._mixing:  # the intermixed parse calls back in here for its two passes
+            return super().parse_known_args(args, namespace)
+        self._mixing = True
+        try:
+            return self.parse_known_intermixed_args(args, namespace)
+        finally:
+            self._mixing = False
 
 
 # --- flag value types -----------------------------------------------------------------------------------------
@@ -39,6 +60,7 @@ def _number(kind: type, low: float | None = None, strict: bool = False, what: st
     return parse
 
 
+integer = _number(int, what="an integer")
 positive_int = _number(int, 0, strict=True, what="a positive integer")
 non_negative_int = _number(int, 0, what="a non-negative integer")
 positive_float = _number(float, 0, strict=True, what="a positive number")
@@ -72,6 +94,106 @@ def overrides_dict(items: list[str] | None) -> dict:
 def _add_overrides(p: argparse.ArgumentParser) -> None:
     p.add_argument("--override", action="append", metavar="KEY=VALUE",
                    help="model config override, repeatable (e.g. --override depth=4 --override img_size=32)")
+
+
+# --- paths: checked before a command does any work ------------------------------------------------------------
+def _what_it_is(path: Path) -> str:
+    mode = path.stat().st_mode
+    kinds = [(stat.S_ISREG, "a file"), (stat.S_ISDIR, "a folder"), (stat.S_ISCHR, "a character device"),
+             (stat.S_ISBLK, "a block device"), (stat.S_ISFIFO, "a named pipe"), (stat.S_ISSOCK, "a socket")]
+    return next((name for test, name in kinds if test(mode)), "not a regular file")
+
+
+def check_input_file(path: str | Path, what: str, error: type[VitkitError] = DataError) -> Path:
+    """`path` as a readable, non-empty regular file; else `error` saying what it is instead."""
+    p = Path(path)
+    if not p.exists():
+        raise error(f"{what} {str(path)!r} does not exist")
+    if not p.is_file():
+        raise error(f"{what} {str(path)!r} is {_what_it_is(p)}, not a file")
+    if p.stat().st_size == 0:
+        raise error(f"{what} {str(path)!r} is an empty file (0 bytes)")
+    if not os.access(p, os.R_OK):
+        raise error(f"{what} {str(path)!r} is not readable (permission denied)")
+    return p
+
+
+def _can_write_in(folder: Path) -> bool:
+    """Whether a file can be created in `folder` (tried for real: permissions, read-only mounts, root)."""
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            return True
+    except OSError:
+        return False
+
+
+def check_output_path(path: str | Path, what: str, folder: bool = False) -> Path:
+    """Fail unless `path` (a file to write, or with `folder` a folder to write into) can be written: not an
+    existing path of the other kind, no parent that is a file, the nearest existing folder writable. Creates
+    nothing."""
+    p = Path(path)
+    if p.exists() and not (p.is_dir() if folder else p.is_file()):
+        expected = "a folder" if folder else "a file name"
+        raise ConfigError(f"{what} {str(path)!r} is {_what_it_is(p)}; expected {expected}")
+    existing = p.absolute() if folder and p.is_dir() else p.absolute().parent
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise ConfigError(f"cannot write {what} {str(path)!r}: {str(existing)!r} is a file, not a folder")
+    if not _can_write_in(existing):
+        raise ConfigError(f"cannot write {what} {str(path)!r}: the folder {str(existing)!r} is not writable")
+    return p
+
+
+def _resolve_checkpoint(args) -> None:
+    """One checkpoint, positional or `--checkpoint` (with the flag, predict's first positional is a file)."""
+    flag, positional = args.checkpoint_flag, args.checkpoint
+    if flag and positional:
+        if not hasattr(args, "files"):
+            raise ConfigError(f"vitkit {args.command}: the checkpoint is given twice ({positional!r} and "
+                              f"--checkpoint {flag!r}); give it once")
+        args.files.insert(0, positional)
+    args.checkpoint = flag or positional
+    if not args.checkpoint:
+        raise ConfigError(f"vitkit {args.command}: the following arguments are required: checkpoint "
+                          "(as the first argument or --checkpoint PATH)")
+    if hasattr(args, "files") and not args.files:
+        raise ConfigError(f"vitkit {args.command}: no input files given (usage: vitkit {args.command} CHECKPOINT "
+                          "FILE [FILE ...])")
+
+
+def check_paths(args) -> None:
+    """Every path a command reads or writes, checked before it starts; `args` is the parsed namespace."""
+    if hasattr(args, "checkpoint_flag"):
+        _resolve_checkpoint(args)
+        check_input_file(args.checkpoint, "checkpoint", CheckpointError)
+    for dest, flag, error in (("weights", "weights file", CheckpointError), ("teacher_weights", "--teacher-weights",
+                              CheckpointError), ("input", "--input", DataError)):
+        if getattr(args, dest, None):
+            check_input_file(getattr(args, dest), flag, error)
+    for f in getattr(args, "files", None) or []:
+        check_input_file(f, "input file")
+    teacher = getattr(args, "teacher", None)
+    if teacher and not teacher.startswith("tv:") and (teacher.endswith((".safetensors", ".pth", ".pt"))
+                                                      or os.sep in teacher or Path(teacher).exists()):
+        check_input_file(teacher, "--teacher", CheckpointError)
+    data = getattr(args, "data", None)
+    if data and Path(data).exists() and not Path(data).is_dir():
+        from .data import BUILTIN
+
+        if data not in BUILTIN:
+            raise DataError(f"--data {data!r} is {_what_it_is(Path(data))}; expected {' or '.join(map(repr, BUILTIN))}"
+                            " or a folder root/<class>/<file>")
+    if args.command == "train":
+        from .train.main_job import MainJob
+        from .train.run import TrainConfig
+
+        run_dir = TrainConfig(model=args.model, out=args.out).out_dir() if args.model else Path(MainJob().out)
+        check_output_path(run_dir, "run folder", folder=True)
+        if args.resume:
+            check_input_file(run_dir / "last.pt", "--resume: the run state", CheckpointError)
+    elif getattr(args, "out", None) is not None:
+        check_output_path(args.out, "--out")
 
 
 # --- list -----------------------------------------------------------------------------------------------------
@@ -116,7 +238,7 @@ def _train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--resume", action="store_true", help="continue from <out>/last.pt")
     _add_overrides(p)
     p.add_argument("--workers", type=non_negative_int, default=0, help="DataLoader worker processes")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=integer, default=0)
     p.add_argument("--bf16", action="store_true", help="bf16 autocast (fast on CPUs with AVX-512 BF16 / AMX)")
     p.add_argument("--limit", type=positive_int, help="train on the first N samples only (quick checks)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar or per-epoch lines")
@@ -151,7 +273,10 @@ def _train(args, argv: list[str]) -> int:
 
 # --- eval / predict -------------------------------------------------------------------------------------------
 def _model_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("checkpoint", help="vitkit .safetensors (rebuilds its model), or any weights file with --model")
+    p.add_argument("checkpoint", nargs="?", help="required: a vitkit .safetensors (rebuilds its model), or any "
+                   "weights file with --model; or give it as --checkpoint PATH")
+    p.add_argument("--checkpoint", dest="checkpoint_flag", metavar="PATH",
+                   help="the checkpoint, as a flag instead of the first argument")
     p.add_argument("--model", help="registered name, for weights files without vitkit metadata")
     _add_overrides(p)
 
@@ -195,7 +320,7 @@ def _eval(args) -> int:
 
 def _predict_args(p: argparse.ArgumentParser) -> None:
     _model_args(p)
-    p.add_argument("files", nargs="+", help="image (or, for video models, video) files")
+    p.add_argument("files", nargs="*", metavar="file", help="one or more image (or, for video models, video) files")
     p.add_argument("--topk", type=positive_int, default=5)
     p.add_argument("--data", help="the dataset the model was trained on, for its preprocessing and class names "
                    "(default: read from data.json next to the checkpoint, else ImageNet statistics)")
@@ -338,7 +463,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="vitkit", description="vitkit: the vision-transformer family in one PyTorch toolkit.")
     parser.add_argument("--version", action="version", version=f"vitkit {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="{" + ",".join(COMMANDS) + "}",
-                                parser_class=_Parser)
+                                parser_class=_CommandParser)
     for name, (help_text, add_args, _) in COMMANDS.items():
         p = sub.add_parser(name, help=help_text, description=help_text)
         add_args(p)
@@ -357,12 +482,14 @@ def _one_line(e: BaseException) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the command line; returns the exit status (0 ok, 2 a user error, 130 interrupted)."""
+    """Run the command line; returns the exit status (0 ok, 1 an unexpected failure, 2 a user error, 130 interrupted)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
+    command = next((a for a in argv if a in COMMANDS), None)
     try:
         args = build_parser().parse_args(argv)
         _, _, run = COMMANDS[args.command]
+        check_paths(args)
         rest = [a for a in argv[argv.index(args.command) + 1:] if a != "--debug"]
         return run(args, rest) if args.command in _NEEDS_ARGV else run(args)
     except SystemExit as e:  # --help / --version
@@ -375,6 +502,13 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted (a run can continue with `vitkit train ... --resume`)", file=sys.stderr)
         return 130
+    except Exception as e:  # a bug or an environment failure: one line unless --debug asks for the traceback
+        if debug:
+            traceback.print_exc()
+        where = f"vitkit {command}" if command else "vitkit"
+        hint = "" if debug else " (run again with --debug for the traceback)"
+        print(f"error: {where} failed: {type(e).__name__}: {_one_line(e)}{hint}", file=sys.stderr)
+        return EXIT_FAILURE
 
 
 if __name__ == "__main__":
