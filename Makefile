@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 TORCH_PINS ?= torch==2.14.1 torchvision==0.29.1
 
-.PHONY: run test bench venv dev clean
+.PHONY: run test bench reproduce venv dev clean
 
 $(PY):
 	python3 -m venv $(VENV)
@@ -28,6 +28,10 @@ run: $(VENV)/.base
 
 test: $(VENV)/.dev
 	$(PY) -m pytest -n 2 --dist loadfile -p no:cacheprovider tests
+
+# The review's claims C1-C10 at small scale (about 2 hours on 2 cores; QUICK=1 for the ~10-minute version).
+reproduce: $(VENV)/.base
+	OMP_WAIT_POLICY=$${OMP_WAIT_POLICY:-PASSIVE} $(VENV)/bin/vitkit reproduce $(if $(QUICK),--quick)
 
 bench: $(VENV)/.dev
 	$(PY) benchmarks/run.py

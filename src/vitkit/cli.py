@@ -443,6 +443,34 @@ def _export(args) -> int:
     return 0
 
 
+# --- reproduce -------------------------------------------------------------------------------------------------
+def _reproduce_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("claims", nargs="*", metavar="CLAIM", help="claims to run (C1 ... C10; default: all)")
+    p.add_argument("--quick", action="store_true", help="tiny budgets: every claim in about a minute")
+    p.add_argument("--list", action="store_true", help="list the claims and exit")
+    p.add_argument("--seeds", help="comma-separated seeds (default: each claim's own, one seed with --quick)")
+    p.add_argument("--out", default="reports/review", help="report folder (README.md, one PNG and JSON per claim)")
+
+
+def _reproduce(args) -> int:
+    from .tools.reproduce import load_claims, run_claims, select
+
+    claims = load_claims()
+    if args.list:
+        print("\n".join(f"{cid}  {m.TITLE}" for cid, m in claims.items()))
+        return 0
+    ids = select(claims, args.claims)
+    seeds = None
+    if args.seeds:
+        try:
+            seeds = [int(s) for s in args.seeds.split(",")]
+        except ValueError:
+            raise ConfigError(f"--seeds expects comma-separated integers, got {args.seeds!r}") from None
+    run_claims(ids, Path(args.out), quick=args.quick, seeds=seeds)
+    print(f"report: {Path(args.out) / 'README.md'}")
+    return 0
+
+
 # --- entry point ----------------------------------------------------------------------------------------------
 COMMANDS: dict[str, tuple[str, Callable, Callable]] = {
     "list": ("list registered models", _list_args, _list),
@@ -453,6 +481,7 @@ COMMANDS: dict[str, tuple[str, Callable, Callable]] = {
     "visualize": ("plot position-embedding similarity or attention rollout", _visualize_args, _visualize),
     "convert": ("convert a foreign weights file into a vitkit checkpoint", _convert_args, _convert),
     "export": ("export a checkpoint to ONNX, checked with onnxruntime", _export_args, _export),
+    "reproduce": ("run the review's claims (experiments/) and write reports/review/", _reproduce_args, _reproduce),
 }
 _NEEDS_ARGV = {"train"}
 

@@ -25,6 +25,7 @@ from .digits import SPLITS, _images, _split_indices
 from .transforms import Transform
 from .video_folder import VideoNormalize
 
+LABELS = ("direction", "digit")
 DIRECTIONS = ("right", "down-right", "down", "down-left", "left", "up-left", "up", "up-right")
 _STEPS = ((0, 1), (1, 1), (1, 0), (1, -1), (0, -1), (-1, -1), (-1, 0), (-1, 1))  # (dy, dx) of each direction
 DEFAULT_SIZES = {"train": 2048, "val": 256, "test": 512}
@@ -43,12 +44,15 @@ class MovingDigits(LabelledDataset):
         seed: changes every clip (digit, start, speed) but not the split of the digits.
         size: number of clips; default 2048 / 256 / 512 for train / val / test.
         transform: applied to the (C, T, H, W) clip in [0, 1]; default: normalisation with fixed statistics.
+        label: "direction" (the motion, 8 classes: no single frame tells it) or "digit" (what moves, 10 classes:
+            any single frame tells it). The clips are the same for both.
     """
 
     classes: ClassVar[list[str]] = list(DIRECTIONS)
 
     def __init__(self, split: str = "train", num_frames: int = 8, img_size: int = 32, in_chans: int = 3,
-                 seed: int = 0, size: int | None = None, transform: Transform | None = None):
+                 seed: int = 0, size: int | None = None, transform: Transform | None = None,
+                 label: str = "direction"):
         if split not in SPLITS:
             raise DataError(f"unknown moving-digits split {split!r}; expected one of {', '.join(SPLITS)}")
         if num_frames < 2:
@@ -57,11 +61,15 @@ class MovingDigits(LabelledDataset):
             raise DataError(f"moving-digits img_size must be at least 16, got {img_size}")
         if in_chans < 1 or (size is not None and size < 1):
             raise DataError(f"moving-digits in_chans and size must be at least 1, got {in_chans} and {size}")
-        self.split, self.num_frames, self.img_size = split, num_frames, img_size
+        if label not in LABELS:
+            raise DataError(f"unknown moving-digits label {label!r}; expected one of {', '.join(LABELS)}")
+        self.split, self.num_frames, self.img_size, self.label = split, num_frames, img_size, label
+        self.classes = list(DIRECTIONS) if label == "direction" else [str(d) for d in range(10)]
         self.in_chans, self.seed = in_chans, seed
         self.size = DEFAULT_SIZES[split] if size is None else size
-        digits, _ = _images(img_size // 2, "bicubic")  # (N, 1, h, h) in [0, 1]
-        self.digits = digits[torch.from_numpy(_split_indices()[split])][:, 0]  # (n, h, h)
+        digits, digit_labels = _images(img_size // 2, "bicubic")  # (N, 1, h, h) in [0, 1], (N,)
+        idx = torch.from_numpy(_split_indices()[split])
+        self.digits, self.digit_labels = digits[idx][:, 0], digit_labels[idx]  # (n, h, h), (n,)
         self.max_speed = max(1, img_size // 16)
         self.transform = transform if transform is not None else VideoNormalize([MOVING_DIGITS_MEAN] * in_chans,
                                                                                 [MOVING_DIGITS_STD] * in_chans)
@@ -74,16 +82,18 @@ class MovingDigits(LabelledDataset):
         if not 0 <= i < self.size:
             raise IndexError(f"moving-digits index {i} out of range for {self.size} clips")
         rng = np.random.default_rng([self.seed, SPLITS.index(self.split), i])
-        label = i % len(DIRECTIONS)  # balanced classes; loaders shuffle
-        digit = self.digits[rng.integers(len(self.digits))]
+        direction = i % len(DIRECTIONS)  # balanced classes; loaders shuffle
+        j = int(rng.integers(len(self.digits)))
+        digit = self.digits[j]
         H = self.img_size
         canvas = torch.zeros(H, H)
         h = digit.shape[0]
         canvas[:h, :h] = digit
         y0, x0 = (int(v) for v in rng.integers(H, size=2))
         speed = int(rng.integers(1, self.max_speed + 1))
-        dy, dx = _STEPS[label]
+        dy, dx = _STEPS[direction]
         shifts = [((y0 + t * dy * speed) % H, (x0 + t * dx * speed) % H) for t in range(self.num_frames)]
+        label = direction if self.label == "direction" else int(self.digit_labels[j])
         return torch.stack([canvas.roll(s, dims=(0, 1)) for s in shifts]), label  # (T, H, W)
 
     def __getitem__(self, i: int) -> tuple[Tensor, int]:

@@ -1,0 +1,79 @@
+"""C2 — learned position embeddings learn the 2-D layout by themselves (ViT Fig. 7, centre)."""
+
+from __future__ import annotations
+
+import statistics
+from pathlib import Path
+
+import common as C
+import torch
+import torch.nn.functional as F
+
+ID, TITLE, DEFAULT_SEEDS = "C2", "Position embeddings learn 2-D structure", (0, 1, 2)
+PAPER = ("ViT §4.5 and Fig. 7 (centre): the 1-D learned position embeddings of ViT-L/32 show, by cosine "
+         "similarity, that close patches have similar embeddings, with row and column structure; no 2-D prior was "
+         "given (App. D.4: 1-D, 2-D and relative embeddings perform alike).")
+IMG, PATCH = 16, 2  # an 8×8 grid of patches
+
+
+def similarity(pos: torch.Tensor) -> torch.Tensor:
+    """(N, D) position embeddings -> (N, N) cosine similarities."""
+    p = F.normalize(pos, dim=-1)
+    return p @ p.T
+
+
+def distance_correlation(pos: torch.Tensor, side: int) -> float:
+    """Pearson correlation between the cosine similarity of two patches' embeddings and their grid distance
+    (all pairs of distinct patches): near 0 for unstructured tables, negative when near means similar."""
+    yx = torch.stack(torch.meshgrid(torch.arange(side), torch.arange(side), indexing="ij"), -1).reshape(-1, 2).float()
+    dist = torch.cdist(yx, yx)
+    sim = similarity(pos)
+    off = ~torch.eye(len(pos), dtype=torch.bool)
+    return torch.corrcoef(torch.stack([sim[off], dist[off]]))[0, 1].item()
+
+
+def run(out: Path, quick: bool, seeds: list[int]) -> C.ClaimResult:
+    side = IMG // PATCH
+    ov = dict(img_size=IMG, patch_size=PATCH, embed_dim=64, depth=4, num_heads=4, in_chans=1, num_classes=10)
+    fit = C.Fit(epochs=2 if quick else 50)
+    rows, before, after, tables = [], [], [], {}
+    for s in seeds:
+        def train(s=s):
+            torch.manual_seed(s)
+            model = C.create("vit_tiny_patch16_224", **ov)
+            init = model.pos_embed[0, 1:].detach().clone()
+            test = C.digits("test", IMG)
+            C.fit(model, *C.digits("train", IMG), fit, s)
+            return {"init": init.tolist(), "trained": model.pos_embed[0, 1:].detach().tolist(),
+                    "acc": C.accuracy(model, *test)}
+        r = C.cached(out, {"what": "c2", "ov": ov, "fit": fit.__dict__, "seed": s}, train)
+        init, trained = torch.tensor(r["init"]), torch.tensor(r["trained"])
+        b, a = distance_correlation(init, side), distance_correlation(trained, side)
+        before.append(b)
+        after.append(a)
+        tables[s] = (init, trained)
+        rows.append([s, f"{r['acc']:.1f}", f"{b:+.3f}", f"{a:+.3f}"])
+    mean_after = statistics.mean(after)
+    if mean_after < -0.3 and max(abs(b) for b in before) < 0.1:
+        verdict, why = "reproduced", (f"similarity falls with grid distance after training (r = {mean_after:+.2f}) "
+                                      "and not at initialisation: the 2-D layout was learned from 1-D positions.")
+    elif mean_after < -0.1:
+        verdict, why = "partly reproduced", f"a weak 2-D structure appears (r = {mean_after:+.2f})."
+    else:
+        verdict, why = "not reproduced", f"no 2-D structure (r = {mean_after:+.2f}) at this training length."
+    init, trained = tables[seeds[0]]
+    with C.figure(out / "C2.png") as fig:
+        for k, (title, table) in enumerate((("initialisation", init), ("trained", trained))):
+            sim = similarity(table).reshape(side, side, side, side)  # (query y, x, key y, x)
+            grid = sim.permute(0, 2, 1, 3).reshape(side * side, side * side)  # one side×side tile per query patch
+            ax = fig.add_subplot(1, 2, k + 1)
+            ax.imshow(grid, cmap="viridis", vmin=-1, vmax=1)
+            for i in range(1, side):
+                ax.axhline(i * side - 0.5, color="w", lw=0.5)
+                ax.axvline(i * side - 0.5, color="w", lw=0.5)
+            ax.set_axis_off()
+            ax.set_title(f"{title}: tile (r, c) = similarity of patch (r, c) to all")
+    return C.ClaimResult(ID, TITLE, PAPER, ["seed", "test top-1 %", "r(similarity, distance) at init",
+                                            "r after training"], rows, verdict, why, seeds, quick, figure="C2.png",
+                         notes=[f"ViT at 16×16 digits, patch 2 (an 8×8 grid), D 64, 4 blocks, {fit.epochs} epochs; "
+                                "r is Pearson's correlation over all pairs of distinct patches."])
