@@ -162,6 +162,9 @@ def _resolve_checkpoint(args) -> None:
                           "FILE [FILE ...])")
 
 
+FOLDER_OUTPUTS = {"reproduce"}  # commands whose --out is a folder, not a file
+
+
 def check_paths(args) -> None:
     """Every path a command reads or writes, checked before it starts; `args` is the parsed namespace."""
     if hasattr(args, "checkpoint_flag"):
@@ -193,7 +196,7 @@ def check_paths(args) -> None:
         if args.resume:
             check_input_file(run_dir / "last.pt", "--resume: the run state", CheckpointError)
     elif getattr(args, "out", None) is not None:
-        check_output_path(args.out, "--out")
+        check_output_path(args.out, "--out", folder=args.command in FOLDER_OUTPUTS)
 
 
 # --- list -----------------------------------------------------------------------------------------------------
@@ -531,6 +534,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted (a run can continue with `vitkit train ... --resume`)", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `vitkit list | head`: the reader closed the pipe, nothing went wrong here
+        sys.stderr.close()
+        return 0
     except Exception as e:  # a bug or an environment failure: one line unless --debug asks for the traceback
         if debug:
             traceback.print_exc()
