@@ -101,6 +101,20 @@ def test_model4_half_heads_over_space_half_over_time():
         assert torch.equal(_dependency(lambda x, b=b: b(x, T), T * S), expected)
 
 
+def test_model4_attention_is_injected_through_attn_layer():
+    """Block(attn_layer=...) builds the given attention in place of the default one; the keys stay the image
+    block's, so an image ViT's weights map one to one."""
+    from vitkit.layers import Block
+    from vitkit.models.vivit import FactorisedDotProductAttention
+
+    blk = _tiny(M4).blocks[0]
+    assert type(blk.attn) is FactorisedDotProductAttention
+    plain = Block(D, 4)
+    assert list(blk.state_dict()) == list(plain.state_dict())
+    custom = Block(D, 4, attn_layer=FactorisedDotProductAttention)
+    assert type(custom.attn) is FactorisedDotProductAttention and custom.attn.num_heads == 4
+
+
 def test_model3_space_then_time():
     model = _tiny(M3)
     blk = model.blocks[0].double()

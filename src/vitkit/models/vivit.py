@@ -118,12 +118,12 @@ class FactorisedDotProductAttention(Attention):
 
 
 class FactorisedDotProductBlock(Block):
-    """Model 4: the image block with its attention replaced by factorised dot-product attention."""
+    """Model 4: the image block with factorised dot-product attention as its `attn_layer`."""
 
     def __init__(self, dim: int, num_heads: int, mlp_ratio: float, qkv_bias: bool, drop: float, attn_drop: float,
                  drop_path_rate: float, act_layer: type[nn.Module] = nn.GELU):
-        super().__init__(dim, num_heads, mlp_ratio, qkv_bias, drop, attn_drop, drop_path_rate, act_layer=act_layer)
-        self.attn = FactorisedDotProductAttention(dim, num_heads, qkv_bias, attn_drop, drop)
+        super().__init__(dim, num_heads, mlp_ratio, qkv_bias, drop, attn_drop, drop_path_rate, act_layer=act_layer,
+                         attn_layer=FactorisedDotProductAttention)
 
     def forward(self, x: Tensor, T: int) -> Tensor:
         """x: (B, T·S, D) -> (B, T·S, D)."""
