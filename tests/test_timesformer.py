@@ -200,7 +200,7 @@ def test_static_clip_equals_image_vit_after_init_from_vit():
     clip = frame[:, :, None].expand(-1, -1, 3, -1, -1)  # (B, C, H, W) -> (B, C, T, H, W)
     for scheme in ("divided_space_time", "space_only"):
         m = vitkit.create_model(f"timesformer_base_8x224_{scheme}", **TINY).eval()
-        m.init_from_image_vit(vit)
+        vitkit.init_video_from_image(m, vit.state_dict())
         if scheme == "divided_space_time":
             blk = m.blocks[1]
             assert torch.equal(blk.temporal_attn.qkv.weight, blk.attn.qkv.weight)
@@ -215,9 +215,28 @@ def test_static_clip_equals_image_vit_after_init_from_vit():
 def test_init_from_vit_resamples_position_embedding():
     vit = vitkit.create_model("vit_base_patch16_224", img_size=16, patch_size=8, embed_dim=48, depth=2, num_heads=3)
     m = vitkit.create_model("timesformer_base_8x224_local_global", **TINY)
-    m.init_from_image_vit(vit.state_dict())
+    vitkit.init_video_from_image(m, vit.state_dict())
     assert torch.equal(m.pos_embed[:, 0], vit.pos_embed[:, 0])
     assert torch.equal(m.blocks[0].local_attn.proj.weight, vit.blocks[0].attn.proj.weight)
+
+
+def test_init_from_hf_vit_state_dict():
+    """An HF ViT checkpoint goes through vitkit's HF ViT converter (the path ViViT uses too): a static clip then
+    gives the HF image model's cls features."""
+    transformers = pytest.importorskip("transformers")
+    cfg = transformers.ViTConfig(image_size=32, patch_size=8, hidden_size=48, num_hidden_layers=2,
+                                 num_attention_heads=3, intermediate_size=192, layer_norm_eps=1e-6, num_labels=3)
+    ref = transformers.ViTForImageClassification(cfg).eval()
+    with torch.no_grad():
+        ref.vit.embeddings.cls_token.normal_(0, 0.3)
+        ref.vit.embeddings.position_embeddings.normal_(0, 0.3)
+    m = vitkit.create_model("timesformer_base_8x224_divided_space_time", **TINY).eval()
+    vitkit.init_video_from_image(m, ref.state_dict())
+    frame = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        got = m.forward_features(frame[:, :, None].expand(-1, -1, 3, -1, -1))[:, 0]  # (B, C, H, W) -> (B, C, T, H, W)
+        want = ref.vit(frame).last_hidden_state[:, 0]
+    assert (got - want).abs().max() <= 1e-5
 
 
 # --- bad input ------------------------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ from torch import nn
 
 import vitkit
 from vitkit.errors import CheckpointError, ConfigError, InputError
-from vitkit.models.vivit import init_from_image_vit, resample_tube_pos_embed
+from vitkit.models.vivit import resample_tube_pos_embed
 from vitkit.tools.profile import count_gmacs, count_params
 
 M1, M2, M3, M4 = ("vivit_base_16x2_spatiotemporal", "vivit_base_16x2_factorised_encoder",
@@ -147,6 +147,11 @@ def test_model2_spatial_encoder_per_frame_then_temporal_encoder():
 
 
 # --- initialisation from an image ViT (§3.4) ------------------------------------------------------------------
+def init_from_image_vit(model, state_dict, inflate="central"):
+    vitkit.init_video_from_image(model, state_dict, inflate)
+    return model
+
+
 def _vit():
     vit = vitkit.create_model("vit_base_patch16_224", img_size=16, patch_size=8, embed_dim=32, depth=2, num_heads=4,
                               num_classes=3).eval()
@@ -197,8 +202,8 @@ def test_model1_static_clip_is_image_vit_with_repeated_keys():
 
 def test_central_frame_and_inflation_tubelets():
     vit = _vit()
-    central = init_from_image_vit(_tiny(M1), vit.state_dict(), tubelet_init="central_frame")
-    inflate = init_from_image_vit(_tiny(M1), vit.state_dict(), tubelet_init="inflate")
+    central = init_from_image_vit(_tiny(M1), vit.state_dict(), inflate="central")
+    inflate = init_from_image_vit(_tiny(M1), vit.state_dict(), inflate="mean")
     clip = torch.randn(2, 3, 2 * T, 16, 16)
     with torch.no_grad():
         per_frame = torch.stack([vit.patch_embed(clip[:, :, f]) for f in range(2 * T)], 1)  # (B, 2T, S, D)
@@ -259,13 +264,15 @@ def test_init_from_image_vit_resamples_positions_and_rejects_mismatches():
     vit = vitkit.create_model("vit_base_patch16_224", img_size=32, patch_size=8, embed_dim=32, depth=2, num_heads=4)
     model = init_from_image_vit(_tiny(M1), vit.state_dict())  # 4×4 image grid -> 2×2 video grid
     assert model.pos_embed.shape == (1, 1 + T * S, D)
-    with pytest.raises(ConfigError, match="tubelet_init"):
-        init_from_image_vit(_tiny(M1), vit.state_dict(), tubelet_init="random")
+    with pytest.raises(ConfigError, match="inflate"):
+        init_from_image_vit(_tiny(M1), vit.state_dict(), inflate="random")
     deeper = vitkit.create_model("vit_base_patch16_224", img_size=16, patch_size=8, embed_dim=32, depth=3, num_heads=4)
     with pytest.raises(CheckpointError, match="same size"):
         init_from_image_vit(_tiny(M1), deeper.state_dict())
     with pytest.raises(CheckpointError, match="not a ViT state dict"):
         init_from_image_vit(_tiny(M1), {"foo.weight": torch.zeros(3)})
+    with pytest.raises(ConfigError, match="initialises ViViT and TimeSformer models, got VisionTransformer"):
+        vitkit.init_video_from_image(vit, vit.state_dict())
 
 
 # --- any clip shape ------------------------------------------------------------------------------------------
@@ -355,3 +362,20 @@ def test_init_from_hf_vit_state_dict():
     with torch.no_grad():
         expected = ref.vit(clip[:, :, 1]).last_hidden_state
         assert (model.forward_features(clip) - expected).abs().max() <= 1e-5
+
+
+@pytest.mark.parametrize("family", ["vivit", "timesformer"])
+def test_video_family_imports_only_layers_and_the_registry(family):
+    """Models sit below convert/, checkpoint.py and train/: initialising from image weights lives in convert/."""
+    import ast
+    import pathlib
+
+    import vitkit.models
+
+    path = pathlib.Path(vitkit.models.__file__).parent / f"{family}.py"
+    imported = {(n.module or "", tuple(a.name for a in n.names)) for n in ast.walk(ast.parse(path.read_text()))
+                if isinstance(n, ast.ImportFrom) and n.level > 0}
+    for module, names in imported:
+        assert not module.startswith(("convert", "checkpoint", "train")), module
+        if module == "registry":
+            assert set(names) <= {"register_model", "build_config"}, names

@@ -30,8 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..checkpoint import load_state_dict
-from ..errors import CheckpointError, ConfigError
+from ..errors import ConfigError
 from ..layers import (
     Attention,
     Block,
@@ -291,33 +290,6 @@ class TimeSformer(VitkitModel):
         if te is not None and self.time_embed is not None and te.shape != self.time_embed.shape:
             sd["time_embed"] = resample_grid(te, (self.config.num_frames,))
         return sd
-
-    def init_from_image_vit(self, vit: nn.Module | dict[str, Tensor]) -> None:
-        """Initialise from an image ViT (a vitkit ViT, or its / timm's state dict) as the paper does (App. A):
-        patch embedding, cls, position embedding (resampled), blocks and final norm copied; every extra
-        attention step (temporal, local, width) starts as a copy of the block's spatial attention and norm1,
-        with its `*_fc` zeroed; time embedding zero; the head keeps its fresh init (new classes)."""
-        sd = vit.state_dict() if isinstance(vit, nn.Module) else dict(vit)
-        own = self.state_dict()
-        new = {}
-        for k, v in own.items():
-            if k.startswith("head.") or k == "time_embed":
-                new[k] = torch.zeros_like(v) if k == "time_embed" else v
-                continue
-            src = k
-            if k.startswith("blocks."):
-                i, rest = k.split(".", 2)[1:]
-                step = rest.split("_", 1)[0]
-                if step in self.blocks[int(i)].extra_steps:
-                    rest = rest[len(step) + 1:]
-                    if rest.startswith("fc."):
-                        new[k] = torch.zeros_like(v)
-                        continue
-                src = f"blocks.{i}.{rest}"
-            if src not in sd:
-                raise CheckpointError(f"the image ViT state dict has no {src!r} needed for TimeSformer key {k!r}")
-            new[k] = sd[src]
-        load_state_dict(self, new, "image ViT state dict")  # resamples pos_embed through adapt_state_dict
 
 
 def _timesformer(overrides: dict, **base) -> TimeSformer:

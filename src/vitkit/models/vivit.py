@@ -19,7 +19,7 @@ from typing import ClassVar
 import torch
 from torch import Tensor, nn
 
-from ..errors import CheckpointError, ConfigError
+from ..errors import ConfigError
 from ..layers import (
     Attention,
     Block,
@@ -294,78 +294,6 @@ class ViViTFactorisedEncoder(_ViViTBase):
         if tpos is not None and tpos.shape != self.temporal_pos_embed.shape:
             out["temporal_pos_embed"] = resample_abs_pos_embed(tpos, self.grid_size[:1], (tpos.shape[1] - 1,), 1)
         return out
-
-
-# --- initialisation from an image ViT (§3.4) -----------------------------------------------------------------
-TUBELET_INITS = ("central_frame", "inflate")
-
-
-def _image_vit_state_dict(state_dict: dict[str, Tensor], model: _ViViTBase) -> dict[str, Tensor]:
-    """A vitkit/timm-layout image ViT state dict; other layouts (HF ViT, ...) go through vitkit's converters."""
-    if "patch_embed.proj.weight" in state_dict:
-        return state_dict
-    from ..convert import to_vitkit
-    from .vit import VisionTransformer, ViTConfig
-
-    c = model.config
-    with torch.device("meta"):
-        vit = VisionTransformer(ViTConfig(img_size=c.img_size, patch_size=c.patch_size, in_chans=c.in_chans,
-                                          embed_dim=c.embed_dim, depth=c.depth, num_heads=c.num_heads,
-                                          mlp_ratio=c.mlp_ratio, qkv_bias=c.qkv_bias))
-    converted, _ = to_vitkit(state_dict, vit)
-    if "patch_embed.proj.weight" not in converted:
-        raise CheckpointError("the image checkpoint is not a ViT state dict in a known layout (vitkit/timm, or one "
-                              "with a registered converter such as HF ViT)")
-    return converted
-
-
-def init_from_image_vit(model: _ViViTBase, vit_state_dict: dict[str, Tensor],
-                        tubelet_init: str = "central_frame") -> _ViViTBase:
-    """Initialise a ViViT model from an image ViT's weights, in place (§3.4); returns the model.
-
-    - tubelet filter: "central_frame" puts E_image at temporal index ⌊t/2⌋ and zeros elsewhere;
-      "inflate" uses E_image / t at every temporal index (both give the image embedding on a static clip);
-    - position table: the image grid (resampled bicubic to n_h×n_w if needed) tiled over n_t for Models 1/3/4,
-      the image table itself for Model 2's spatial encoder; Models 3/4 drop the cls row;
-    - blocks and the (spatial) final norm copied; Model 3's temporal attention starts with a zero output
-      projection; Model 2's temporal encoder and every head keep their fresh initialisation.
-    """
-    if tubelet_init not in TUBELET_INITS:
-        raise ConfigError(f"unknown tubelet_init {tubelet_init!r}; expected one of {', '.join(TUBELET_INITS)}")
-    sd = _image_vit_state_dict(vit_state_dict, model)
-    c, (n_t, n_h, n_w) = model.config, model.grid_size
-    w = sd["patch_embed.proj.weight"]  # (D, C, P, P)
-    if w.shape[1:] != (c.in_chans, c.patch_size, c.patch_size) or w.shape[0] != c.embed_dim:
-        raise CheckpointError(f"the image ViT's patch embedding has shape {tuple(w.shape)}, expected "
-                              f"({c.embed_dim}, {c.in_chans}, {c.patch_size}, {c.patch_size}) for this model")
-    t = c.tubelet_size
-    if tubelet_init == "central_frame":
-        w3 = torch.zeros(*w.shape[:2], t, *w.shape[2:], dtype=w.dtype)
-        w3[:, :, t // 2] = w
-    else:
-        w3 = w.unsqueeze(2).repeat(1, 1, t, 1, 1) / t  # (D, C, P, P) -> (D, C, t, P, P)
-    pos = sd["pos_embed"]  # (1, 1 + S0, D)
-    side = math.isqrt(pos.shape[1] - 1)
-    pos = resample_abs_pos_embed(pos, (n_h, n_w), (side, side), 1)  # -> (1, 1 + S, D)
-    new = {k: v for k, v in sd.items() if k.startswith(("blocks.", "norm."))}
-    new["patch_embed.proj.weight"], new["patch_embed.proj.bias"] = w3, sd["patch_embed.proj.bias"]
-    if isinstance(model, ViViTFactorisedEncoder):
-        new["pos_embed"], new["cls_token"] = pos, sd["cls_token"]
-    else:
-        tiled = pos[:, 1:].repeat(1, n_t, 1)  # (1, S, D) -> (1, n_t·S, D), frame-major like the tokens
-        new["pos_embed"] = torch.cat((pos[:, :1], tiled), 1) if model.cls_token is not None else tiled
-        if model.cls_token is not None:
-            new["cls_token"] = sd["cls_token"]
-    own = model.state_dict()
-    missing = [k for k in new if k not in own or own[k].shape != new[k].shape]
-    if missing:
-        raise CheckpointError(f"the image ViT does not match this model at {missing[0]!r} (depth, width or heads "
-                              f"differ); expected an image ViT of the same size")
-    model.load_state_dict(new, strict=False)
-    for blk in getattr(model, "blocks", []):
-        if isinstance(blk, FactorisedSelfAttentionBlock):
-            blk.zero_init_temporal()
-    return model
 
 
 # --- registered builders -------------------------------------------------------------------------------------
