@@ -12,6 +12,7 @@ from torch import nn
 import vitkit
 from vitkit.errors import ConfigError, InputError
 from vitkit.layers import resample_abs_pos_embed, resample_grid
+from vitkit.models.timesformer import FactorisedBlock
 from vitkit.tools.profile import count_gmacs, count_params
 
 D, HEADS = 8, 2
@@ -22,14 +23,15 @@ def _block(scheme: str) -> nn.Module:
     m = vitkit.create_model(f"timesformer_base_8x224_{scheme}", img_size=16, patch_size=8, embed_dim=D, depth=1,
                             num_heads=HEADS, num_frames=2, drop_path_rate=0.0)
     blk = m.blocks[0].eval()
-    for s in blk.extra_steps:  # zero-initialised fc layers would hide the extra steps' dependencies
-        nn.init.normal_(getattr(blk, f"{s}_fc").weight)
+    steps = blk.step_fcs() if isinstance(blk, FactorisedBlock) else {}
+    for fc in steps.values():  # zero-initialised fc layers would hide the extra steps' dependencies
+        nn.init.normal_(fc.weight)
     return blk
 
 
 def _only(blk: nn.Module, step: str) -> nn.Module:
     """Silence every attention step but `step` ("main" = norm1/attn) by zeroing its output layer."""
-    outs = {s: getattr(blk, f"{s}_fc") for s in blk.extra_steps} | {"main": blk.attn.proj}
+    outs = blk.step_fcs() | {"main": blk.attn.proj}
     for name, layer in outs.items():
         if name != step:
             nn.init.zeros_(layer.weight)
@@ -133,8 +135,8 @@ def test_cls_kept_out_of_extra_steps_and_joins_the_last(scheme, extra):
 def test_extra_fc_zero_at_init():
     m = vitkit.create_model("timesformer_base_8x224_axial", **TINY)
     for blk in m.blocks:
-        for s in ("temporal", "width"):
-            fc = getattr(blk, f"{s}_fc")
+        assert list(blk.step_fcs()) == ["temporal", "width"]
+        for fc in (blk.temporal_fc, blk.width_fc):
             assert not fc.weight.any() and not fc.bias.any()
         assert blk.temporal_attn.qkv.weight.std() > 0
 
