@@ -9,7 +9,7 @@ from torch import nn
 
 import vitkit
 from vitkit.errors import CheckpointError, ConfigError, InputError
-from vitkit.models.vivit import resample_tube_pos_embed
+from vitkit.layers.pos_embed import resample_tube_pos_embed
 from vitkit.tools.profile import count_gmacs, count_params
 
 M1, M2, M3, M4 = ("vivit_base_16x2_spatiotemporal", "vivit_base_16x2_factorised_encoder",
@@ -328,6 +328,22 @@ def test_bad_config():
         vitkit.create_model(M1, frames=8)
     with pytest.raises(ConfigError, match="act_layer must be one of gelu, gelu_tanh, quick_gelu"):
         vitkit.create_model(M1, **dict(TINY, act_layer="relu"))
+
+
+@pytest.mark.parametrize("name, overrides, match", [
+    (M1, ["num_heads=5"], "embed_dim 768 is not divisible by num_heads 5"),
+    (M1, ["num_frames=7"], "num_frames 7 is not divisible by tubelet_size 2"),
+    (M4, ["num_heads=3", "embed_dim=48"], "num_heads 3 is odd"),
+    (M1, ["variant=joint"], "variant must be"),
+    (M2, ["img_size=200"], "img_size 200 is not a multiple of patch_size 16"),
+])
+def test_cli_invalid_config_is_one_line_exit_2(capsys, name, overrides, match):
+    from vitkit.cli import main
+
+    code = main(["train", "--model", name, *(a for o in overrides for a in ("--override", o))])
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert code == 2 and len(lines) == 1 and lines[0].startswith("error: ") and match in lines[0], err
 
 
 def test_uniform_frame_sampling_is_tubelet_depth_one():

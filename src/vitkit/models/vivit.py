@@ -31,11 +31,12 @@ from ..layers import (
     drop_path_rates,
     init_weights,
     resample_abs_pos_embed,
-    resample_grid,
     trunc_normal_,
 )
 from ..layers.groupings import frames, tubes, unframes, untubes
+from ..layers.pos_embed import resample_tube_pos_embed
 from ..registry import build_config, register_model
+from ._config_checks import check_choice, check_divisible, check_patch_multiple
 from .base import VitkitModel, to_2tuple
 
 
@@ -102,9 +103,7 @@ class FactorisedDotProductAttention(Attention):
 
     def __init__(self, dim: int, num_heads: int, qkv_bias: bool = True, attn_drop: float = 0.0,
                  proj_drop: float = 0.0):
-        if num_heads % 2:
-            raise ConfigError(f"factorised dot-product attention splits the heads in two halves, so num_heads must "
-                              f"be even, got {num_heads}")
+        assert num_heads % 2 == 0, "validate_config: num_heads must be even for two halves"
         super().__init__(dim, num_heads, qkv_bias, attn_drop, proj_drop)
 
     def forward(self, x: Tensor, T: int) -> Tensor:
@@ -131,21 +130,6 @@ class FactorisedDotProductBlock(Block):
         return x + self.drop_path2(self.mlp(self.norm2(x)))
 
 
-# --- position tables -----------------------------------------------------------------------------------------
-def resample_tube_pos_embed(pos: Tensor, new_grid: tuple[int, int, int], old_grid: tuple[int, int, int],
-                            num_prefix_tokens: int) -> Tensor:
-    """pos: (1, P + T·H·W, D) -> (1, P + T'·H'·W', D): bicubic over (H, W) per frame (as for the image ViT),
-    then linear over T per position; the P prefix rows are kept."""
-    if tuple(new_grid) == tuple(old_grid):
-        return pos
-    (T, H, W), (T2, H2, W2) = old_grid, new_grid
-    prefix, grid = pos[:, :num_prefix_tokens], pos[0, num_prefix_tokens:]
-    grid = resample_grid(grid.reshape(T, H, W, -1), (H2, W2))  # (T·H·W, D) -> (T, H', W', D)
-    grid = resample_grid(grid.reshape(T, H2 * W2, -1).transpose(0, 1), (T2,))  # -> (H'·W', T', D)
-    grid = grid.transpose(0, 1).reshape(1, T2 * H2 * W2, -1)  # (H'·W', T', D) -> (1, T'·H'·W', D)
-    return torch.cat((prefix, grid), dim=1)
-
-
 # --- models --------------------------------------------------------------------------------------------------
 class _ViViTBase(VitkitModel):
     """What the four models share: the tubelet embedding, the linear head and the model API."""
@@ -153,6 +137,7 @@ class _ViViTBase(VitkitModel):
     is_video = True
 
     def __init__(self, cfg: ViViTConfig):
+        validate_config(cfg)
         super().__init__()
         self.config = cfg
         self.num_classes, self.num_features = cfg.num_classes, cfg.embed_dim
@@ -296,6 +281,18 @@ class ViViTFactorisedEncoder(_ViViTBase):
         return out
 
 
+def validate_config(cfg: ViViTConfig) -> None:
+    """Raise ConfigError, one sentence, for a configuration ViViT cannot be built with."""
+    check_choice("variant", cfg.variant, _CLASSES)
+    check_divisible("embed_dim", cfg.embed_dim, "num_heads", cfg.num_heads)
+    if cfg.variant == "factorised_dot_product" and cfg.num_heads % 2:
+        raise ConfigError(f"num_heads {cfg.num_heads} is odd, but factorised dot-product attention splits the heads "
+                          f"into two halves (space and time); choose an even num_heads")
+    check_divisible("num_frames", cfg.num_frames, "tubelet_size", cfg.tubelet_size,
+                    "choose num_frames as a multiple of the tubelet depth")
+    check_patch_multiple(cfg.img_size, cfg.patch_size)
+
+
 # --- registered builders -------------------------------------------------------------------------------------
 _CLASSES = {"spatiotemporal": ViViT, "factorised_encoder": ViViTFactorisedEncoder,
             "factorised_self_attention": ViViT, "factorised_dot_product": ViViT}
@@ -303,8 +300,7 @@ _CLASSES = {"spatiotemporal": ViViT, "factorised_encoder": ViViTFactorisedEncode
 
 def _vivit(overrides: dict, **base) -> _ViViTBase:
     cfg = build_config(ViViTConfig(**base), overrides)
-    if cfg.variant not in _CLASSES:
-        raise ConfigError(f"unknown ViViT variant {cfg.variant!r}; expected one of {', '.join(_CLASSES)}")
+    validate_config(cfg)  # before the variant picks the class
     return _CLASSES[cfg.variant](cfg)
 
 
