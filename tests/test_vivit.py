@@ -330,22 +330,6 @@ def test_bad_config():
         vitkit.create_model(M1, **dict(TINY, act_layer="relu"))
 
 
-@pytest.mark.parametrize("name, overrides, match", [
-    (M1, ["num_heads=5"], "embed_dim 768 is not divisible by num_heads 5"),
-    (M1, ["num_frames=7"], "num_frames 7 is not divisible by tubelet_size 2"),
-    (M4, ["num_heads=3", "embed_dim=48"], "num_heads 3 is odd"),
-    (M1, ["variant=joint"], "variant must be"),
-    (M2, ["img_size=200"], "img_size 200 is not a multiple of patch_size 16"),
-])
-def test_cli_invalid_config_is_one_line_exit_2(capsys, name, overrides, match):
-    from vitkit.cli import main
-
-    code = main(["train", "--model", name, *(a for o in overrides for a in ("--override", o))])
-    err = capsys.readouterr().err
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert code == 2 and len(lines) == 1 and lines[0].startswith("error: ") and match in lines[0], err
-
-
 def test_uniform_frame_sampling_is_tubelet_depth_one():
     model = vitkit.create_model(M1, **dict(TINY, tubelet_size=1, num_frames=3)).eval()
     assert model.patch_embed.proj.kernel_size == (1, 8, 8)
@@ -379,19 +363,3 @@ def test_init_from_hf_vit_state_dict():
         expected = ref.vit(clip[:, :, 1]).last_hidden_state
         assert (model.forward_features(clip) - expected).abs().max() <= 1e-5
 
-
-@pytest.mark.parametrize("family", ["vivit", "timesformer"])
-def test_video_family_imports_only_layers_and_the_registry(family):
-    """Models sit below convert/, checkpoint.py and train/: initialising from image weights lives in convert/."""
-    import ast
-    import pathlib
-
-    import vitkit.models
-
-    path = pathlib.Path(vitkit.models.__file__).parent / f"{family}.py"
-    imported = {(n.module or "", tuple(a.name for a in n.names)) for n in ast.walk(ast.parse(path.read_text()))
-                if isinstance(n, ast.ImportFrom) and n.level > 0}
-    for module, names in imported:
-        assert not module.startswith(("convert", "checkpoint", "train")), module
-        if module == "registry":
-            assert set(names) <= {"register_model", "build_config"}, names
