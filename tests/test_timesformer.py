@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 import vitkit
-from vitkit.errors import ConfigError, InputError
+from vitkit.errors import ConfigError
 from vitkit.layers import resample_abs_pos_embed, resample_grid
 from vitkit.models.timesformer import FactorisedBlock
 from vitkit.tools.profile import count_gmacs, count_params
@@ -222,40 +222,7 @@ def test_init_from_vit_resamples_position_embedding():
     assert torch.equal(m.blocks[0].local_attn.proj.weight, vit.blocks[0].attn.proj.weight)
 
 
-def test_init_from_hf_vit_state_dict():
-    """An HF ViT checkpoint goes through vitkit's HF ViT converter (the path ViViT uses too): a static clip then
-    gives the HF image model's cls features."""
-    transformers = pytest.importorskip("transformers")
-    cfg = transformers.ViTConfig(image_size=32, patch_size=8, hidden_size=48, num_hidden_layers=2,
-                                 num_attention_heads=3, intermediate_size=192, layer_norm_eps=1e-6, num_labels=3)
-    ref = transformers.ViTForImageClassification(cfg).eval()
-    with torch.no_grad():
-        ref.vit.embeddings.cls_token.normal_(0, 0.3)
-        ref.vit.embeddings.position_embeddings.normal_(0, 0.3)
-    m = vitkit.create_model("timesformer_base_8x224_divided_space_time", **TINY).eval()
-    vitkit.init_video_from_image(m, ref.state_dict())
-    frame = torch.randn(2, 3, 32, 32)
-    with torch.no_grad():
-        got = m.forward_features(frame[:, :, None].expand(-1, -1, 3, -1, -1))[:, 0]  # (B, C, H, W) -> (B, C, T, H, W)
-        want = ref.vit(frame).last_hidden_state[:, 0]
-    assert (got - want).abs().max() <= 1e-5
-
-
 # --- bad input ------------------------------------------------------------------------------------------------
-def test_image_tensor_is_rejected():
-    m = vitkit.create_model("timesformer_base_8x224_divided_space_time", **TINY)
-    with pytest.raises(InputError, match="video batch"):
-        m(torch.randn(2, 3, 32, 32))
-
-
-def test_wrong_channels_and_sizes_are_rejected():
-    m = vitkit.create_model("timesformer_base_8x224_divided_space_time", **TINY)
-    with pytest.raises(InputError, match="3 input channels"):
-        m(torch.randn(1, 1, 4, 32, 32))
-    with pytest.raises(InputError, match="not divisible by the patch size"):
-        m(torch.randn(1, 3, 4, 30, 32))
-
-
 def test_unknown_scheme_is_rejected():
     with pytest.raises(ConfigError, match="attention_type"):
         vitkit.create_model("timesformer_base_8x224_divided_space_time", attention_type="divided")

@@ -1,13 +1,16 @@
-"""The video families' configuration contract: an invalid configuration is one ConfigError sentence (one line and
-exit 2 from the CLI, before any data is read), and the model files sit below convert/, checkpoint.py and train/."""
+"""What the video families share: an invalid configuration is one ConfigError sentence (one line and exit 2 from the
+CLI, before any data is read), a bad clip is one InputError, and the model files sit below convert/,
+checkpoint.py and train/."""
 
 import ast
 import pathlib
 
 import pytest
+import torch
 
 import vitkit.models
 from vitkit.cli import main
+from vitkit.errors import InputError
 
 VIVIT, TIMESFORMER = "vivit_base_16x2_spatiotemporal", "timesformer_base_8x224_divided_space_time"
 
@@ -27,6 +30,18 @@ def test_cli_invalid_config_is_one_line_exit_2(capsys, name, overrides, match):
     err = capsys.readouterr().err
     lines = [line for line in err.splitlines() if line.strip()]
     assert code == 2 and len(lines) == 1 and lines[0].startswith("error: ") and match in lines[0], err
+
+
+@pytest.mark.parametrize("name", [*vitkit.list_models("vivit_base_*"), *vitkit.list_models("timesformer_base_*")])
+def test_bad_clip_is_one_input_error(name):
+    tiny = dict(img_size=32, patch_size=8, num_frames=4, embed_dim=32, depth=1, num_heads=4)
+    model = vitkit.create_model(name, **tiny, **({"temporal_depth": 1} if "vivit" in name else {}))
+    with pytest.raises(InputError, match=r"expected a video batch \(B, C, T, H, W\)"):
+        model(torch.randn(1, 3, 32, 32))
+    with pytest.raises(InputError, match="3 input channels"):
+        model(torch.randn(1, 1, 4, 32, 32))
+    with pytest.raises(InputError, match="not divisible by the patch size"):
+        model(torch.randn(1, 3, 4, 30, 32))
 
 
 @pytest.mark.parametrize("family", ["vivit", "timesformer"])

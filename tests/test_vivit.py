@@ -305,18 +305,12 @@ def test_checkpoint_at_another_frame_count_loads(name, tmp_path):
 
 # --- bad input -----------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("name", [M1, M2, M3, M4])
-def test_bad_input(name):
+def test_frames_not_a_multiple_of_the_tubelet(name):
     model = vitkit.create_model(name, **TINY)
     with pytest.raises(InputError, match="5 frames.*multiple of the tubelet depth 2"):
         model(torch.randn(1, 3, 5, 32, 32))
     with pytest.raises(InputError, match="1 frames"):
         model(torch.randn(1, 3, 1, 32, 32))
-    with pytest.raises(InputError, match=r"expected a video batch \(B, C, T, H, W\)"):
-        model(torch.randn(1, 3, 32, 32))
-    with pytest.raises(InputError, match="input channels"):
-        model(torch.randn(1, 1, 4, 32, 32))
-    with pytest.raises(InputError, match="not divisible by the patch size"):
-        model(torch.randn(1, 3, 4, 30, 32))
 
 
 def test_bad_config():
@@ -346,20 +340,4 @@ def test_eval_deterministic_with_dropout_and_drop_path(name):
         assert torch.equal(model(x), model(x))
     model.train()
     assert not torch.equal(model(x), model(x))
-
-
-def test_init_from_hf_vit_state_dict():
-    """An HF ViT checkpoint goes through vitkit's HF ViT converter; n_t = 1 makes Model 1 the image model."""
-    transformers = pytest.importorskip("transformers")
-    cfg = transformers.ViTConfig(image_size=16, patch_size=8, hidden_size=32, num_hidden_layers=2,
-                                 num_attention_heads=4, intermediate_size=128, layer_norm_eps=1e-6, num_labels=3)
-    ref = transformers.ViTForImageClassification(cfg).eval()
-    with torch.no_grad():
-        ref.vit.embeddings.cls_token.normal_(0, 0.3)
-        ref.vit.embeddings.position_embeddings.normal_(0, 0.3)
-    model = init_from_image_vit(_tiny(M1, num_frames=2), ref.state_dict())
-    clip = torch.randn(1, 3, 2, 16, 16)
-    with torch.no_grad():
-        expected = ref.vit(clip[:, :, 1]).last_hidden_state
-        assert (model.forward_features(clip) - expected).abs().max() <= 1e-5
 
