@@ -17,14 +17,13 @@ The image weights may be a vitkit / timm ViT state dict or any layout with a reg
 
 from __future__ import annotations
 
-import math
 import re
 
 import torch
-from torch import Tensor, nn
+from torch import nn
 
 from ..errors import CheckpointError, ConfigError
-from ..layers import resample_abs_pos_embed
+from ..layers.pos_embed import resample_square_pos_embed
 from ..models.timesformer import TimeSformer
 from ..models.vit import VisionTransformer, ViTConfig
 from ..models.vivit import FactorisedSelfAttentionBlock, ViViT, ViViTFactorisedEncoder
@@ -76,13 +75,6 @@ def _image_vit_state_dict(state_dict: StateDict, model: nn.Module) -> StateDict:
     return state_dict
 
 
-def _image_pos_embed(image: StateDict, grid: tuple[int, int]) -> Tensor:
-    """The image position table (1, 1 + S0, D), square grid, resampled (bicubic) to `grid`: (1, 1 + S, D)."""
-    pos = image["pos_embed"]
-    side = math.isqrt(pos.shape[1] - 1)
-    return resample_abs_pos_embed(pos, grid, (side, side), 1)
-
-
 def _copied(image: StateDict, prefixes: tuple[str, ...]) -> StateDict:
     return {k: v for k, v in image.items() if k.startswith(prefixes)}
 
@@ -97,7 +89,7 @@ def _vivit_from_image(model: ViViT | ViViTFactorisedEncoder, image: StateDict, i
         w3 = w.unsqueeze(2).repeat(1, 1, t, 1, 1) / t  # (D, C, P, P) -> (D, C, t, P, P)
     new = _copied(image, ("blocks.", "norm.", "patch_embed.proj.bias"))
     new["patch_embed.proj.weight"] = w3
-    pos = _image_pos_embed(image, (n_h, n_w))  # (1, 1 + S, D)
+    pos = resample_square_pos_embed(image["pos_embed"], (n_h, n_w))  # (1, 1 + S, D)
     tiled = pos[:, 1:].repeat(1, n_t, 1)  # (1, S, D) -> (1, n_t·S, D), frame-major like the tokens
     if isinstance(model, ViViTFactorisedEncoder):  # the spatial encoder is the image ViT
         new["pos_embed"], new["cls_token"] = pos, image["cls_token"]
@@ -110,7 +102,7 @@ def _vivit_from_image(model: ViViT | ViViTFactorisedEncoder, image: StateDict, i
 
 def _timesformer_from_image(model: TimeSformer, image: StateDict) -> StateDict:
     new = _copied(image, ("blocks.", "norm.", "patch_embed.", "cls_token"))
-    new["pos_embed"] = _image_pos_embed(image, model.grid_size)
+    new["pos_embed"] = resample_square_pos_embed(image["pos_embed"], model.grid_size)
     for k, v in model.state_dict().items():
         step = _STEP_KEY.match(k)
         if step is None:

@@ -8,6 +8,8 @@ resize used for ViT/DeiT (2-D), TimeSformer/ViViT time embeddings (1-D), 3-D gri
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -39,6 +41,16 @@ def resample_abs_pos_embed(pos: Tensor, new_size: tuple[int, ...], old_size: tup
     grid = grid.reshape(grid.shape[0], *old_size, grid.shape[-1])  # (1, N, D) -> (1, *old, D)
     grid = resample_grid(grid, new_size).flatten(1, -2)  # -> (1, N', D)
     return torch.cat((prefix, grid), dim=1)
+
+
+def resample_square_pos_embed(pos: Tensor, new_size: tuple[int, int], num_prefix_tokens: int = 1) -> Tensor:
+    """pos: (1, P + n·n, D) saved for a square n×n grid (n read from its length) -> (1, P + prod(new_size), D).
+    A table whose grid part is not a square is returned unchanged: the strict load then reports the mismatch."""
+    n = pos.shape[1] - num_prefix_tokens
+    side = math.isqrt(n)
+    if side * side != n:
+        return pos
+    return resample_abs_pos_embed(pos, new_size, (side, side), num_prefix_tokens)
 
 
 def resample_tube_pos_embed(pos: Tensor, new_grid: tuple[int, int, int], old_grid: tuple[int, int, int],

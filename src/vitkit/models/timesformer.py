@@ -47,6 +47,7 @@ from ..layers import (
     trunc_normal_,
 )
 from ..layers import groupings as G
+from ..layers.pos_embed import resample_square_pos_embed
 from ..registry import build_config, register_model
 from ._config_checks import check_choice, check_divisible, check_patch_multiple
 from .base import VitkitModel, to_2tuple
@@ -315,9 +316,7 @@ class TimeSformer(VitkitModel):
         sd = dict(state_dict)
         pos = sd.get("pos_embed")
         if pos is not None and pos.shape != self.pos_embed.shape:
-            side = round((pos.shape[1] - 1) ** 0.5)
-            if side * side == pos.shape[1] - 1:
-                sd["pos_embed"] = resample_abs_pos_embed(pos, self.grid_size, (side, side), 1)
+            sd["pos_embed"] = resample_square_pos_embed(pos, self.grid_size)
         te = sd.get("time_embed")
         if te is not None and self.time_embed is not None and te.shape != self.time_embed.shape:
             sd["time_embed"] = resample_grid(te, (self.config.num_frames,))

@@ -34,7 +34,7 @@ from ..layers import (
     trunc_normal_,
 )
 from ..layers.groupings import frames, tubes, unframes, untubes
-from ..layers.pos_embed import resample_tube_pos_embed
+from ..layers.pos_embed import resample_square_pos_embed, resample_tube_pos_embed
 from ..registry import build_config, register_model
 from ._config_checks import check_choice, check_divisible, check_patch_multiple
 from .base import VitkitModel, to_2tuple
@@ -273,9 +273,8 @@ class ViViTFactorisedEncoder(_ViViTBase):
         """Resample the spatial (square grid, bicubic) and temporal (linear) tables of a checkpoint."""
         out = dict(state_dict)
         pos, tpos = out.get("pos_embed"), out.get("temporal_pos_embed")
-        side = math.isqrt(pos.shape[1] - 1) if pos is not None else 0
-        if pos is not None and pos.shape != self.pos_embed.shape and side * side == pos.shape[1] - 1:
-            out["pos_embed"] = resample_abs_pos_embed(pos, self.grid_size[1:], (side, side), 1)
+        if pos is not None and pos.shape != self.pos_embed.shape:
+            out["pos_embed"] = resample_square_pos_embed(pos, self.grid_size[1:])
         if tpos is not None and tpos.shape != self.temporal_pos_embed.shape:
             out["temporal_pos_embed"] = resample_abs_pos_embed(tpos, self.grid_size[:1], (tpos.shape[1] - 1,), 1)
         return out
