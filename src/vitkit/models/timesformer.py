@@ -15,7 +15,8 @@ into every group, averaging its outputs. L+G pads odd sizes for its regroupings 
 
 Patch tokens are kept in (t, h, w) order (vitkit's video layout); the official code uses (h, w, t), which only
 matters for token-level outputs. Position and time embeddings are resampled (bicubic / linear) for any frame
-count and resolution; the official code uses nearest. Checked against HF `TimesformerForVideoClassification`
+count and resolution; the official code uses nearest. Initialising from an image ViT's weights (App. A) is
+`vitkit.init_video_from_image` (convert/video_init.py). Checked against HF `TimesformerForVideoClassification`
 (space-only, joint, divided) by tests/parity/test_timesformer.py; the schemes' token dependencies are pinned by
 tests/test_timesformer.py.
 """

@@ -1,6 +1,6 @@
 """ViViT (Arnab et al., "ViViT: A Video Vision Transformer", arXiv 2103.15691): tubelet embedding (§3.2), the four
-models of §3.3 (Table 2), initialisation from an image ViT (§3.4: position embedding tiled over time, central-frame
-or filter-inflation tubelets, Model 3 temporal attention zero-initialised). Configurations follow google-research
+models of §3.3 (Table 2), Model 3's temporal attention zero-initialised (§3.4; initialising from an image ViT's
+weights is `vitkit.init_video_from_image`, in convert/video_init.py). Configurations follow google-research
 scenic `projects/vivit` (pre-LN, eps 1e-6, qkv bias, and Flax's default GELU, the tanh approximation, as HF's
 gelu_fast). Model 1 is checked against HF transformers `VivitForVideoClassification` (the only PyTorch ViViT) by
 tests/parity/test_vivit.py; Models 2–4 exist only in scenic (JAX), so tests/test_vivit.py pins them by their
