@@ -10,8 +10,9 @@ import torch
 from torch import nn
 
 import vitkit
-from vitkit.errors import ConfigError, InputError
+from vitkit.errors import ConfigError
 from vitkit.layers import resample_abs_pos_embed, resample_grid
+from vitkit.models.timesformer import FactorisedBlock
 from vitkit.tools.profile import count_gmacs, count_params
 
 D, HEADS = 8, 2
@@ -22,14 +23,15 @@ def _block(scheme: str) -> nn.Module:
     m = vitkit.create_model(f"timesformer_base_8x224_{scheme}", img_size=16, patch_size=8, embed_dim=D, depth=1,
                             num_heads=HEADS, num_frames=2, drop_path_rate=0.0)
     blk = m.blocks[0].eval()
-    for s in blk.extra_steps:  # zero-initialised fc layers would hide the extra steps' dependencies
-        nn.init.normal_(getattr(blk, f"{s}_fc").weight)
+    steps = blk.step_fcs() if isinstance(blk, FactorisedBlock) else {}
+    for fc in steps.values():  # zero-initialised fc layers would hide the extra steps' dependencies
+        nn.init.normal_(fc.weight)
     return blk
 
 
 def _only(blk: nn.Module, step: str) -> nn.Module:
     """Silence every attention step but `step` ("main" = norm1/attn) by zeroing its output layer."""
-    outs = {s: getattr(blk, f"{s}_fc") for s in blk.extra_steps} | {"main": blk.attn.proj}
+    outs = blk.step_fcs() | {"main": blk.attn.proj}
     for name, layer in outs.items():
         if name != step:
             nn.init.zeros_(layer.weight)
@@ -133,8 +135,8 @@ def test_cls_kept_out_of_extra_steps_and_joins_the_last(scheme, extra):
 def test_extra_fc_zero_at_init():
     m = vitkit.create_model("timesformer_base_8x224_axial", **TINY)
     for blk in m.blocks:
-        for s in ("temporal", "width"):
-            fc = getattr(blk, f"{s}_fc")
+        assert list(blk.step_fcs()) == ["temporal", "width"]
+        for fc in (blk.temporal_fc, blk.width_fc):
             assert not fc.weight.any() and not fc.bias.any()
         assert blk.temporal_attn.qkv.weight.std() > 0
 
@@ -200,7 +202,7 @@ def test_static_clip_equals_image_vit_after_init_from_vit():
     clip = frame[:, :, None].expand(-1, -1, 3, -1, -1)  # (B, C, H, W) -> (B, C, T, H, W)
     for scheme in ("divided_space_time", "space_only"):
         m = vitkit.create_model(f"timesformer_base_8x224_{scheme}", **TINY).eval()
-        m.init_from_image_vit(vit)
+        vitkit.init_video_from_image(m, vit.state_dict())
         if scheme == "divided_space_time":
             blk = m.blocks[1]
             assert torch.equal(blk.temporal_attn.qkv.weight, blk.attn.qkv.weight)
@@ -215,26 +217,12 @@ def test_static_clip_equals_image_vit_after_init_from_vit():
 def test_init_from_vit_resamples_position_embedding():
     vit = vitkit.create_model("vit_base_patch16_224", img_size=16, patch_size=8, embed_dim=48, depth=2, num_heads=3)
     m = vitkit.create_model("timesformer_base_8x224_local_global", **TINY)
-    m.init_from_image_vit(vit.state_dict())
+    vitkit.init_video_from_image(m, vit.state_dict())
     assert torch.equal(m.pos_embed[:, 0], vit.pos_embed[:, 0])
     assert torch.equal(m.blocks[0].local_attn.proj.weight, vit.blocks[0].attn.proj.weight)
 
 
 # --- bad input ------------------------------------------------------------------------------------------------
-def test_image_tensor_is_rejected():
-    m = vitkit.create_model("timesformer_base_8x224_divided_space_time", **TINY)
-    with pytest.raises(InputError, match="video batch"):
-        m(torch.randn(2, 3, 32, 32))
-
-
-def test_wrong_channels_and_sizes_are_rejected():
-    m = vitkit.create_model("timesformer_base_8x224_divided_space_time", **TINY)
-    with pytest.raises(InputError, match="3 input channels"):
-        m(torch.randn(1, 1, 4, 32, 32))
-    with pytest.raises(InputError, match="not divisible by the patch size"):
-        m(torch.randn(1, 3, 4, 30, 32))
-
-
 def test_unknown_scheme_is_rejected():
     with pytest.raises(ConfigError, match="attention_type"):
         vitkit.create_model("timesformer_base_8x224_divided_space_time", attention_type="divided")

@@ -66,10 +66,12 @@ def test_start_positions_cover_the_canvas():
 def test_moving_digits_bad_arguments():
     with pytest.raises(DataError, match="split"):
         MovingDigits("dev")
-    with pytest.raises(DataError, match="at least 2 frames"):
+    with pytest.raises(DataError, match=r"num_frames must be at least 2 \(one frame cannot show a motion\), got 1"):
         MovingDigits("train", num_frames=1)
     with pytest.raises(DataError, match="img_size"):
         MovingDigits("train", img_size=8)
+    with pytest.raises(DataError, match="moving-digits size must be at least 1, got 0"):
+        MovingDigits("train", size=0)
 
 
 def test_moving_digits_feeds_a_video_model():

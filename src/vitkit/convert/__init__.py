@@ -3,6 +3,7 @@ state-dict key/shape maps, registered per model class with a test that recognise
 
 `to_vitkit(state_dict, model)` returns a state dict in vitkit's own key layout for `model`: unchanged if
 it already is one, else converted by the first registered converter whose detector accepts it.
+`video_init.init_video_from_image` maps an image ViT's weights onto a ViViT or TimeSformer (the papers' inits).
 """
 
 from __future__ import annotations

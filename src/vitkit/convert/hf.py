@@ -119,20 +119,20 @@ _HF_VIT_OLD = [
     (r"\.intermediate\.dense\.", ".mlp.fc1."),
     (r"\.output\.dense\.", ".mlp.fc2."),
 ]
-_HF_VIT = [
+_HF_VIT = [  # the block prefix first, then names inside a block
     (r"^(vit|deit)\.embeddings\.cls_token$", "cls_token"),
     (r"^(vit|deit)\.embeddings\.distillation_token$", "dist_token"),
     (r"^(vit|deit)\.embeddings\.position_embeddings$", "pos_embed"),
     (r"^(vit|deit)\.embeddings\.patch_embeddings\.projection\.", "patch_embed.proj."),
-    (r"^(vit|deit)\.layers\.(\d+)\.attention\.o_proj\.", r"blocks.\2.attn.proj."),
-    (r"^(vit|deit)\.layers\.(\d+)\.layernorm_before\.", r"blocks.\2.norm1."),
-    (r"^(vit|deit)\.layers\.(\d+)\.layernorm_after\.", r"blocks.\2.norm2."),
-    (r"^(vit|deit)\.layers\.(\d+)\.mlp\.", r"blocks.\2.mlp."),
+    (r"^(vit|deit)\.layers\.(\d+)\.", r"blocks.\2."),
+    (r"\.attention\.o_proj\.", ".attn.proj."),
+    (r"\.attention\.([qkv])_proj\.", r".attn.\1_proj."),
+    (r"\.layernorm_before\.", ".norm1."),
+    (r"\.layernorm_after\.", ".norm2."),
     (r"^(vit|deit)\.layernorm\.", "norm."),
     (r"^(classifier|cls_classifier)\.", "head."),
     (r"^distillation_classifier\.", "head_dist."),
 ]
-_HF_VIT_QKV = [(r"^(vit|deit)\.layers\.(\d+)\.attention\.([qkv])_proj\.", r"blocks.\2.attn.\3_proj.")]
 
 
 def _is_hf_vit(sd: StateDict) -> bool:
@@ -143,5 +143,5 @@ def _is_hf_vit(sd: StateDict) -> bool:
 def vit_from_hf(sd: StateDict, model: VisionTransformer) -> StateDict:
     """HF ViT/DeiT -> vitkit: separate q/k/v projections fused into `qkv` (rows in q, k, v order)."""
     sd = {k: v for k, v in sd.items() if ".pooler." not in k}
-    sd = rename_keys(rename_keys(sd, _HF_VIT_OLD), _HF_VIT + _HF_VIT_QKV)
+    sd = rename_keys(rename_keys(sd, _HF_VIT_OLD), _HF_VIT)
     return fuse_qkv(sd, ".attn.q_proj.", ".attn.k_proj.", ".attn.v_proj.", ".attn.qkv.")

@@ -12,8 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ..errors import DataError
-from .base import LabelledDataset
+from .base import LabelledDataset, check_at_least, check_split
 from .transforms import Compose, Normalize, RandomAffine, Transform
 
 SPLITS = ("train", "val", "test")
@@ -59,12 +58,9 @@ class Digits(LabelledDataset):
 
     def __init__(self, split: str = "train", img_size: int = 32, in_chans: int = 3,
                  transform: Transform | None = None, mode: str = "bicubic"):
-        if split not in SPLITS:
-            raise DataError(f"unknown digits split {split!r}; expected one of {', '.join(SPLITS)}")
-        if img_size < 8:
-            raise DataError(f"digits img_size must be at least 8 (the native size), got {img_size}")
-        if in_chans < 1:
-            raise DataError(f"digits in_chans must be at least 1, got {in_chans}")
+        check_split("digits", split, SPLITS)
+        check_at_least("digits", "img_size", img_size, 8, "the native size")
+        check_at_least("digits", "in_chans", in_chans, 1)
         x, y = _images(img_size, mode)
         idx = torch.from_numpy(_split_indices()[split])
         self.split, self.in_chans = split, in_chans

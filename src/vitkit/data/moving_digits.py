@@ -19,8 +19,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..errors import DataError
-from .base import LabelledDataset
+from .base import LabelledDataset, check_at_least, check_split
 from .digits import SPLITS, _images, _split_indices
 from .transforms import Transform
 from .video_folder import VideoNormalize
@@ -53,14 +52,11 @@ class MovingDigits(LabelledDataset):
     def __init__(self, split: str = "train", num_frames: int = 8, img_size: int = 32, in_chans: int = 3,
                  seed: int = 0, size: int | None = None, transform: Transform | None = None,
                  label: str = "direction"):
-        if split not in SPLITS:
-            raise DataError(f"unknown moving-digits split {split!r}; expected one of {', '.join(SPLITS)}")
-        if num_frames < 2:
-            raise DataError(f"moving-digits needs at least 2 frames to show a motion, got num_frames={num_frames}")
-        if img_size < 16:
-            raise DataError(f"moving-digits img_size must be at least 16, got {img_size}")
-        if in_chans < 1 or (size is not None and size < 1):
-            raise DataError(f"moving-digits in_chans and size must be at least 1, got {in_chans} and {size}")
+        check_split("moving-digits", split, SPLITS)
+        check_at_least("moving-digits", "num_frames", num_frames, 2, "one frame cannot show a motion")
+        check_at_least("moving-digits", "img_size", img_size, 16)
+        check_at_least("moving-digits", "in_chans", in_chans, 1)
+        check_at_least("moving-digits", "size", size, 1)
         if label not in LABELS:
             raise DataError(f"unknown moving-digits label {label!r}; expected one of {', '.join(LABELS)}")
         self.split, self.num_frames, self.img_size, self.label = split, num_frames, img_size, label

@@ -2,10 +2,13 @@
 
 Prefix tokens (class, distillation) keep their embeddings; the grid part is interpolated as an image
 (bicubic in 2-D with PIL's antialiased kernel as timm, linear in 1-D, trilinear in 3-D). This is the one
-resize used for ViT/DeiT (2-D), TimeSformer/ViViT time embeddings (1-D) and 3-D grids.
+resize used for ViT/DeiT (2-D), TimeSformer/ViViT time embeddings (1-D), 3-D grids and ViViT's tube tables
+(2-D per frame, then 1-D over time).
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 import torch.nn.functional as F
@@ -37,4 +40,28 @@ def resample_abs_pos_embed(pos: Tensor, new_size: tuple[int, ...], old_size: tup
     prefix, grid = pos[:, :num_prefix_tokens], pos[:, num_prefix_tokens:]
     grid = grid.reshape(grid.shape[0], *old_size, grid.shape[-1])  # (1, N, D) -> (1, *old, D)
     grid = resample_grid(grid, new_size).flatten(1, -2)  # -> (1, N', D)
+    return torch.cat((prefix, grid), dim=1)
+
+
+def resample_square_pos_embed(pos: Tensor, new_size: tuple[int, int], num_prefix_tokens: int = 1) -> Tensor:
+    """pos: (1, P + n·n, D) saved for a square n×n grid (n read from its length) -> (1, P + prod(new_size), D).
+    A table whose grid part is not a square is returned unchanged: the strict load then reports the mismatch."""
+    n = pos.shape[1] - num_prefix_tokens
+    side = math.isqrt(n)
+    if side * side != n:
+        return pos
+    return resample_abs_pos_embed(pos, new_size, (side, side), num_prefix_tokens)
+
+
+def resample_tube_pos_embed(pos: Tensor, new_grid: tuple[int, int, int], old_grid: tuple[int, int, int],
+                            num_prefix_tokens: int) -> Tensor:
+    """pos: (1, P + T·H·W, D) -> (1, P + T'·H'·W', D): bicubic over (H, W) per frame (as for the image ViT),
+    then linear over T per position; the P prefix rows are kept."""
+    if tuple(new_grid) == tuple(old_grid):
+        return pos
+    (T, H, W), (T2, H2, W2) = old_grid, new_grid
+    prefix, grid = pos[:, :num_prefix_tokens], pos[0, num_prefix_tokens:]
+    grid = resample_grid(grid.reshape(T, H, W, -1), (H2, W2))  # (T·H·W, D) -> (T, H', W', D)
+    grid = resample_grid(grid.reshape(T, H2 * W2, -1).transpose(0, 1), (T2,))  # -> (H'·W', T', D)
+    grid = grid.transpose(0, 1).reshape(1, T2 * H2 * W2, -1)  # (H'·W', T', D) -> (1, T'·H'·W', D)
     return torch.cat((prefix, grid), dim=1)

@@ -15,7 +15,8 @@ into every group, averaging its outputs. L+G pads odd sizes for its regroupings 
 
 Patch tokens are kept in (t, h, w) order (vitkit's video layout); the official code uses (h, w, t), which only
 matters for token-level outputs. Position and time embeddings are resampled (bicubic / linear) for any frame
-count and resolution; the official code uses nearest. Checked against HF `TimesformerForVideoClassification`
+count and resolution; the official code uses nearest. Initialising from an image ViT's weights (App. A) is
+`vitkit.init_video_from_image` (convert/video_init.py). Checked against HF `TimesformerForVideoClassification`
 (space-only, joint, divided) by tests/parity/test_timesformer.py; the schemes' token dependencies are pinned by
 tests/test_timesformer.py.
 """
@@ -24,14 +25,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..checkpoint import load_state_dict
-from ..errors import CheckpointError, ConfigError
 from ..layers import (
     Attention,
     Block,
@@ -48,11 +48,12 @@ from ..layers import (
     trunc_normal_,
 )
 from ..layers import groupings as G
+from ..layers.pos_embed import resample_square_pos_embed
 from ..registry import build_config, register_model
+from ._config_checks import check_choice, check_divisible, check_patch_multiple
 from .base import VitkitModel, to_2tuple
 
 Grid = tuple[int, int, int]  # (T, H, W) of patch tokens
-Fold = Callable[[Tensor], Tensor]
 
 
 @dataclass(frozen=True)
@@ -79,7 +80,6 @@ class SpaceOnlyBlock(Block):
     """Space (S): each frame is its own sequence with its own cls copy: (B·T, 1 + H·W, D) -> same."""
 
     per_frame_cls: ClassVar[bool] = True
-    extra_steps: ClassVar[tuple[str, ...]] = ()
 
     def forward(self, x: Tensor, grid: Grid) -> Tensor:
         return super().forward(x)
@@ -89,108 +89,147 @@ class JointSpaceTimeBlock(Block):
     """Joint space-time (ST): one sequence over cls and all T·H·W patches: (B, 1 + T·H·W, D) -> same."""
 
     per_frame_cls: ClassVar[bool] = False
-    extra_steps: ClassVar[tuple[str, ...]] = ()
 
     def forward(self, x: Tensor, grid: Grid) -> Tensor:
         return super().forward(x)
 
 
+def attention_step(dim: int, num_heads: int, qkv_bias: bool, attn_drop: float,
+                   drop: float) -> tuple[nn.LayerNorm, Attention, Linear]:
+    """The (norm1, attn, fc) of one extra attention step; `FactorisedBlock.zero_init_steps` zeroes the fc."""
+    return LayerNorm6(dim), Attention(dim, num_heads, qkv_bias, attn_drop, drop), Linear(dim, dim)
+
+
 class FactorisedBlock(nn.Module):
     """Attention factorised into steps over regroupings of the (T, H, W) patch grid, then the MLP.
 
-    Each extra step `s` (subclass's `extra_steps`) works on patch tokens only, with its own `s_norm1`,
-    `s_attn` and zero-initialised `s_fc`:  x = x + s_fc(DropPath(s_attn(s_norm1(group(x))))).
-    The last step uses `norm1` / `attn` (the weights an image ViT provides); cls is repeated into each of its
-    groups and the cls outputs are averaged:  x = [cls, x] + [mean_g cls_res_g, res].
-    Subclasses say how each step groups tokens (`folds`).
+    Each extra step `s` (created by the subclass's `add_steps` as `s_norm1`, `s_attn`, `s_fc`, the official
+    checkpoint names) works on patch tokens only:  x = x + s_fc(ungroup(DropPath(s_attn(group(s_norm1(x)))))) —
+    the official code applies DropPath to the grouped sequences, then ungroups, then the fc.
+    The last step uses `norm1` / `attn` (the weights an image ViT provides) through `cls_step`: cls is repeated
+    into each of its groups and the cls outputs are averaged. Subclasses write their steps out in `forward`.
     """
 
     per_frame_cls: ClassVar[bool] = False
-    extra_steps: ClassVar[tuple[str, ...]]
 
     def __init__(self, dim: int, num_heads: int, mlp_ratio: float = 4.0, qkv_bias: bool = True, drop: float = 0.0,
                  attn_drop: float = 0.0, drop_path_rate: float = 0.0):
         super().__init__()
         self.norm1 = LayerNorm6(dim)
         self.attn = Attention(dim, num_heads, qkv_bias, attn_drop, drop)
-        for s in self.extra_steps:
-            self.add_module(f"{s}_norm1", LayerNorm6(dim))
-            self.add_module(f"{s}_attn", Attention(dim, num_heads, qkv_bias, attn_drop, drop))
-            self.add_module(f"{s}_fc", Linear(dim, dim))
+        self.add_steps(dim, num_heads, qkv_bias, attn_drop, drop)
         self.drop_path = drop_path(drop_path_rate)
         self.norm2 = LayerNorm6(dim)
         self.mlp = Mlp(dim, int(dim * mlp_ratio), drop=drop)
 
-    def folds(self, x: Tensor, grid: Grid) -> list[tuple[Fold, Fold, Tensor | None]]:
-        """(group, ungroup, key bias or None) per step, extra steps first; group: (B, T·H·W, D) -> (B·G, L, D)."""
+    def add_steps(self, dim: int, num_heads: int, qkv_bias: bool, attn_drop: float, drop: float) -> None:
+        """Create the extra steps' modules (`attention_step`) under their checkpoint names."""
         raise NotImplementedError
 
-    def forward(self, x: Tensor, grid: Grid) -> Tensor:
-        """x: (B, 1 + T·H·W, D), cls first, patches in (t, h, w) order -> same shape."""
-        B = x.shape[0]
-        cls, xp = x[:, :1], x[:, 1:]
-        *extra, (group, ungroup, bias) = self.folds(x, grid)
-        for s, (g, ug, b) in zip(self.extra_steps, extra):
-            norm, attn, fc = (getattr(self, f"{s}_{m}") for m in ("norm1", "attn", "fc"))
-            # The official code applies DropPath to the grouped sequences, then ungroups, then the fc.
-            xp = xp + fc(ug(self.drop_path(attn(g(norm(xp)), b))))
-        seq = group(self.norm1(xp))  # (B, T·H·W, D) -> (B·G, L, D)
+    def step_fcs(self) -> dict[str, Linear]:
+        """The extra steps' output layers by step name, e.g. {"temporal": temporal_fc}."""
+        return {name.removesuffix("_fc"): m for name, m in self.named_children() if name.endswith("_fc")}
+
+    def zero_init_steps(self) -> None:
+        """Zero every extra step's fc (weight and bias), so the block starts as the image block (official init)."""
+        for fc in self.step_fcs().values():
+            nn.init.zeros_(fc.weight)
+            nn.init.zeros_(fc.bias)
+
+    def cls_step(self, cls: Tensor, seq: Tensor, bias: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """The last step. cls: (B, 1, D) un-normalised, seq: normalised patch sequences (B·G, L, D) in (b g) order,
+        bias: key mask (B·G, 1, 1, L) or None -> (cls residual (B, 1, D) averaged over the G groups, patch
+        residuals (B·G, L, D))."""
+        B = cls.shape[0]
         n_groups = seq.shape[0] // B
         cls_seq = self.norm1(cls).repeat_interleave(n_groups, dim=0)  # (B, 1, D) -> (B·G, 1, D), order (b g)
         if bias is not None:
             bias = F.pad(bias, (1, 0))  # the cls key is never masked
         res = self.drop_path(self.attn(torch.cat((cls_seq, seq), dim=1), bias))  # (B·G, 1 + L, D)
         cls_res = res[:, :1].reshape(B, n_groups, -1).mean(1, keepdim=True)  # (B·G, 1, D) -> (B, 1, D)
-        x = torch.cat((cls, xp), dim=1) + torch.cat((cls_res, ungroup(res[:, 1:])), dim=1)
+        return cls_res, res[:, 1:]
+
+    def mlp_step(self, cls: Tensor, patches: Tensor, cls_res: Tensor, patches_res: Tensor) -> Tensor:
+        """Residual of the last step, then the MLP: (B, 1, D), (B, T·H·W, D) and their residuals -> (B, 1 + T·H·W, D)."""
+        x = torch.cat((cls, patches), dim=1) + torch.cat((cls_res, patches_res), dim=1)
         return x + self.drop_path(self.mlp(self.norm2(x)))
+
+
+def split_cls(x: Tensor) -> tuple[Tensor, Tensor]:
+    """(B, 1 + N, D) -> cls (B, 1, D), patches (B, N, D)."""
+    return x[:, :1], x[:, 1:]
 
 
 class DividedSpaceTimeBlock(FactorisedBlock):
     """Divided space-time (T+S): temporal attention over each spatial position, then spatial attention within
     each frame (cls repeated per frame, averaged), then MLP."""
 
-    extra_steps = ("temporal",)
+    def add_steps(self, dim: int, num_heads: int, qkv_bias: bool, attn_drop: float, drop: float) -> None:
+        self.temporal_norm1, self.temporal_attn, self.temporal_fc = attention_step(dim, num_heads, qkv_bias,
+                                                                                   attn_drop, drop)
 
-    def folds(self, x: Tensor, grid: Grid) -> list[tuple[Fold, Fold, Tensor | None]]:
+    def forward(self, x: Tensor, grid: Grid) -> Tensor:
+        """x: (B, 1 + T·H·W, D), cls first, patches in (t, h, w) order -> same shape."""
         T, B = grid[0], x.shape[0]
-        return [(lambda t: G.tubes(t, T), lambda t: G.untubes(t, B), None),
-                (lambda t: G.frames(t, T), lambda t: G.unframes(t, T), None)]
+        cls, xp = split_cls(x)
+        res = self.drop_path(self.temporal_attn(G.tubes(self.temporal_norm1(xp), T)))  # over (B·H·W, T, D)
+        xp = xp + self.temporal_fc(G.untubes(res, B))
+        cls_res, res = self.cls_step(cls, G.frames(self.norm1(xp), T))  # over (B·T, 1 + H·W, D)
+        return self.mlp_step(cls, xp, cls_res, G.unframes(res, T))
 
 
 class AxialBlock(FactorisedBlock):
     """Axial (T+W+H): attention along time, then along width, then along height (cls joins the height step,
     repeated per column and averaged), then MLP."""
 
-    extra_steps = ("temporal", "width")
+    def add_steps(self, dim: int, num_heads: int, qkv_bias: bool, attn_drop: float, drop: float) -> None:
+        self.temporal_norm1, self.temporal_attn, self.temporal_fc = attention_step(dim, num_heads, qkv_bias,
+                                                                                   attn_drop, drop)
+        self.width_norm1, self.width_attn, self.width_fc = attention_step(dim, num_heads, qkv_bias, attn_drop, drop)
 
-    def folds(self, x: Tensor, grid: Grid) -> list[tuple[Fold, Fold, Tensor | None]]:
-        return [(lambda t, a=a: G.lines(t, grid, a), lambda t, a=a: G.unlines(t, grid, a), None) for a in (0, 2, 1)]
+    def forward(self, x: Tensor, grid: Grid) -> Tensor:
+        """x: (B, 1 + T·H·W, D), cls first, patches in (t, h, w) order -> same shape."""
+        time, height, width = 0, 1, 2  # the grid axis each step's sequences run along
+        cls, xp = split_cls(x)
+        res = self.drop_path(self.temporal_attn(G.lines(self.temporal_norm1(xp), grid, time)))  # (B·H·W, T, D)
+        xp = xp + self.temporal_fc(G.unlines(res, grid, time))
+        res = self.drop_path(self.width_attn(G.lines(self.width_norm1(xp), grid, width)))  # (B·T·H, W, D)
+        xp = xp + self.width_fc(G.unlines(res, grid, width))
+        cls_res, res = self.cls_step(cls, G.lines(self.norm1(xp), grid, height))  # over (B·T·W, 1 + H, D)
+        return self.mlp_step(cls, xp, cls_res, G.unlines(res, grid, height))
 
 
 class LocalGlobalBlock(FactorisedBlock):
     """Sparse local-global (L+G): attention within T×⌈H/2⌉×⌈W/2⌉ neighbourhoods, then global attention within
-    each of the 8 stride-2 groups (t, h, w mod 2; cls repeated per group and averaged), then MLP."""
+    each of the 8 stride-2 groups (t, h, w mod 2; cls repeated per group and averaged), then MLP. Odd sizes are
+    zero-padded for the regroupings; padding is masked as keys and dropped on the way back."""
 
-    extra_steps = ("local",)
+    def add_steps(self, dim: int, num_heads: int, qkv_bias: bool, attn_drop: float, drop: float) -> None:
+        self.local_norm1, self.local_attn, self.local_fc = attention_step(dim, num_heads, qkv_bias, attn_drop, drop)
 
-    def folds(self, x: Tensor, grid: Grid) -> list[tuple[Fold, Fold, Tensor | None]]:
+    def forward(self, x: Tensor, grid: Grid) -> Tensor:
+        """x: (B, 1 + T·H·W, D), cls first, patches in (t, h, w) order -> same shape."""
         glob = G.halves(grid)  # (2, 2, 2) unless an axis has one position
         loc = (1, glob[1], glob[2])  # neighbourhoods span all frames
-        return [_padded_fold(x, grid, loc, G.neighbourhoods, G.unneighbourhoods),
-                _padded_fold(x, grid, glob, G.strided, G.unstrided)]
+        cls, xp = split_cls(x)
+        seq, padded = G.pad_grid(self.local_norm1(xp), grid, loc)  # (B, T', H', W', D)
+        mask = _padding_mask(x, grid, padded, partial(G.neighbourhoods, parts=loc))
+        res = self.drop_path(self.local_attn(G.neighbourhoods(seq, loc), mask))  # over (B·G, T·H'/2·W'/2, D)
+        xp = xp + self.local_fc(G.unpad_grid(G.unneighbourhoods(res, padded, loc), grid))
+        seq, padded = G.pad_grid(self.norm1(xp), grid, glob)
+        mask = _padding_mask(x, grid, padded, partial(G.strided, parts=glob))
+        cls_res, res = self.cls_step(cls, G.strided(seq, glob), mask)  # over (B·8, 1 + T'·H'·W'/8, D)
+        return self.mlp_step(cls, xp, cls_res, G.unpad_grid(G.unstrided(res, padded, glob), grid))
 
 
-def _padded_fold(x: Tensor, grid: Grid, parts: Grid, fold, unfold) -> tuple[Fold, Fold, Tensor | None]:
-    """(group, ungroup, key bias) for a fold of the grid zero-padded to multiples of `parts`; padding is masked
-    as keys and dropped on the way back."""
-    padded = tuple(-(-n // k) * k for n, k in zip(grid, parts))
-    bias = G.padding_bias(grid, padded, lambda m: fold(m, parts), x.dtype, x.device)
-    if bias is not None:
-        bias = bias.repeat(x.shape[0], 1, 1, 1)  # (G, 1, 1, L) -> (B·G, 1, 1, L), batch order (b g)
-    return (lambda t: fold(G.pad_grid(t, grid, parts)[0], parts),
-            lambda t: G.unpad_grid(unfold(t, padded, parts), grid), bias)
+def _padding_mask(x: Tensor, grid: Grid, padded: Grid, group: Callable[[Tensor], Tensor]) -> Tensor | None:
+    """Key mask (B·G, 1, 1, L) for the sequences `group` makes of the padded grid (batch order (b g)), or None
+    when nothing is padded."""
+    bias = G.padding_bias(grid, padded, group, x.dtype, x.device)  # (G, 1, 1, L)
+    return None if bias is None else bias.repeat(x.shape[0], 1, 1, 1)  # -> (B·G, 1, 1, L)
 
 
+# --- model ---------------------------------------------------------------------------------------------------
 SCHEMES: dict[str, type[nn.Module]] = {
     "space_only": SpaceOnlyBlock,
     "joint_space_time": JointSpaceTimeBlock,
@@ -206,9 +245,8 @@ class TimeSformer(VitkitModel):
     is_video = True
 
     def __init__(self, cfg: TimeSformerConfig):
+        validate_config(cfg)
         super().__init__()
-        if cfg.attention_type not in SCHEMES:
-            raise ConfigError(f"unknown attention_type {cfg.attention_type!r}; expected one of {', '.join(SCHEMES)}")
         self.config = cfg
         D = cfg.embed_dim
         self.num_classes, self.num_features = cfg.num_classes, D
@@ -225,20 +263,13 @@ class TimeSformer(VitkitModel):
             for dpr in drop_path_rates(cfg.drop_path_rate, cfg.depth)
         ])
         self.norm = LayerNorm6(D)
-        self.head = Linear(D, cfg.num_classes) if cfg.num_classes > 0 else nn.Identity()
+        self.head = self.new_head(cfg.num_classes)
         self.apply(init_weights)
         trunc_normal_(self.pos_embed)
         trunc_normal_(self.cls_token)
-        self.zero_extra_fc()
-
-    def zero_extra_fc(self) -> None:
-        """Zero every extra step's `*_fc` (weight and bias), so the model starts as a frame-wise ViT; the official
-        init zeroes all blocks' temporal_fc."""
         for blk in self.blocks:
-            for s in blk.extra_steps:
-                fc = getattr(blk, f"{s}_fc")
-                nn.init.zeros_(fc.weight)
-                nn.init.zeros_(fc.bias)
+            if isinstance(blk, FactorisedBlock):
+                blk.zero_init_steps()  # the official init zeroes all blocks' temporal_fc
 
     # --- tokens ---------------------------------------------------------------------------------------------
     def _pos_embed(self, grid: tuple[int, int]) -> Tensor:
@@ -257,12 +288,14 @@ class TimeSformer(VitkitModel):
         B, _, T, H, W = x.shape
         grid = (T, H // P, W // P)
         x = self.patch_embed(x.transpose(1, 2).flatten(0, 1))  # (B, C, T, H, W) -> (B·T, C, H, W) -> (B·T, S, D)
-        x = torch.cat((self.cls_token.expand(B * T, -1, -1), x), dim=1) + self._pos_embed(grid[1:])  # (B·T, 1+S, D)
-        x = self.pos_drop(x)
-        if self.time_embed is not None:
-            cls = x[:B, :1]  # every frame's cls is the same token: keep one
-            x = x[:, 1:].reshape(B, T, -1, x.shape[-1]) + self._time_embed(T)[:, :, None]  # -> (B, T, S, D)
-            x = torch.cat((cls, self.pos_drop(x.flatten(1, 2))), dim=1)  # -> (B, 1 + T·S, D)
+        pos = self._pos_embed(grid[1:])  # (1, 1 + S, D)
+        if self.per_frame_cls:  # each frame is its own sequence with its own cls
+            x = self.pos_drop(torch.cat((self.cls_token.expand(B * T, -1, -1), x), dim=1) + pos)  # (B·T, 1 + S, D)
+        else:  # one cls for the clip; the time embedding goes on patch tokens only (as in the official code)
+            cls = self.pos_drop((self.cls_token + pos[:, :1]).expand(B, -1, -1))  # (B, 1, D)
+            x = self.pos_drop(x + pos[:, 1:]).reshape(B, T, -1, x.shape[-1])  # (B·T, S, D) -> (B, T, S, D)
+            x = self.pos_drop((x + self._time_embed(T)[:, :, None]).flatten(1, 2))  # -> (B, T·S, D)
+            x = torch.cat((cls, x), dim=1)  # -> (B, 1 + T·S, D)
         for blk in self.blocks:
             x = blk(x, grid)
         if self.per_frame_cls:
@@ -284,40 +317,18 @@ class TimeSformer(VitkitModel):
         sd = dict(state_dict)
         pos = sd.get("pos_embed")
         if pos is not None and pos.shape != self.pos_embed.shape:
-            side = round((pos.shape[1] - 1) ** 0.5)
-            if side * side == pos.shape[1] - 1:
-                sd["pos_embed"] = resample_abs_pos_embed(pos, self.grid_size, (side, side), 1)
+            sd["pos_embed"] = resample_square_pos_embed(pos, self.grid_size)
         te = sd.get("time_embed")
         if te is not None and self.time_embed is not None and te.shape != self.time_embed.shape:
             sd["time_embed"] = resample_grid(te, (self.config.num_frames,))
         return sd
 
-    def init_from_image_vit(self, vit: nn.Module | dict[str, Tensor]) -> None:
-        """Initialise from an image ViT (a vitkit ViT, or its / timm's state dict) as the paper does (App. A):
-        patch embedding, cls, position embedding (resampled), blocks and final norm copied; every extra
-        attention step (temporal, local, width) starts as a copy of the block's spatial attention and norm1,
-        with its `*_fc` zeroed; time embedding zero; the head keeps its fresh init (new classes)."""
-        sd = vit.state_dict() if isinstance(vit, nn.Module) else dict(vit)
-        own = self.state_dict()
-        new = {}
-        for k, v in own.items():
-            if k.startswith("head.") or k == "time_embed":
-                new[k] = torch.zeros_like(v) if k == "time_embed" else v
-                continue
-            src = k
-            if k.startswith("blocks."):
-                i, rest = k.split(".", 2)[1:]
-                step = rest.split("_", 1)[0]
-                if step in self.blocks[int(i)].extra_steps:
-                    rest = rest[len(step) + 1:]
-                    if rest.startswith("fc."):
-                        new[k] = torch.zeros_like(v)
-                        continue
-                src = f"blocks.{i}.{rest}"
-            if src not in sd:
-                raise CheckpointError(f"the image ViT state dict has no {src!r} needed for TimeSformer key {k!r}")
-            new[k] = sd[src]
-        load_state_dict(self, new, "image ViT state dict")  # resamples pos_embed through adapt_state_dict
+
+def validate_config(cfg: TimeSformerConfig) -> None:
+    """Raise ConfigError, one sentence, for a configuration TimeSformer cannot be built with."""
+    check_choice("attention_type", cfg.attention_type, SCHEMES)
+    check_divisible("embed_dim", cfg.embed_dim, "num_heads", cfg.num_heads)
+    check_patch_multiple(cfg.img_size, cfg.patch_size)
 
 
 def _timesformer(overrides: dict, **base) -> TimeSformer:

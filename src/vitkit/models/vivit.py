@@ -1,6 +1,6 @@
 """ViViT (Arnab et al., "ViViT: A Video Vision Transformer", arXiv 2103.15691): tubelet embedding (§3.2), the four
-models of §3.3 (Table 2), initialisation from an image ViT (§3.4: position embedding tiled over time, central-frame
-or filter-inflation tubelets, Model 3 temporal attention zero-initialised). Configurations follow google-research
+models of §3.3 (Table 2), Model 3's temporal attention zero-initialised (§3.4; initialising from an image ViT's
+weights is `vitkit.init_video_from_image`, in convert/video_init.py). Configurations follow google-research
 scenic `projects/vivit` (pre-LN, eps 1e-6, qkv bias, and Flax's default GELU, the tanh approximation, as HF's
 gelu_fast). Model 1 is checked against HF transformers `VivitForVideoClassification` (the only PyTorch ViViT) by
 tests/parity/test_vivit.py; Models 2–4 exist only in scenic (JAX), so tests/test_vivit.py pins them by their
@@ -19,7 +19,7 @@ from typing import ClassVar
 import torch
 from torch import Tensor, nn
 
-from ..errors import CheckpointError, ConfigError
+from ..errors import ConfigError
 from ..layers import (
     Attention,
     Block,
@@ -31,11 +31,12 @@ from ..layers import (
     drop_path_rates,
     init_weights,
     resample_abs_pos_embed,
-    resample_grid,
     trunc_normal_,
 )
 from ..layers.groupings import frames, tubes, unframes, untubes
+from ..layers.pos_embed import resample_square_pos_embed, resample_tube_pos_embed
 from ..registry import build_config, register_model
+from ._config_checks import check_choice, check_divisible, check_patch_multiple
 from .base import VitkitModel, to_2tuple
 
 
@@ -102,9 +103,7 @@ class FactorisedDotProductAttention(Attention):
 
     def __init__(self, dim: int, num_heads: int, qkv_bias: bool = True, attn_drop: float = 0.0,
                  proj_drop: float = 0.0):
-        if num_heads % 2:
-            raise ConfigError(f"factorised dot-product attention splits the heads in two halves, so num_heads must "
-                              f"be even, got {num_heads}")
+        assert num_heads % 2 == 0, "validate_config: num_heads must be even for two halves"
         super().__init__(dim, num_heads, qkv_bias, attn_drop, proj_drop)
 
     def forward(self, x: Tensor, T: int) -> Tensor:
@@ -118,32 +117,17 @@ class FactorisedDotProductAttention(Attention):
 
 
 class FactorisedDotProductBlock(Block):
-    """Model 4: the image block with its attention replaced by factorised dot-product attention."""
+    """Model 4: the image block with factorised dot-product attention as its `attn_layer`."""
 
     def __init__(self, dim: int, num_heads: int, mlp_ratio: float, qkv_bias: bool, drop: float, attn_drop: float,
                  drop_path_rate: float, act_layer: type[nn.Module] = nn.GELU):
-        super().__init__(dim, num_heads, mlp_ratio, qkv_bias, drop, attn_drop, drop_path_rate, act_layer=act_layer)
-        self.attn = FactorisedDotProductAttention(dim, num_heads, qkv_bias, attn_drop, drop)
+        super().__init__(dim, num_heads, mlp_ratio, qkv_bias, drop, attn_drop, drop_path_rate, act_layer=act_layer,
+                         attn_layer=FactorisedDotProductAttention)
 
     def forward(self, x: Tensor, T: int) -> Tensor:
         """x: (B, T·S, D) -> (B, T·S, D)."""
         x = x + self.drop_path1(self.attn(self.norm1(x), T))
         return x + self.drop_path2(self.mlp(self.norm2(x)))
-
-
-# --- position tables -----------------------------------------------------------------------------------------
-def resample_tube_pos_embed(pos: Tensor, new_grid: tuple[int, int, int], old_grid: tuple[int, int, int],
-                            num_prefix_tokens: int) -> Tensor:
-    """pos: (1, P + T·H·W, D) -> (1, P + T'·H'·W', D): bicubic over (H, W) per frame (as for the image ViT),
-    then linear over T per position; the P prefix rows are kept."""
-    if tuple(new_grid) == tuple(old_grid):
-        return pos
-    (T, H, W), (T2, H2, W2) = old_grid, new_grid
-    prefix, grid = pos[:, :num_prefix_tokens], pos[0, num_prefix_tokens:]
-    grid = resample_grid(grid.reshape(T, H, W, -1), (H2, W2))  # (T·H·W, D) -> (T, H', W', D)
-    grid = resample_grid(grid.reshape(T, H2 * W2, -1).transpose(0, 1), (T2,))  # -> (H'·W', T', D)
-    grid = grid.transpose(0, 1).reshape(1, T2 * H2 * W2, -1)  # (H'·W', T', D) -> (1, T'·H'·W', D)
-    return torch.cat((prefix, grid), dim=1)
 
 
 # --- models --------------------------------------------------------------------------------------------------
@@ -153,6 +137,7 @@ class _ViViTBase(VitkitModel):
     is_video = True
 
     def __init__(self, cfg: ViViTConfig):
+        validate_config(cfg)
         super().__init__()
         self.config = cfg
         self.num_classes, self.num_features = cfg.num_classes, cfg.embed_dim
@@ -288,84 +273,23 @@ class ViViTFactorisedEncoder(_ViViTBase):
         """Resample the spatial (square grid, bicubic) and temporal (linear) tables of a checkpoint."""
         out = dict(state_dict)
         pos, tpos = out.get("pos_embed"), out.get("temporal_pos_embed")
-        side = math.isqrt(pos.shape[1] - 1) if pos is not None else 0
-        if pos is not None and pos.shape != self.pos_embed.shape and side * side == pos.shape[1] - 1:
-            out["pos_embed"] = resample_abs_pos_embed(pos, self.grid_size[1:], (side, side), 1)
+        if pos is not None and pos.shape != self.pos_embed.shape:
+            out["pos_embed"] = resample_square_pos_embed(pos, self.grid_size[1:])
         if tpos is not None and tpos.shape != self.temporal_pos_embed.shape:
             out["temporal_pos_embed"] = resample_abs_pos_embed(tpos, self.grid_size[:1], (tpos.shape[1] - 1,), 1)
         return out
 
 
-# --- initialisation from an image ViT (§3.4) -----------------------------------------------------------------
-TUBELET_INITS = ("central_frame", "inflate")
-
-
-def _image_vit_state_dict(state_dict: dict[str, Tensor], model: _ViViTBase) -> dict[str, Tensor]:
-    """A vitkit/timm-layout image ViT state dict; other layouts (HF ViT, ...) go through vitkit's converters."""
-    if "patch_embed.proj.weight" in state_dict:
-        return state_dict
-    from ..convert import to_vitkit
-    from .vit import VisionTransformer, ViTConfig
-
-    c = model.config
-    with torch.device("meta"):
-        vit = VisionTransformer(ViTConfig(img_size=c.img_size, patch_size=c.patch_size, in_chans=c.in_chans,
-                                          embed_dim=c.embed_dim, depth=c.depth, num_heads=c.num_heads,
-                                          mlp_ratio=c.mlp_ratio, qkv_bias=c.qkv_bias))
-    converted, _ = to_vitkit(state_dict, vit)
-    if "patch_embed.proj.weight" not in converted:
-        raise CheckpointError("the image checkpoint is not a ViT state dict in a known layout (vitkit/timm, or one "
-                              "with a registered converter such as HF ViT)")
-    return converted
-
-
-def init_from_image_vit(model: _ViViTBase, vit_state_dict: dict[str, Tensor],
-                        tubelet_init: str = "central_frame") -> _ViViTBase:
-    """Initialise a ViViT model from an image ViT's weights, in place (§3.4); returns the model.
-
-    - tubelet filter: "central_frame" puts E_image at temporal index ⌊t/2⌋ and zeros elsewhere;
-      "inflate" uses E_image / t at every temporal index (both give the image embedding on a static clip);
-    - position table: the image grid (resampled bicubic to n_h×n_w if needed) tiled over n_t for Models 1/3/4,
-      the image table itself for Model 2's spatial encoder; Models 3/4 drop the cls row;
-    - blocks and the (spatial) final norm copied; Model 3's temporal attention starts with a zero output
-      projection; Model 2's temporal encoder and every head keep their fresh initialisation.
-    """
-    if tubelet_init not in TUBELET_INITS:
-        raise ConfigError(f"unknown tubelet_init {tubelet_init!r}; expected one of {', '.join(TUBELET_INITS)}")
-    sd = _image_vit_state_dict(vit_state_dict, model)
-    c, (n_t, n_h, n_w) = model.config, model.grid_size
-    w = sd["patch_embed.proj.weight"]  # (D, C, P, P)
-    if w.shape[1:] != (c.in_chans, c.patch_size, c.patch_size) or w.shape[0] != c.embed_dim:
-        raise CheckpointError(f"the image ViT's patch embedding has shape {tuple(w.shape)}, expected "
-                              f"({c.embed_dim}, {c.in_chans}, {c.patch_size}, {c.patch_size}) for this model")
-    t = c.tubelet_size
-    if tubelet_init == "central_frame":
-        w3 = torch.zeros(*w.shape[:2], t, *w.shape[2:], dtype=w.dtype)
-        w3[:, :, t // 2] = w
-    else:
-        w3 = w.unsqueeze(2).repeat(1, 1, t, 1, 1) / t  # (D, C, P, P) -> (D, C, t, P, P)
-    pos = sd["pos_embed"]  # (1, 1 + S0, D)
-    side = math.isqrt(pos.shape[1] - 1)
-    pos = resample_abs_pos_embed(pos, (n_h, n_w), (side, side), 1)  # -> (1, 1 + S, D)
-    new = {k: v for k, v in sd.items() if k.startswith(("blocks.", "norm."))}
-    new["patch_embed.proj.weight"], new["patch_embed.proj.bias"] = w3, sd["patch_embed.proj.bias"]
-    if isinstance(model, ViViTFactorisedEncoder):
-        new["pos_embed"], new["cls_token"] = pos, sd["cls_token"]
-    else:
-        tiled = pos[:, 1:].repeat(1, n_t, 1)  # (1, S, D) -> (1, n_t·S, D), frame-major like the tokens
-        new["pos_embed"] = torch.cat((pos[:, :1], tiled), 1) if model.cls_token is not None else tiled
-        if model.cls_token is not None:
-            new["cls_token"] = sd["cls_token"]
-    own = model.state_dict()
-    missing = [k for k in new if k not in own or own[k].shape != new[k].shape]
-    if missing:
-        raise CheckpointError(f"the image ViT does not match this model at {missing[0]!r} (depth, width or heads "
-                              f"differ); expected an image ViT of the same size")
-    model.load_state_dict(new, strict=False)
-    for blk in getattr(model, "blocks", []):
-        if isinstance(blk, FactorisedSelfAttentionBlock):
-            blk.zero_init_temporal()
-    return model
+def validate_config(cfg: ViViTConfig) -> None:
+    """Raise ConfigError, one sentence, for a configuration ViViT cannot be built with."""
+    check_choice("variant", cfg.variant, _CLASSES)
+    check_divisible("embed_dim", cfg.embed_dim, "num_heads", cfg.num_heads)
+    if cfg.variant == "factorised_dot_product" and cfg.num_heads % 2:
+        raise ConfigError(f"num_heads {cfg.num_heads} is odd, but factorised dot-product attention splits the heads "
+                          f"into two halves (space and time); choose an even num_heads")
+    check_divisible("num_frames", cfg.num_frames, "tubelet_size", cfg.tubelet_size,
+                    "choose num_frames as a multiple of the tubelet depth")
+    check_patch_multiple(cfg.img_size, cfg.patch_size)
 
 
 # --- registered builders -------------------------------------------------------------------------------------
@@ -375,8 +299,7 @@ _CLASSES = {"spatiotemporal": ViViT, "factorised_encoder": ViViTFactorisedEncode
 
 def _vivit(overrides: dict, **base) -> _ViViTBase:
     cfg = build_config(ViViTConfig(**base), overrides)
-    if cfg.variant not in _CLASSES:
-        raise ConfigError(f"unknown ViViT variant {cfg.variant!r}; expected one of {', '.join(_CLASSES)}")
+    validate_config(cfg)  # before the variant picks the class
     return _CLASSES[cfg.variant](cfg)
 
 
