@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ..errors import DataError
 from .base import LabelledDataset, check_at_least, check_split
 from .digits import SPLITS, _images, _split_indices
 from .transforms import Transform
