@@ -126,7 +126,7 @@ class AttentionRecord:
         self._stack.pop()
 
     def _report(self, probs: Tensor) -> None:
-        self.calls.append((probs, tuple(self._stack)))
+        self.calls.append((probs.float().cpu(), tuple(self._stack)))
 
     @functools.cached_property
     def layers(self) -> list[AttentionLayer]:
@@ -151,10 +151,6 @@ class AttentionRecord:
         raise ConfigError(f"vitkit does not know how {type(self.model).__name__} groups the tokens of {attn.name!r} "
                           f"for attention maps")
 
-    @property
-    def batch(self) -> int:
-        return self.input.shape[0]
-
 
 def record_attention(model: nn.Module) -> AttentionRecord:
     """`with record_attention(model) as rec: model(x)`, then `rec.layers`: every attention layer's probabilities
@@ -171,13 +167,14 @@ def _trace(fold: Callable[[Tensor], Tensor], n: int, offset: int) -> Tensor:
     return torch.where(out > 0, out - 1 + offset, -1)
 
 
-def _place(probs: list[Tensor], index: list[tuple[Tensor, Tensor, slice]], B: int, heads: int, q_space: TokenSpace,
+def _place(probs: list[Tensor], index: list[tuple[Tensor, Tensor, slice]], heads: int, q_space: TokenSpace,
            k_space: TokenSpace) -> Tensor:
     """Scatter each call's (B·G, h', L_q, L_k) probabilities into a (B, heads, Nq, Nk) matrix at the (G, L) token
     indices of its queries and keys (-1: padding, dropped) and heads slice. A query that appears in several
     groups (a class token repeated into each) gets the mean of its rows; a query no call covers keeps itself
     (identity row: the layer leaves it unchanged)."""
     Nq, Nk = q_space.size, k_space.size
+    B = probs[0].shape[0] // index[0][0].shape[0]  # calls are (B·G, ...), groups innermost
     full = torch.zeros(B, heads, Nq * Nk)
     covered = torch.zeros(heads, Nq, dtype=torch.bool)
     for p, (qi, ki, hs) in zip(probs, index):
@@ -210,7 +207,7 @@ def _one(index: Tensor, probs: list[Tensor], rec: AttentionRecord, attn: _Frame,
     """A layer of one call whose queries and keys are the same (G, L) tokens."""
     k = k or q
     h = probs[0].shape[1]
-    return AttentionLayer(attn.name, _place(probs, [(index, index, slice(0, h))], rec.batch, h, q, k), q, k)
+    return AttentionLayer(attn.name, _place(probs, [(index, index, slice(0, h))], h, q, k), q, k)
 
 
 def _full_index(n: int) -> Tensor:
@@ -232,13 +229,13 @@ def _map_swin(rec, ctx, attn, probs, stack) -> AttentionLayer:
     index = torch.where(plan.fold < H * W, plan.fold, -1).view(-1, N).cpu()  # (nW, N); H·W marks padding
     p = probs[0]
     if plan.mask is not None:  # the -100 logits: exactly zero here
-        forbidden = (plan.mask != 0).view(1, -1, 1, N, N)  # (nW, 1, N, N) -> (1, nW, 1, N, N)
-        p = p.view(rec.batch, -1, *p.shape[1:]).masked_fill(forbidden, 0.0).flatten(0, 1)
+        forbidden = (plan.mask != 0).cpu().view(1, -1, 1, N, N)  # (nW, 1, N, N) -> (1, nW, 1, N, N)
+        p = p.view(-1, index.shape[0], *p.shape[1:]).masked_fill(forbidden, 0.0).flatten(0, 1)
     return _one(index, [p], rec, attn, TokenSpace(0, (H, W)))
 
 
 def _map_timesformer_factorised(rec, ctx, attn, probs, stack) -> AttentionLayer:
-    blk, (x, grid) = ctx.module, ctx.args
+    blk, grid = ctx.module, ctx.args[1]
     n = math.prod(grid)
     steps = [getattr(blk, f"{s}_attn") for s in blk.extra_steps] + [blk.attn]
     i = next(j for j, m in enumerate(steps) if m is attn.module)
@@ -252,7 +249,7 @@ def _map_timesformer_factorised(rec, ctx, attn, probs, stack) -> AttentionLayer:
 def _map_timesformer_block(rec, ctx, attn, probs, stack) -> AttentionLayer:
     from ..models.timesformer import SpaceOnlyBlock
 
-    blk, (x, grid) = ctx.module, ctx.args
+    blk, grid = ctx.module, ctx.args[1]
     T, S = grid[0], math.prod(grid[1:])
     if isinstance(blk, SpaceOnlyBlock):
         return _one(_per_frame_index(T, S), probs, rec, attn, TokenSpace(T, tuple(grid)))
@@ -282,7 +279,7 @@ def _map_vivit_fdp(rec, ctx, attn, probs, stack) -> AttentionLayer:
     time, space = _trace(lambda t: tubes(t, T), n, 0), _trace(lambda t: frames(t, T), n, 0)
     index = [(time, time, slice(0, h // 2)), (space, space, slice(h // 2, h))]  # scenic's head order
     q = TokenSpace(0, grid)
-    return AttentionLayer(attn.name, _place(probs, index, rec.batch, h, q, q), q, q)
+    return AttentionLayer(attn.name, _place(probs, index, h, q, q), q, q)
 
 
 def _map_vivit_encoder(rec, ctx, attn, probs, stack) -> AttentionLayer:
@@ -306,7 +303,7 @@ def footprint(reducer: nn.Module | None, grid: tuple[int, ...]) -> tuple[Tensor,
     if layer is None:
         raise ConfigError(f"cannot map a {type(reducer).__name__} reducer back onto its grid; expected a conv or pooling")
     nd = len(grid)
-    per_axis = lambda v: tuple(v) if isinstance(v, (tuple, list)) else (v,) * nd  # noqa: E731
+    per_axis = lambda v: tuple(v) if isinstance(v, (tuple, list)) else (v,) * nd
     axes, out_grid = [], []
     for L, k, s, p in zip(grid, per_axis(layer.kernel_size), per_axis(layer.stride), per_axis(layer.padding)):
         n_out = (L + 2 * p - k) // s + 1
@@ -324,7 +321,7 @@ def _with_prefix(m: Tensor, P: int) -> Tensor:
 
 
 def _map_reduced(rec, ctx, attn, probs, stack) -> AttentionLayer:
-    mod, (x, grid) = attn.module, attn.args
+    mod, grid = attn.module, attn.args[1]
     P = mod.num_prefix_tokens
     fq, q_grid = footprint(mod.q_reducer, grid)
     fk, k_grid = footprint(mod.k_reducer, grid)
