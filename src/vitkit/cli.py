@@ -259,28 +259,50 @@ def _profile(args) -> int:
 
 
 # --- visualize / convert / export -----------------------------------------------------------------------------
+def _query(text: str) -> tuple[int, ...] | None:
+    if text == "cls":
+        return None
+    try:
+        return tuple(int(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected 'cls' or patch coordinates like 3,5 or 1,3,5, got {text!r}") from None
+
+
 def _visualize_args(p: argparse.ArgumentParser) -> None:
     _model_args(p)
-    p.add_argument("--what", choices=("pos-embed", "rollout"), default="pos-embed",
-                   help="position-embedding similarity grid, or attention rollout of --input")
-    p.add_argument("--input", help="image file for --what rollout")
+    p.add_argument("--what", choices=("pos-embed", "attention", "rollout"), default="pos-embed",
+                   help="position tables; a query's attention per layer and head; or attention rollout of --input")
+    p.add_argument("--input", help="image or video file for --what attention / rollout")
     p.add_argument("--data", help="the training dataset, for --input's preprocessing (as in predict)")
+    p.add_argument("--query", type=_query, default=None,
+                   help="for --what attention: 'cls' (the class token; the mean of all tokens without one) or a patch "
+                   "y,x (images) / t,y,x (videos) on the first layer's token grid (default: cls)")
+    p.add_argument("--discard-ratio", type=non_negative_float, default=0.0,
+                   help="rollout: drop this fraction of the lowest attention weights per layer (default 0)")
+    p.add_argument("--gif", help="rollout: also write the frames as an animated GIF")
     p.add_argument("--out", required=True, help="PNG file to write")
 
 
 def _visualize(args) -> int:
-    from .tools.visualize import attention_rollout, plot_position_similarity, save_rollout
+    from .tools import visualize as vis
 
     model = _load_model(args)
     if args.what == "pos-embed":
-        plot_position_similarity(model, args.out)
+        vis.plot_position_tables(model, args.out)
     else:
         if not args.input:
-            raise ConfigError("visualize --what rollout needs --input IMAGE")
+            raise ConfigError(f"visualize --what {args.what} needs --input IMAGE (or VIDEO for a video model)")
         from .data import prediction_inputs
 
         x, _ = prediction_inputs([args.input], model.input_shape(), args.data, Path(args.checkpoint).parent)
-        save_rollout(attention_rollout(model, x)[0], model, x[0], args.out)
+        layers = vis.record(model, x)
+        if args.what == "attention":
+            vis.plot_attention(layers, args.out, args.query)
+        else:
+            vis.plot_rollout(layers, x[0], args.out, args.discard_ratio)
+            if args.gif:
+                vis.save_gif(layers, x[0], args.gif, args.discard_ratio)
+                print(f"wrote {args.gif}")
     print(f"wrote {args.out}")
     return 0
 
@@ -325,7 +347,7 @@ COMMANDS: dict[str, tuple[str, Callable, Callable]] = {
     "eval": ("accuracy of a checkpoint on a dataset split", _eval_args, _eval),
     "predict": ("top-k classes of a checkpoint for image/video files", _predict_args, _predict),
     "profile": ("parameters, GMACs and throughput of one or many models", _profile_args, _profile),
-    "visualize": ("plot position-embedding similarity or attention rollout", _visualize_args, _visualize),
+    "visualize": ("plot position tables, attention maps or attention rollout", _visualize_args, _visualize),
     "convert": ("convert a foreign weights file into a vitkit checkpoint", _convert_args, _convert),
     "export": ("export a checkpoint to ONNX, checked with onnxruntime", _export_args, _export),
 }
