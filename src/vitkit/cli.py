@@ -219,10 +219,29 @@ def _predict(args) -> int:
 
 
 # --- profile --------------------------------------------------------------------------------------------------
+def _sweep(text: str) -> tuple[str, list[int]]:
+    key, sep, raw = text.partition("=")
+    try:
+        values = [int(v) for v in raw.split(",")]
+    except ValueError:
+        values = []
+    if not sep or not values or min(values) <= 0:
+        raise argparse.ArgumentTypeError(f"expected KEY=N1,N2,... (e.g. img_size=112,224,448), got {text!r}")
+    return key.strip(), values
+
+
 def _profile_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("models", nargs="+", help="registered names or shell patterns (e.g. 'deit_*')")
     p.add_argument("--batch-size", type=positive_int, default=1, help="batch size for throughput")
     p.add_argument("--no-throughput", action="store_true", help="parameters and GMACs only (no compute)")
+    p.add_argument("--memory", action="store_true", help="also the peak activation memory of one step")
+    p.add_argument("--precision", choices=("fp32", "bf16"), default="fp32", help="throughput under bf16 autocast")
+    p.add_argument("--train", action="store_true", help="throughput and memory of a training step (fwd + bwd)")
+    p.add_argument("--sweep", type=_sweep, help="KEY=N1,N2,...: profile at every img_size (or num_frames)")
+    p.add_argument("--plot", help="with --sweep: draw GMACs, params, throughput and memory against the size (PNG)")
+    out = p.add_mutually_exclusive_group()
+    out.add_argument("--json", action="store_true", help="print the rows as JSON instead of a table")
+    out.add_argument("--csv", action="store_true", help="print the rows as CSV instead of a table")
     _add_overrides(p)
 
 
@@ -231,7 +250,7 @@ def _profile(args) -> int:
     from rich.table import Table
 
     from .registry import create_model, list_models
-    from .tools.profile import profile_model
+    from .tools.profile import plot_sweep, profile_model, sweep
 
     names: list[str] = []
     for pattern in args.models:
@@ -240,21 +259,45 @@ def _profile(args) -> int:
             raise ConfigError(f"no registered model matches {pattern!r}")
         names += found
     overrides = overrides_dict(args.override)
+    if args.plot and not args.sweep:
+        raise ConfigError("profile --plot draws a sweep; add --sweep img_size=... (or num_frames=...)")
+    key, values = args.sweep or (None, [None])
     for name in names:  # unknown names and overrides fail here, with one sentence, before any timing
-        with __import__("torch").device("meta"):
-            create_model(name, **overrides)
-    rows = [profile_model(n, batch_size=args.batch_size, throughput=not args.no_throughput, memory=False, **overrides)
-            for n in names]
-    table = Table(title="vitkit profile (GMACs per sample; throughput in samples/s, this machine)")
-    cols = [("model", "model", str), ("input", "input", str), ("params (M)", "params_m", "{:.2f}".format),
-            ("GMACs", "gmacs", "{:.3f}".format)]
+        for v in values:
+            with __import__("torch").device("meta"):
+                create_model(name, **overrides, **({key: v} if key else {}))
+    options = dict(batch_size=args.batch_size, throughput=not args.no_throughput, memory=args.memory,
+                   bf16=args.precision == "bf16", train=args.train, **overrides)
+    rows = sweep(names, key, values, **options) if key else [profile_model(n, **options) for n in names]
+    if args.plot:
+        plot_sweep(rows, key, args.plot)
+    if args.json or args.csv:
+        import csv
+        import json
+
+        if args.json:
+            print(json.dumps(rows, indent=1))
+        else:
+            w = csv.DictWriter(sys.stdout, fieldnames=list(rows[0]))
+            w.writeheader()
+            w.writerows(rows)
+        return 0
+    step = "training steps" if args.train else "samples"
+    table = Table(title=f"vitkit profile (GMACs per sample; throughput in {step}/s, this machine)")
+    cols = ([(key, key, str)] if key else []) + [
+        ("model", "model", str), ("input", "input", str), ("params (M)", "params_m", "{:.2f}".format),
+        ("GMACs", "gmacs", "{:.3f}".format)]
     if not args.no_throughput:
-        cols.append((f"samples/s (batch {args.batch_size})", "samples_per_s", "{:.1f}".format))
+        cols.append((f"samples/s (batch {args.batch_size}, {args.precision})", "samples_per_s", "{:.1f}".format))
+    if args.memory:
+        cols.append(("peak MB", "peak_mem_mb", "{:.1f}".format))
     for title, _, _ in cols:
         table.add_column(title, justify="left" if title in ("model", "input") else "right", no_wrap=title == "model")
     for r in rows:
-        table.add_row(*[fmt(r[key]) for _, key, fmt in cols])
+        table.add_row(*[fmt(r[k]) for _, k, fmt in cols])
     Console(width=None if sys.stdout.isatty() else 120).print(table)  # logs/pipes: room for full names
+    if args.plot:
+        print(f"wrote {args.plot}")
     return 0
 
 
