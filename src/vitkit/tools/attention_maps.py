@@ -380,6 +380,8 @@ def rollout(layers: list[AttentionLayer], discard_ratio: float = 0.0) -> tuple[T
     mix (Abnar & Zuidema's "discard" heuristic; 0: none)."""
     if not layers:
         raise ConfigError("no attention was recorded: run the model inside record_attention")
+    if not 0 <= discard_ratio < 1:
+        raise ConfigError(f"discard ratio {discard_ratio} must be in [0, 1)")
     R, space, first = None, None, layers[0].k_space
     for layer in layers:
         a = layer.probs.mean(1)  # (B, Nq, Nk)

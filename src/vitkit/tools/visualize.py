@@ -112,7 +112,8 @@ def plot_position_tables(model: nn.Module, path: str | os.PathLike) -> None:
     plt = _pyplot()
     tables = position_tables(model)
     cols = max(t.shape[0] if t.dim() == 3 else 1 for _, t in tables)
-    fig, axes = plt.subplots(len(tables), cols, figsize=(2.6 * cols, 2.8 * len(tables)), squeeze=False)
+    side = 2.6 if cols > 1 else 4.5  # a lone similarity mosaic gets room for its tiles
+    fig, axes = plt.subplots(len(tables), cols, figsize=(side * cols, (side + 0.2) * len(tables)), squeeze=False)
     for row, (title, pic) in zip(axes, tables):
         panels = list(pic) if pic.dim() == 3 else [_mosaic(pic) if pic.dim() == 4 else pic]
         for j, ax in enumerate(row):
@@ -222,17 +223,21 @@ def plot_rollout(layers: list[AttentionLayer], x: Tensor, path: str | os.PathLik
     heat = heat / heat.amax().clamp_min(1e-12)
     frames = _frame_for(_display(x), heat.shape[0])  # (T', H, W, C)
     up = F.interpolate(heat[None], size=frames.shape[1:3], mode="nearest")[0]  # -> (T', H, W)
-    fig, axes = plt.subplots(2, heat.shape[0], figsize=(2.2 * heat.shape[0] + 0.4, 4.6), squeeze=False)
-    for t in range(heat.shape[0]):
+    T = heat.shape[0]
+    # an image: input and rollout side by side; a video: frames in a row, the rollout overlaid below
+    fig, axes = plt.subplots(2, T, figsize=(2.2 * T + 0.4, 4.6), squeeze=False) if T > 1 else \
+        plt.subplots(1, 2, figsize=(5, 2.6), squeeze=False)
+    pairs = list(zip(axes[0], axes[1])) if T > 1 else [tuple(axes[0])]
+    for t, (top, bottom) in enumerate(pairs):
         img = frames[t].squeeze(-1).numpy()
         cmap = "gray" if frames.shape[-1] == 1 else None
-        axes[0][t].imshow(img, cmap=cmap)
-        axes[1][t].imshow(img, cmap=cmap)
-        axes[1][t].imshow(up[t].numpy(), cmap="inferno", alpha=0.6)
-        for ax in (axes[0][t], axes[1][t]):
-            ax.set_axis_off()
-    axes[0][0].set_title("input", fontsize=8, loc="left")
-    axes[1][0].set_title("attention rollout of the output", fontsize=8, loc="left")
+        top.imshow(img, cmap=cmap)
+        bottom.imshow(img, cmap=cmap)
+        bottom.imshow(up[t].numpy(), cmap="inferno", alpha=0.6)
+        top.set_axis_off()
+        bottom.set_axis_off()
+    pairs[0][0].set_title("input", fontsize=8, loc="left")
+    pairs[0][1].set_title("attention rollout of the output", fontsize=8, loc="left")
     fig.savefig(path, dpi=80, bbox_inches="tight")
     plt.close(fig)
 
