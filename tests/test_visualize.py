@@ -4,7 +4,7 @@ import torch.nn.functional as F
 
 import vitkit
 from vitkit.errors import ConfigError
-from vitkit.tools.visualize import attention_maps, attention_rollout, plot_position_similarity, position_similarity
+from vitkit.tools.visualize import attention_maps, attention_rollout, plot_position_tables, position_similarity
 
 
 def tiny_vit(**kw):
@@ -20,7 +20,7 @@ def test_position_similarity_is_cosine_of_the_patch_embeddings(tmp_path):
     torch.testing.assert_close(sim[1, 2, 3, 0], F.cosine_similarity(p[1 * 4 + 2], p[3 * 4 + 0], dim=0))
     torch.testing.assert_close(torch.diagonal(sim.reshape(16, 16)), torch.ones(16))
     out = tmp_path / "pos.png"
-    plot_position_similarity(model, out)
+    plot_position_tables(model, out)
     assert out.stat().st_size > 1000
     with pytest.raises(ConfigError, match="no learned 2-D position embedding"):
         position_similarity(vitkit.create_model("cvt_13_224", img_size=32, embed_dims=(16, 32, 48), depths=(1, 1, 1),
@@ -54,3 +54,61 @@ def test_rollout_rows_are_distributions_and_identity_without_attention():
         one.blocks[0].attn.qkv.bias.zero_()
     r1 = attention_rollout(one, torch.randn(1, 3, 32, 32))
     torch.testing.assert_close(r1[0], 0.5 * torch.eye(17) + 0.5 / 17)
+
+
+# --- every family from the CLI ----------------------------------------------------------------------------------
+FAMILIES = ["vit_tiny_patch16_224", "deit_tiny_distilled_patch16_224", "swin_tiny_patch4_window7_224", "cvt_13_224",
+            "mvit_base_16x4", "mvitv2_tiny", "vivit_base_16x2_factorised_encoder", "vivit_base_16x2_factorised_dot_product",
+            "timesformer_base_8x224_space_only", "timesformer_base_8x224_local_global"]
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory):
+    import av
+    import numpy as np
+    from PIL import Image
+
+    d = tmp_path_factory.mktemp("inputs")
+    Image.fromarray((np.random.default_rng(0).random((32, 32, 3)) * 255).astype("uint8")).save(d / "x.png")
+    with av.open(str(d / "v.mp4"), mode="w") as out:  # a bright square moving right
+        stream = out.add_stream("mpeg4", rate=8)
+        stream.width, stream.height, stream.pix_fmt = 32, 32, "yuv420p"
+        for i in range(12):
+            img = np.zeros((32, 32, 3), np.uint8)
+            img[8:16, 2 * i:2 * i + 8] = 255
+            for packet in stream.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    return d
+
+
+@pytest.mark.parametrize("name", FAMILIES)
+def test_cli_draws_attention_rollout_and_position_tables_for_every_family(name, inputs, tmp_path, capsys):
+    from tiny import tiny_overrides
+
+    from vitkit.cli import main
+
+    model = vitkit.create_model(name, **tiny_overrides(name))
+    ckpt = tmp_path / "m.safetensors"
+    vitkit.save_checkpoint(model, ckpt)
+    video = model.is_video
+    source = str(inputs / ("v.mp4" if video else "x.png"))
+    query = "1,2,3" if video else "2,3"
+    runs = {"attention": ["--query", "cls"], "attention-patch": ["--query", query], "rollout": [], "pos-embed": []}
+    for what, extra in runs.items():
+        out = tmp_path / f"{what}.png"
+        args = ["visualize", str(ckpt), "--what", what.split("-patch")[0], "--input", source, "--out", str(out), *extra]
+        if video and what == "rollout":
+            args += ["--gif", str(tmp_path / "r.gif")]
+        code = main(args)
+        if name.startswith("cvt") and what == "pos-embed":  # no position table: one sentence, exit 2
+            assert code == 2 and "encodes position through its convolutions" in capsys.readouterr().err
+            continue
+        assert code == 0, capsys.readouterr().err
+        assert 1000 < out.stat().st_size < 200_000
+    if video:
+        assert (tmp_path / "r.gif").read_bytes()[:3] == b"GIF"
+    assert main(["visualize", str(ckpt), "--what", "attention", "--input", source, "--query", "9,9,9,9",
+                 "--out", str(tmp_path / "q.png")]) == 2
+    assert "one coordinate per axis" in capsys.readouterr().err

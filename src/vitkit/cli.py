@@ -347,10 +347,29 @@ def _predict(args) -> int:
 
 
 # --- profile --------------------------------------------------------------------------------------------------
+def _sweep(text: str) -> tuple[str, list[int]]:
+    key, sep, raw = text.partition("=")
+    try:
+        values = [int(v) for v in raw.split(",")]
+    except ValueError:
+        values = []
+    if not sep or not values or min(values) <= 0:
+        raise argparse.ArgumentTypeError(f"expected KEY=N1,N2,... (e.g. img_size=112,224,448), got {text!r}")
+    return key.strip(), values
+
+
 def _profile_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("models", nargs="+", help="registered names or shell patterns (e.g. 'deit_*')")
     p.add_argument("--batch-size", type=positive_int, default=1, help="batch size for throughput")
     p.add_argument("--no-throughput", action="store_true", help="parameters and GMACs only (no compute)")
+    p.add_argument("--memory", action="store_true", help="also the peak activation memory of one step")
+    p.add_argument("--precision", choices=("fp32", "bf16"), default="fp32", help="throughput under bf16 autocast")
+    p.add_argument("--train", action="store_true", help="throughput and memory of a training step (fwd + bwd)")
+    p.add_argument("--sweep", type=_sweep, help="KEY=N1,N2,...: profile at every img_size (or num_frames)")
+    p.add_argument("--plot", help="with --sweep: draw GMACs, params, throughput and memory against the size (PNG)")
+    out = p.add_mutually_exclusive_group()
+    out.add_argument("--json", action="store_true", help="print the rows as JSON instead of a table")
+    out.add_argument("--csv", action="store_true", help="print the rows as CSV instead of a table")
     _add_overrides(p)
 
 
@@ -359,7 +378,7 @@ def _profile(args) -> int:
     from rich.table import Table
 
     from .registry import create_model, list_models
-    from .tools.profile import profile_model
+    from .tools.profile import plot_sweep, profile_model, sweep
 
     names: list[str] = []
     for pattern in args.models:
@@ -368,47 +387,93 @@ def _profile(args) -> int:
             raise ConfigError(f"no registered model matches {pattern!r}")
         names += found
     overrides = overrides_dict(args.override)
+    if args.plot and not args.sweep:
+        raise ConfigError("profile --plot draws a sweep; add --sweep img_size=... (or num_frames=...)")
+    key, values = args.sweep or (None, [None])
     for name in names:  # unknown names and overrides fail here, with one sentence, before any timing
-        with __import__("torch").device("meta"):
-            create_model(name, **overrides)
-    rows = [profile_model(n, batch_size=args.batch_size, throughput=not args.no_throughput, memory=False, **overrides)
-            for n in names]
-    table = Table(title="vitkit profile (GMACs per sample; throughput in samples/s, this machine)")
-    cols = [("model", "model", str), ("input", "input", str), ("params (M)", "params_m", "{:.2f}".format),
-            ("GMACs", "gmacs", "{:.3f}".format)]
+        for v in values:
+            with __import__("torch").device("meta"):
+                create_model(name, **overrides, **({key: v} if key else {}))
+    options = dict(batch_size=args.batch_size, throughput=not args.no_throughput, memory=args.memory,
+                   bf16=args.precision == "bf16", train=args.train, **overrides)
+    rows = sweep(names, key, values, **options) if key else [profile_model(n, **options) for n in names]
+    if args.plot:
+        plot_sweep(rows, key, args.plot)
+    if args.json or args.csv:
+        import csv
+        import json
+
+        if args.json:
+            print(json.dumps(rows, indent=1))
+        else:
+            w = csv.DictWriter(sys.stdout, fieldnames=list(rows[0]))
+            w.writeheader()
+            w.writerows(rows)
+        return 0
+    step = "training steps" if args.train else "samples"
+    table = Table(title=f"vitkit profile (GMACs per sample; throughput in {step}/s, this machine)")
+    cols = ([(key, key, str)] if key else []) + [
+        ("model", "model", str), ("input", "input", str), ("params (M)", "params_m", "{:.2f}".format),
+        ("GMACs", "gmacs", "{:.3f}".format)]
     if not args.no_throughput:
-        cols.append((f"samples/s (batch {args.batch_size})", "samples_per_s", "{:.1f}".format))
+        cols.append((f"samples/s (batch {args.batch_size}, {args.precision})", "samples_per_s", "{:.1f}".format))
+    if args.memory:
+        cols.append(("peak MB", "peak_mem_mb", "{:.1f}".format))
     for title, _, _ in cols:
         table.add_column(title, justify="left" if title in ("model", "input") else "right", no_wrap=title == "model")
     for r in rows:
-        table.add_row(*[fmt(r[key]) for _, key, fmt in cols])
+        table.add_row(*[fmt(r[k]) for _, k, fmt in cols])
     Console(width=None if sys.stdout.isatty() else 120).print(table)  # logs/pipes: room for full names
+    if args.plot:
+        print(f"wrote {args.plot}")
     return 0
 
 
 # --- visualize / convert / export -----------------------------------------------------------------------------
+def _query(text: str) -> tuple[int, ...] | None:
+    if text == "cls":
+        return None
+    try:
+        return tuple(int(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected 'cls' or patch coordinates like 3,5 or 1,3,5, got {text!r}") from None
+
+
 def _visualize_args(p: argparse.ArgumentParser) -> None:
     _model_args(p)
-    p.add_argument("--what", choices=("pos-embed", "rollout"), default="pos-embed",
-                   help="position-embedding similarity grid, or attention rollout of --input")
-    p.add_argument("--input", help="image file for --what rollout")
+    p.add_argument("--what", choices=("pos-embed", "attention", "rollout"), default="pos-embed",
+                   help="position tables; a query's attention per layer and head; or attention rollout of --input")
+    p.add_argument("--input", help="image or video file for --what attention / rollout")
     p.add_argument("--data", help="the training dataset, for --input's preprocessing (as in predict)")
+    p.add_argument("--query", type=_query, default=None,
+                   help="for --what attention: 'cls' (the class token; the mean of all tokens without one) or a patch "
+                   "y,x (images) / t,y,x (videos) on the first layer's token grid (default: cls)")
+    p.add_argument("--discard-ratio", type=non_negative_float, default=0.0,
+                   help="rollout: drop this fraction of the lowest attention weights per layer (default 0)")
+    p.add_argument("--gif", help="rollout: also write the frames as an animated GIF")
     p.add_argument("--out", required=True, help="PNG file to write")
 
 
 def _visualize(args) -> int:
-    from .tools.visualize import attention_rollout, plot_position_similarity, save_rollout
+    from .tools import visualize as vis
 
     model = _load_model(args)
     if args.what == "pos-embed":
-        plot_position_similarity(model, args.out)
+        vis.plot_position_tables(model, args.out)
     else:
         if not args.input:
-            raise ConfigError("visualize --what rollout needs --input IMAGE")
+            raise ConfigError(f"visualize --what {args.what} needs --input IMAGE (or VIDEO for a video model)")
         from .data import prediction_inputs
 
         x, _ = prediction_inputs([args.input], model.input_shape(), args.data, Path(args.checkpoint).parent)
-        save_rollout(attention_rollout(model, x)[0], model, x[0], args.out)
+        layers = vis.record(model, x)
+        if args.what == "attention":
+            vis.plot_attention(layers, args.out, args.query)
+        else:
+            vis.plot_rollout(layers, x[0], args.out, args.discard_ratio)
+            if args.gif:
+                vis.save_gif(layers, x[0], args.gif, args.discard_ratio)
+                print(f"wrote {args.gif}")
     print(f"wrote {args.out}")
     return 0
 
@@ -481,7 +546,7 @@ COMMANDS: dict[str, tuple[str, Callable, Callable]] = {
     "eval": ("accuracy of a checkpoint on a dataset split", _eval_args, _eval),
     "predict": ("top-k classes of a checkpoint for image/video files", _predict_args, _predict),
     "profile": ("parameters, GMACs and throughput of one or many models", _profile_args, _profile),
-    "visualize": ("plot position-embedding similarity or attention rollout", _visualize_args, _visualize),
+    "visualize": ("plot position tables, attention maps or attention rollout", _visualize_args, _visualize),
     "convert": ("convert a foreign weights file into a vitkit checkpoint", _convert_args, _convert),
     "export": ("export a checkpoint to ONNX, checked with onnxruntime", _export_args, _export),
     "reproduce": ("run the review's claims (experiments/) and write reports/review/", _reproduce_args, _reproduce),

@@ -5,14 +5,31 @@ Every family computes softmax(QKᵀ·scale + bias)·V through `attend`, which is
 `Attention` adds the fused qkv and output projections used by most families; variants (windows,
 factorised heads, reduced token maps) own only their projections, biases and regroupings and call
 `split_heads` / `attend` / `merge_heads` themselves.
+
+Inspection: while a `vitkit.record_attention` context is active, `attend` also hands the probabilities it used
+(bias and masks included) to that context's recorder; the output still comes from SDPA, unchanged. With no
+recorder active the only extra work is one test of an empty list.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .linear import Linear
+
+# The recorders of the active `record_attention` contexts (innermost last). They observe only: no output changes.
+RECORDERS: list[Callable[[Tensor], None]] = []
+
+
+def attention_probs(q: Tensor, k: Tensor, bias: Tensor | None = None, scale: float | None = None) -> Tensor:
+    """softmax(q·kᵀ·scale + bias) in fp32, what SDPA computes internally: (B, h, Nq, d), (B, h, Nk, d)
+    -> (B, h, Nq, Nk)."""
+    scale = q.shape[-1] ** -0.5 if scale is None else scale
+    logits = q.float() @ k.float().transpose(-2, -1) * scale  # (B, h, Nq, Nk)
+    return (logits if bias is None else logits + bias.float()).softmax(-1)
 
 
 def attend(q: Tensor, k: Tensor, v: Tensor, bias: Tensor | None = None, dropout_p: float = 0.0,
@@ -23,7 +40,10 @@ def attend(q: Tensor, k: Tensor, v: Tensor, bias: Tensor | None = None, dropout_
     """
     if bias is not None and bias.dim() == 3:
         bias = bias.unsqueeze(0)  # (h, Nq, Nk) -> (1, h, Nq, Nk): the fused CPU kernel refuses 3-D masks
-    return F.scaled_dot_product_attention(q, k, v, attn_mask=bias, dropout_p=dropout_p, scale=scale)
+    out = F.scaled_dot_product_attention(q, k, v, attn_mask=bias, dropout_p=dropout_p, scale=scale)
+    if RECORDERS:
+        RECORDERS[-1](attention_probs(q.detach(), k.detach(), None if bias is None else bias.detach(), scale))
+    return out
 
 
 class Attention(nn.Module):

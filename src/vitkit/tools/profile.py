@@ -9,6 +9,7 @@ instead of 35.1 GFLOPs), and the backward of grouped/depthwise convolutions (cou
 
 from __future__ import annotations
 
+import math
 import time
 from math import prod
 
@@ -121,24 +122,31 @@ def peak_memory(model: nn.Module, input_shape: tuple[int, ...], batch_size: int 
 
 
 def measure_throughput(model: nn.Module, input_shape: tuple[int, ...], batch_size: int = 8, steps: int = 5,
-                       warmup: int = 2, bf16: bool = False) -> float:
-    """Inference samples per second (median over `steps` timed batches)."""
+                       warmup: int = 2, bf16: bool = False, train: bool = False) -> float:
+    """Samples per second (median over `steps` timed batches) of inference, or with `train` of a training step
+    (forward, sum of the logits, backward; no optimizer)."""
     x = _example(model, input_shape, batch_size)
-    model.eval()
+    model.train(train)
     times = []
-    with torch.inference_mode(), torch.autocast(x.device.type, torch.bfloat16, enabled=bf16):
+    grad = torch.enable_grad() if train else torch.inference_mode()
+    with grad, torch.autocast(x.device.type, torch.bfloat16, enabled=bf16):
         for i in range(warmup + steps):
             t0 = time.perf_counter()
-            model(x)
+            out = model(x)
+            if train:
+                out.float().sum().backward()
+                model.zero_grad(set_to_none=True)
             if i >= warmup:
                 times.append(time.perf_counter() - t0)
+    model.eval()
     times.sort()
     return batch_size / times[len(times) // 2]
 
 
-def profile_model(name: str, batch_size: int = 1, throughput: bool = True, memory: bool = True,
-                  **overrides) -> dict:
-    """Params, GMACs (meta device, no compute), and optionally throughput and peak memory of a registered model."""
+def profile_model(name: str, batch_size: int = 1, throughput: bool = True, memory: bool = True, bf16: bool = False,
+                  train: bool = False, **overrides) -> dict:
+    """Params, GMACs (meta device, no compute), and optionally throughput (bf16 autocast, training step) and peak
+    memory (of one inference forward, or a training step) of a registered model."""
     from ..registry import create_model
 
     with torch.device("meta"):
@@ -149,7 +157,60 @@ def profile_model(name: str, batch_size: int = 1, throughput: bool = True, memor
     if throughput or memory:
         model = create_model(name, **overrides).eval()
         if throughput:
-            row["samples_per_s"] = measure_throughput(model, shape, batch_size)
+            row["samples_per_s"] = measure_throughput(model, shape, batch_size, bf16=bf16, train=train)
         if memory:
-            row["peak_mem_mb"] = peak_memory(model, shape, batch_size) / 2**20
+            row["peak_mem_mb"] = peak_memory(model, shape, batch_size, train=train) / 2**20
     return row
+
+
+SWEEP_KEYS = ("img_size", "num_frames")
+
+
+def sweep(names: list[str], key: str, values: list[int], **options) -> list[dict]:
+    """`profile_model` of every model at every value of one size override (`img_size` or `num_frames`); each
+    row also holds `key`: its value. `options` are profile_model's (batch_size, throughput, ...) and overrides."""
+    if key not in SWEEP_KEYS:
+        from ..errors import ConfigError
+
+        raise ConfigError(f"cannot sweep {key!r}; expected one of {', '.join(SWEEP_KEYS)}")
+    return [{key: v, **profile_model(n, **{**options, key: v})} for n in names for v in values]
+
+
+def loglog_slope(xs: list[float], ys: list[float]) -> float:
+    """Least-squares slope of log y against log x (the exponent of a power law)."""
+    lx, ly = [math.log(v) for v in xs], [math.log(v) for v in ys]
+    mx, my = sum(lx) / len(lx), sum(ly) / len(ly)
+    return sum((a - mx) * (b - my) for a, b in zip(lx, ly)) / sum((a - mx) ** 2 for a in lx)
+
+
+PLOTTED = (("gmacs", "GMACs per sample"), ("params_m", "parameters (M)"), ("samples_per_s", "samples / s"),
+           ("peak_mem_mb", "peak memory (MB)"))
+
+
+def plot_sweep(rows: list[dict], key: str, path) -> None:
+    """One log-log figure: a panel per measured quantity (GMACs, parameters, throughput, peak memory) against the
+    swept size, a line per model, each labelled with its GMACs slope against the size."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = [(k, title) for k, title in PLOTTED if all(k in r for r in rows)]
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.6), squeeze=False)
+    models = list(dict.fromkeys(r["model"] for r in rows))
+    for ax, (k, title) in zip(axes[0], panels):
+        for m in models:
+            pts = [(r[key], r[k]) for r in rows if r["model"] == m]
+            label = m
+            if k == "gmacs" and len(pts) > 1:
+                label += f" (∝ {key}^{loglog_slope(*zip(*pts)):.2f})"
+            ax.plot(*zip(*pts), marker="o", label=label)
+        ax.set_xscale("log", base=2)
+        ax.set_yscale("log")
+        ax.set_xlabel(key)
+        ax.set_title(title, fontsize=9)
+        ax.grid(True, which="both", alpha=0.3)
+    axes[0][0].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
