@@ -8,7 +8,7 @@ back onto its token grid from the calling modules and their own regroupings, app
 
 - a window block's cached plan (`SwinBlock.plan`: pad, roll by -shift, partition) gives the window of every
   token; pairs the shift mask forbids are set to exactly 0 (its -100 logits leave ~1e-44 after the softmax);
-- a factorised TimeSformer block's `folds` (tubes, frames, axial lines, neighbourhoods, strided groups) give
+- a factorised TimeSformer block's steps (tubes, frames, axial lines, neighbourhoods, strided groups) give
   the groups of each step; the class token repeated into every group of the last step gets the mean of its
   rows, as the block averages its outputs;
 - ViViT Model 3 steps are `frames` / `tubes`, Model 4's two `attend` calls are the time heads [0, h/2) and the
@@ -234,16 +234,34 @@ def _map_swin(rec, ctx, attn, probs, stack) -> AttentionLayer:
     return _one(index, [p], rec, attn, TokenSpace(0, (H, W)))
 
 
+def _timesformer_steps(blk: nn.Module, grid: tuple[int, int, int]) -> dict[nn.Module, Callable[[Tensor], Tensor]]:
+    """Each attention step of a factorised TimeSformer block and the regrouping its sequences come from
+    ((B, T·H·W, D) -> (B·G, L, D)), as the block's `forward` writes them out; `attn` is the step cls joins."""
+    from ..layers import groupings as G
+    from ..models.timesformer import AxialBlock, DividedSpaceTimeBlock, LocalGlobalBlock
+
+    if isinstance(blk, DividedSpaceTimeBlock):
+        T = grid[0]
+        return {blk.temporal_attn: lambda t: G.tubes(t, T), blk.attn: lambda t: G.frames(t, T)}
+    if isinstance(blk, AxialBlock):
+        time, height, width = 0, 1, 2
+        return {blk.temporal_attn: lambda t: G.lines(t, grid, time), blk.width_attn: lambda t: G.lines(t, grid, width),
+                blk.attn: lambda t: G.lines(t, grid, height)}
+    if isinstance(blk, LocalGlobalBlock):
+        glob = G.halves(grid)
+        loc = (1, glob[1], glob[2])
+        return {blk.local_attn: lambda t: G.neighbourhoods(G.pad_grid(t, grid, loc)[0], loc),
+                blk.attn: lambda t: G.strided(G.pad_grid(t, grid, glob)[0], glob)}
+    raise TypeError(f"no attention map for TimeSformer block {type(blk).__name__}")
+
+
 def _map_timesformer_factorised(rec, ctx, attn, probs, stack) -> AttentionLayer:
-    blk, grid = ctx.module, ctx.args[1]
+    blk, grid = ctx.module, tuple(ctx.args[1])
     n = math.prod(grid)
-    steps = [getattr(blk, f"{s}_attn") for s in blk.extra_steps] + [blk.attn]
-    i = next(j for j, m in enumerate(steps) if m is attn.module)
-    group = blk.folds(torch.zeros(1, 1 + n, 1, dtype=torch.float64), grid)[i][0]
-    index = _trace(group, n, offset=1)  # (G, L); the class token is index 0
-    if i == len(steps) - 1:  # the last step: cls repeated into every group
+    index = _trace(_timesformer_steps(blk, grid)[attn.module], n, offset=1)  # (G, L); the class token is index 0
+    if attn.module is blk.attn:  # the last step: cls repeated into every group
         index = torch.cat((torch.zeros(index.shape[0], 1, dtype=torch.long), index), dim=1)
-    return _one(index, probs, rec, attn, TokenSpace(1, tuple(grid)))
+    return _one(index, probs, rec, attn, TokenSpace(1, grid))
 
 
 def _map_timesformer_block(rec, ctx, attn, probs, stack) -> AttentionLayer:
