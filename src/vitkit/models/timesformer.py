@@ -183,7 +183,7 @@ class LocalGlobalBlock(FactorisedBlock):
 def _padded_fold(x: Tensor, grid: Grid, parts: Grid, fold, unfold) -> tuple[Fold, Fold, Tensor | None]:
     """(group, ungroup, key bias) for a fold of the grid zero-padded to multiples of `parts`; padding is masked
     as keys and dropped on the way back."""
-    padded = tuple(-(-n // k) * k for n, k in zip(grid, parts))
+    padded = tuple((n + k - 1) // k * k for n, k in zip(grid, parts))  # no -(-n // k): ONNX Div truncates
     bias = G.padding_bias(grid, padded, lambda m: fold(m, parts), x.dtype, x.device)
     if bias is not None:
         bias = bias.repeat(x.shape[0], 1, 1, 1)  # (G, 1, 1, L) -> (B·G, 1, 1, L), batch order (b g)
