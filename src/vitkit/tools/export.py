@@ -86,9 +86,13 @@ def export_onnx(model: nn.Module, path: str | os.PathLike, batch_size: int = 1, 
                               opset_version=opset, input_names=["input"], output_names=["logits"],
                               dynamic_axes={"input": {dims[a]: a for a in axes}, "logits": {0: "batch"}})
     except torch.onnx.errors.UnsupportedOperatorError as e:
-        raise ConfigError(f"ONNX opset {opset} cannot express what this model computes at input {shape}: "
-                          f"{str(e).splitlines()[0]} (an MViT v1 image size that its patch stride does not "
-                          f"divide resamples the position table with antialiasing at every forward)") from e
+        if "upsample_bicubic2d_aa" in str(e):
+            raise ConfigError(f"at input {shape} this model resamples a position table with antialiased bicubic "
+                              f"interpolation at every forward, which ONNX opset {opset} cannot express; build it "
+                              f"at a size its token grid matches (MViT v1: img_size a multiple of the patch "
+                              f"stride)") from e
+        raise ConfigError(f"ONNX opset {opset} cannot express this model: {str(e).splitlines()[0]}; try a "
+                          f"higher --opset") from e
     if not check:
         return None
     try:
