@@ -8,7 +8,7 @@ from tiny import tiny_overrides
 import vitkit
 from vitkit.cli import main
 from vitkit.errors import ConfigError
-from vitkit.tools.export import dynamic_axes, export_onnx
+from vitkit.tools.export import export_onnx, onnx_dynamic_axes
 
 ort = pytest.importorskip("onnxruntime")
 
@@ -58,11 +58,11 @@ def test_onnx_export_matches(name, extra, tmp_path):
     path = tmp_path / f"{name}.onnx"
     diff = export_onnx(model, path, batch_size=2)  # checked at batch 3 (and other sizes on free axes)
     assert diff is not None and diff <= 1e-4
-    # the graph leaves free exactly the axes `dynamic_axes` (and `vitkit export --help`) promise
+    # the graph leaves free exactly the axes `onnx_dynamic_axes` (and `vitkit export --help`) promise
     shape = (2, *model.input_shape())
     names = ["batch", "channels", "frames", "height", "width"] if len(shape) == 5 else \
         ["batch", "channels", "height", "width"]
-    free = dynamic_axes(model)
+    free = onnx_dynamic_axes(model)
     assert _input_dims(path) == [n if n in free else s for n, s in zip(names, shape)]
 
 

@@ -3,6 +3,7 @@
 from .checkpoint import load_checkpoint, save_checkpoint
 from .errors import CheckpointError, ConfigError, DataError, InputError, VitkitError
 from .registry import create_model, list_models, register_model
+from .tools.export import export_onnx, onnx_dynamic_axes
 
 __version__ = "0.1.0"
 
@@ -14,8 +15,10 @@ __all__ = [
     "VitkitError",
     "__version__",
     "create_model",
+    "export_onnx",
     "list_models",
     "load_checkpoint",
+    "onnx_dynamic_axes",
     "register_model",
     "save_checkpoint",
 ]

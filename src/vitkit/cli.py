@@ -314,12 +314,12 @@ def _export_args(p: argparse.ArgumentParser) -> None:
 
 
 def _export(args) -> int:
-    from .tools.export import dynamic_axes, export_onnx
+    from .tools.export import export_onnx, onnx_dynamic_axes
 
     model = _load_model(args)
     diff = export_onnx(model, args.out, opset=args.opset, check=not args.no_check)
     shape = "×".join(map(str, model.input_shape()))
-    print(f"wrote {args.out} (input {shape}, dynamic axes: {', '.join(dynamic_axes(model))})"
+    print(f"wrote {args.out} (input {shape}, dynamic axes: {', '.join(onnx_dynamic_axes(model))})"
           + ("" if diff is None else f"; onnxruntime vs PyTorch max abs diff {diff:.2e}"))
     return 0
 

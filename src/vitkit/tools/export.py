@@ -5,8 +5,8 @@ The TorchScript-based exporter is used (`dynamo=False`): it needs no extra packa
 pooled grids). The graph is traced at the model's configured input size; every path a family takes at that
 size (padding, window shrinking, odd merges, odd frame counts, non-square grids) is exported.
 
-Which input axes stay dynamic (`dynamic_axes`) depends on the family, because a size that PyTorch resolves in
-Python while tracing becomes a constant of the graph:
+Which input axes stay dynamic (`onnx_dynamic_axes`) depends on the family, because a size that PyTorch
+resolves in Python while tracing becomes a constant of the graph:
 
 - batch: every family.
 - height and width: CvT and the ResNet teachers (convolutions only, no position table or per-size plan).
@@ -35,7 +35,7 @@ AXES_HELP = ("batch is dynamic for every family; height and width also for CvT a
              "--override img_size=... / num_frames=...")
 
 
-def dynamic_axes(model: nn.Module) -> tuple[str, ...]:
+def onnx_dynamic_axes(model: nn.Module) -> tuple[str, ...]:
     """Input axes that the exported graph of `model` leaves free, among "batch", "frames", "height", "width"
     (see the module docstring for why the others are fixed)."""
     from ..models.cnn import SmallResNet
@@ -55,7 +55,7 @@ def _axis_dims(input_shape: tuple[int, ...]) -> dict[str, int]:
     return {"batch": 0, **({"frames": 2} if len(input_shape) == 4 else {}), **spatial}
 
 
-def check_shapes(input_shape: tuple[int, ...], axes: tuple[str, ...], batch_size: int) -> list[tuple[int, ...]]:
+def _check_shapes(input_shape: tuple[int, ...], axes: tuple[str, ...], batch_size: int) -> list[tuple[int, ...]]:
     """Inputs an export traced at (batch_size, *input_shape) is checked on: another batch size, then (when other
     axes are free) another size along each of them as well (+1 frame, +8 pixels)."""
     dims = _axis_dims(input_shape)
@@ -69,12 +69,12 @@ def check_shapes(input_shape: tuple[int, ...], axes: tuple[str, ...], batch_size
 
 def export_onnx(model: nn.Module, path: str | os.PathLike, batch_size: int = 1, opset: int = 17,
                 check: bool = True) -> float | None:
-    """Write `model` (eval mode) to `path` as ONNX, traced at (batch_size, *model.input_shape()) with the axes of
-    `dynamic_axes(model)` left free. With `check`, run the graph in onnxruntime on another batch size (and another
-    size along each other free axis) and return the max abs difference of the logits from PyTorch's (None
-    without check)."""
+    """Write `model` (eval mode) to `path` as ONNX, traced at (batch_size, *model.input_shape()) with the axes
+    of `onnx_dynamic_axes(model)` left free. With `check`, run the graph in onnxruntime on another batch size (and
+    another size along each other free axis) and return the max abs difference of the logits from PyTorch's
+    (None without check)."""
     model = model.eval()
-    shape, axes = tuple(model.input_shape()), dynamic_axes(model)
+    shape, axes = tuple(model.input_shape()), onnx_dynamic_axes(model)
     dims = _axis_dims(shape)
     device = next(model.parameters()).device
     path = Path(path)
@@ -101,7 +101,7 @@ def export_onnx(model: nn.Module, path: str | os.PathLike, batch_size: int = 1, 
         raise VitkitError("checking an ONNX export needs onnxruntime: pip install 'vitkit[export]'") from e
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     diff = 0.0
-    for s in check_shapes(shape, axes, batch_size):
+    for s in _check_shapes(shape, axes, batch_size):
         x = torch.randn(s)
         (out,) = session.run(["logits"], {"input": x.numpy()})
         with torch.no_grad():
