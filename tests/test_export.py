@@ -66,6 +66,16 @@ def test_onnx_export_matches(name, extra, tmp_path):
     assert _input_dims(path) == [n if n in free else s for n, s in zip(names, shape)]
 
 
+@pytest.mark.parametrize("name,free", [("vit_tiny_patch16_224", ["batch"]),
+                                       ("timesformer_base_8x224_space_only", ["batch", "frames"])])
+def test_opset_17_traces_at_the_configured_size(name, free, tmp_path):
+    """Below opset 18 (no antialiased Resize) position tables stay fixed; space-only TimeSformer keeps free frames."""
+    model = vitkit.create_model(name, **tiny_overrides(name))
+    path = tmp_path / "m.onnx"
+    assert export_onnx(model, path, batch_size=2, opset=17) <= 1e-4
+    assert [d for d in _input_dims(path) if isinstance(d, str)] == free == list(onnx_dynamic_axes(model, 17))
+
+
 def test_issue_swin_padded_windows_export(tmp_path, capsys):
     """The reported case, through the CLI: stage 2 is a 9×9 map padded to 12×12 for its 6×6 (shifted) windows."""
     model = vitkit.create_model("swin_tiny_patch4_window7_224", img_size=72, depths=(2, 2), num_heads=(3, 6),
