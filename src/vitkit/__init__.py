@@ -5,6 +5,7 @@ from .convert.video_init import init_video_from_image
 from .errors import CheckpointError, ConfigError, DataError, InputError, VitkitError
 from .registry import create_model, list_models, register_model
 from .tools.attention_maps import record_attention
+from .tools.export import export_onnx, onnx_dynamic_axes
 
 __version__ = "0.1.0"
 
@@ -16,9 +17,11 @@ __all__ = [
     "VitkitError",
     "__version__",
     "create_model",
+    "export_onnx",
     "init_video_from_image",
     "list_models",
     "load_checkpoint",
+    "onnx_dynamic_axes",
     "record_attention",
     "register_model",
     "save_checkpoint",

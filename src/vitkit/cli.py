@@ -497,17 +497,24 @@ def _convert(args) -> int:
 
 
 def _export_args(p: argparse.ArgumentParser) -> None:
+    from .tools.export import AXES_HELP
+
+    p.epilog = f"The graph is traced at the model's configured input size. Dynamic axes: {AXES_HELP}"
     _model_args(p)
     p.add_argument("--out", required=True, help="ONNX file to write")
-    p.add_argument("--opset", type=positive_int, default=17)
+    p.add_argument("--opset", type=positive_int, default=18,
+                   help="ONNX opset (default 18; below it, position-table models keep only batch dynamic)")
     p.add_argument("--no-check", action="store_true", help="skip the onnxruntime comparison")
 
 
 def _export(args) -> int:
-    from .tools.export import export_onnx
+    from .tools.export import export_onnx, onnx_dynamic_axes
 
-    diff = export_onnx(_load_model(args), args.out, opset=args.opset, check=not args.no_check)
-    print(f"wrote {args.out}" + ("" if diff is None else f"; onnxruntime vs PyTorch max abs diff {diff:.2e}"))
+    model = _load_model(args)
+    diff = export_onnx(model, args.out, opset=args.opset, check=not args.no_check)
+    shape = "×".join(map(str, model.input_shape()))
+    print(f"wrote {args.out} (input {shape}, dynamic axes: {', '.join(onnx_dynamic_axes(model, args.opset))})"
+          + ("" if diff is None else f"; onnxruntime vs PyTorch max abs diff {diff:.2e}"))
     return 0
 
 

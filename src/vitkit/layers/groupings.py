@@ -64,7 +64,8 @@ def halves(grid: tuple[int, int, int]) -> tuple[int, int, int]:
 
 def pad_grid(x: Tensor, grid: tuple[int, int, int], parts: tuple[int, int, int]) -> tuple[Tensor, tuple[int, int, int]]:
     """(B, T·H·W, D) -> zero-padded (B, T', H', W', D) with each size a multiple of its part count."""
-    padded = tuple(-(-n // k) * k for n, k in zip(grid, parts))
+    # (n + k - 1) // k, not -(-n // k): the ONNX exporter divides traced sizes with truncation, not floor
+    padded = tuple((n + k - 1) // k * k for n, k in zip(grid, parts))
     x = x.reshape(x.shape[0], *grid, x.shape[-1])  # (B, T·H·W, D) -> (B, T, H, W, D)
     if padded != tuple(grid):
         (T, H, W), (T2, H2, W2) = grid, padded

@@ -135,6 +135,7 @@ class SwinBlock(nn.Module):
     def plan(self, H: int, W: int, device: torch.device) -> WindowPlan:
         """Window, shift, gather indices and shift mask for an H×W map; cached per map size (hence per padded
         grid), so neither the indices nor the mask are rebuilt for a size already seen."""
+        H, W = int(H), int(W)  # the ONNX tracer passes sizes as 0-d tensors: plan (and cache) on plain ints
         key = (H, W, device)
         plan = self._plans.get(key)
         if plan is None:
