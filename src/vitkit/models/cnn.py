@@ -14,7 +14,7 @@ from pathlib import Path
 from torch import Tensor, nn
 
 from ..errors import CheckpointError, ConfigError
-from ..layers import Linear, check_input
+from ..layers import check_input
 from ..registry import build_config, register_model
 from .base import VitkitModel
 
@@ -66,7 +66,7 @@ class SmallResNet(VitkitModel):
             ch = w
         self.stages = nn.Sequential(*stages)
         self.head_drop = nn.Dropout(cfg.drop_rate) if cfg.drop_rate > 0 else nn.Identity()
-        self.head = Linear(ch, cfg.num_classes) if cfg.num_classes > 0 else nn.Identity()
+        self.head = self.new_head(cfg.num_classes)
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")

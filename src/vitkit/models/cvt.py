@@ -18,7 +18,6 @@ from torch import Tensor, nn
 
 from ..errors import ConfigError, InputError
 from ..layers import (
-    Linear,
     Mlp,
     ReducedAttention,
     activation,
@@ -155,7 +154,7 @@ class CvT(VitkitModel):
             for i in range(len(cfg.depths))
         ])
         self.norm = LayerNorm5(self.num_features)
-        self.head = Linear(self.num_features, cfg.num_classes) if cfg.num_classes > 0 else nn.Identity()
+        self.head = self.new_head(cfg.num_classes)
         self.apply(init_weights)
         if cfg.cls_token:
             trunc_normal_(self.stages[-1].cls_token)

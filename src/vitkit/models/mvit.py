@@ -290,7 +290,7 @@ class MViT(VitkitModel):
         self.num_classes, self.num_features = cfg.num_classes, settings[-1].dim_out
         self.norm = LayerNorm6(self.num_features)
         self.head_drop = nn.Dropout(cfg.head_drop_rate) if cfg.head_drop_rate > 0 else nn.Identity()
-        self.head = Linear(self.num_features, cfg.num_classes) if cfg.num_classes > 0 else nn.Identity()
+        self.head = self.new_head(cfg.num_classes)
         # timm/torchvision init (zero biases); SlowFast sets Linear and LayerNorm biases to 0.02 instead.
         self.apply(init_weights)
         for t in (self.cls_token, self.pos_embed_spatial, self.pos_embed_temporal, self.pos_embed_class):
