@@ -3,7 +3,7 @@
 from .attention import Attention, attend
 from .block import Block, LayerNorm6
 from .drop_path import DropPath, drop_path, drop_path_rates
-from .embed import PatchEmbed, TubeletEmbed, check_input
+from .embed import ConvEmbed, PatchEmbed, TubeletEmbed, check_input
 from .init import init_weights, trunc_normal_
 from .linear import Linear, set_onednn_linear
 from .mlp import Mlp, QuickGELU, TanhGELU, activation
@@ -13,6 +13,7 @@ from .reduced_attention import ReducedAttention
 __all__ = [
     "Attention",
     "Block",
+    "ConvEmbed",
     "DropPath",
     "LayerNorm6",
     "Linear",

@@ -16,8 +16,9 @@ from functools import partial
 import torch
 from torch import Tensor, nn
 
-from ..errors import ConfigError, InputError
+from ..errors import ConfigError
 from ..layers import (
+    ConvEmbed,
     Mlp,
     ReducedAttention,
     activation,
@@ -63,25 +64,6 @@ def _conv_bn(dim: int, kernel: int, stride: int, padding: int) -> nn.Sequential:
     ))
 
 
-class ConvEmbed(nn.Module):
-    """Convolutional token embedding (§3.1): overlapping strided conv -> LayerNorm, (B, C, H, W) -> (B, N, D)."""
-
-    def __init__(self, in_chans: int, embed_dim: int, kernel: int, stride: int, padding: int):
-        super().__init__()
-        self.kernel, self.padding = kernel, padding
-        self.proj = nn.Conv2d(in_chans, embed_dim, kernel, stride, padding)
-        self.norm = LayerNorm5(embed_dim)
-
-    def forward(self, x: Tensor) -> tuple[Tensor, tuple[int, int]]:
-        """x: (B, C, H, W) -> tokens (B, H'·W', D) and the grid (H', W')."""
-        if min(x.shape[-2:]) + 2 * self.padding < self.kernel:
-            raise InputError(f"feature map {tuple(x.shape[-2:])} is too small for the {self.kernel}×{self.kernel} "
-                             f"token-embedding conv; use a larger image")
-        x = self.proj(x)
-        grid = tuple(x.shape[-2:])
-        return self.norm(x.flatten(2).transpose(1, 2)), grid  # (B, D, H', W') -> (B, N, D)
-
-
 class CvTBlock(nn.Module):
     """Pre-norm block with convolutional-projection attention: (B, P + N, D), grid -> (B, P + N, D)."""
 
@@ -113,7 +95,8 @@ class CvTStage(nn.Module):
     def __init__(self, in_chans: int, i: int, cfg: CvTConfig, with_cls: bool, act_layer: type[nn.Module]):
         super().__init__()
         D = cfg.embed_dims[i]
-        self.patch_embed = ConvEmbed(in_chans, D, cfg.patch_sizes[i], cfg.patch_strides[i], cfg.patch_paddings[i])
+        self.patch_embed = ConvEmbed(in_chans, D, cfg.patch_sizes[i], cfg.patch_strides[i], cfg.patch_paddings[i],
+                                     norm_layer=LayerNorm5)
         self.pos_drop = nn.Dropout(cfg.drop_rate) if cfg.drop_rate > 0 else nn.Identity()
         self.cls_token = nn.Parameter(torch.zeros(1, 1, D)) if with_cls else None
         self.blocks = nn.ModuleList([

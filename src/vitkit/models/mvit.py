@@ -23,11 +23,11 @@ from torch import Tensor, nn
 
 from ..errors import ConfigError
 from ..layers import (
+    ConvEmbed,
     LayerNorm6,
     Linear,
     Mlp,
     ReducedAttention,
-    check_input,
     drop_path,
     drop_path_rates,
     init_weights,
@@ -238,21 +238,6 @@ class MultiScaleBlock(nn.Module):
         return shortcut + self.drop_path2(self.mlp(x_norm)), new_grid
 
 
-class PatchEmbedConv(nn.Module):
-    """cube₁ / patch embedding: an overlapping strided conv, (B, C, [T,] H, W) -> tokens (B, N, D) and the grid."""
-
-    def __init__(self, in_chans: int, embed_dim: int, kernel: tuple[int, ...], stride: tuple[int, ...],
-                 padding: tuple[int, ...]):
-        super().__init__()
-        self.in_chans = in_chans
-        self.proj = _CONV[len(kernel)](in_chans, embed_dim, kernel, stride, padding)
-
-    def forward(self, x: Tensor) -> tuple[Tensor, tuple[int, ...]]:
-        check_input(x, self.in_chans, self.proj.weight.ndim)
-        x = self.proj(x)
-        return x.flatten(2).transpose(1, 2), tuple(x.shape[2:])  # (B, D, *grid) -> (B, N, D)
-
-
 class MViT(VitkitModel):
     """MViT v1/v2: videos (B, C, T, H, W) or images (B, C, H, W) -> logits (B, num_classes).
     Token order is [cls?, patches in (t, h, w) row-major order]."""
@@ -265,7 +250,7 @@ class MViT(VitkitModel):
         self.is_video = nd == 3
         D = cfg.embed_dim
         self.num_prefix_tokens = int(cfg.class_token)
-        self.patch_embed = PatchEmbedConv(cfg.in_chans, D, cfg.patch_kernel, cfg.patch_stride, cfg.patch_padding)
+        self.patch_embed = ConvEmbed(cfg.in_chans, D, cfg.patch_kernel, cfg.patch_stride, cfg.patch_padding)
         size = ((cfg.num_frames,) if self.is_video else ()) + to_2tuple(cfg.img_size)
         self.grid_size = tuple(n // s for n, s in zip(size, cfg.patch_stride))
         self.cls_token = nn.Parameter(torch.zeros(1, 1, D)) if cfg.class_token else None
