@@ -5,7 +5,7 @@ import torch
 
 import vitkit
 from vitkit.errors import CheckpointError, ConfigError, InputError
-from vitkit.models.cnn import build_teacher
+from vitkit.train.teacher import build_teacher
 
 
 def test_resnet_shapes_and_stem_stride():
