@@ -15,7 +15,7 @@ from torch import Tensor, nn
 from ..errors import ConfigError
 from ..layers import check_input
 from ..registry import build_config, register_model
-from .base import VitkitModel
+from .base import VitkitModel, check_at_least
 
 
 @dataclass(frozen=True)
@@ -51,9 +51,8 @@ class SmallResNet(VitkitModel):
     """ResNet for small images: (B, C, H, W) -> logits (B, num_classes)."""
 
     def __init__(self, cfg: ResNetConfig):
+        validate_config(cfg)
         super().__init__()
-        if len(cfg.widths) != len(cfg.depths) or not cfg.widths:
-            raise ConfigError(f"widths {cfg.widths} and depths {cfg.depths} must be non-empty and of equal length")
         self.config = cfg
         self.num_classes, self.num_features = cfg.num_classes, cfg.widths[-1]
         self.stem = nn.Sequential(nn.Conv2d(cfg.in_chans, cfg.widths[0], 3, cfg.stem_stride, 1, bias=False),
@@ -83,14 +82,25 @@ class SmallResNet(VitkitModel):
         return x if pre_logits else self.head(x)
 
 
+def validate_config(cfg: ResNetConfig) -> None:
+    """ConfigError (one sentence) for stage lists or sizes that cannot build the small ResNet."""
+    if len(cfg.widths) != len(cfg.depths) or not cfg.widths:
+        raise ConfigError(f"widths {cfg.widths} and depths {cfg.depths} must be non-empty and of equal length")
+    check_at_least(cfg, 1, "img_size", "in_chans", "widths", "depths", "stem_stride")
+    check_at_least(cfg, 0, "num_classes")
+
+
+def _resnet(overrides: dict, **base) -> SmallResNet:
+    return SmallResNet(build_config(ResNetConfig(**base), overrides))
+
 
 @register_model
 def resnet_tiny_cifar(**overrides) -> SmallResNet:
     """The default DeiT teacher on small images: 32/64/128 channels, one block per stage, stride-2 stem."""
-    return SmallResNet(build_config(ResNetConfig(stem_stride=2), overrides))
+    return _resnet(overrides, stem_stride=2)
 
 
 @register_model
 def resnet20_cifar(**overrides) -> SmallResNet:
     """He et al. §4.2 ResNet-20: n = 3 blocks per stage at 16/32/64 channels."""
-    return SmallResNet(build_config(ResNetConfig(widths=(16, 32, 64), depths=(3, 3, 3)), overrides))
+    return _resnet(overrides, widths=(16, 32, 64), depths=(3, 3, 3))

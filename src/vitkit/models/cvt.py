@@ -16,7 +16,6 @@ from functools import partial
 import torch
 from torch import Tensor, nn
 
-from ..errors import ConfigError
 from ..layers import (
     ConvEmbed,
     Mlp,
@@ -29,7 +28,7 @@ from ..layers import (
     trunc_normal_,
 )
 from ..registry import build_config, register_model
-from .base import VitkitModel
+from .base import VitkitModel, check_at_least, check_divisible, check_per_stage
 
 LayerNorm5 = partial(nn.LayerNorm, eps=1e-5)  # official get_cls_model: partial(LayerNorm, eps=1e-5)
 @dataclass(frozen=True)
@@ -119,15 +118,10 @@ class CvT(VitkitModel):
     """CvT: (B, C, H, W) -> logits (B, num_classes). Stages 1–2 hand on a map; stage 3 carries the class token."""
 
     def __init__(self, cfg: CvTConfig):
-        super().__init__()
         if isinstance(cfg.drop_path_rate, (int, float)):
             cfg = replace(cfg, drop_path_rate=(float(cfg.drop_path_rate),) * len(cfg.depths))
-        per_stage = {f: getattr(cfg, f) for f in ("embed_dims", "num_heads", "patch_sizes", "patch_strides",
-                                                  "patch_paddings", "drop_path_rate")}
-        bad = {f: v for f, v in per_stage.items() if len(v) != len(cfg.depths)}
-        if bad:
-            raise ConfigError(f"per-stage options must have one value per stage ({len(cfg.depths)} from depths), "
-                              f"got {', '.join(f'{f}={v}' for f, v in bad.items())}")
+        validate_config(cfg)
+        super().__init__()
         self.config = cfg
         act = activation(cfg.act_layer)
         last = len(cfg.depths) - 1
@@ -157,6 +151,18 @@ class CvT(VitkitModel):
 
     def no_weight_decay(self) -> set[str]:
         return {f"stages.{len(self.stages) - 1}.cls_token"} if self.config.cls_token else set()
+
+
+def validate_config(cfg: CvTConfig) -> None:
+    """ConfigError (one sentence) for stage lists, heads, kernels or strides that cannot build a CvT."""
+    check_per_stage(cfg, len(cfg.depths), "depths", ("embed_dims", "num_heads", "patch_sizes", "patch_strides",
+                                                     "patch_paddings", "drop_path_rate"))
+    check_at_least(cfg, 1, "in_chans", "embed_dims", "num_heads", "patch_sizes", "patch_strides", "kernel_qkv",
+                   "stride_q", "stride_kv")
+    check_at_least(cfg, 0, "depths", "patch_paddings", "padding_qkv", "num_classes")
+    for i, (d, h) in enumerate(zip(cfg.embed_dims, cfg.num_heads)):
+        check_divisible(f"embed_dims[{i}]", d, f"num_heads[{i}]", h, "choose num_heads dividing each stage's embed_dims")
+    activation(cfg.act_layer)
 
 
 def _cvt(overrides: dict, **base) -> CvT:

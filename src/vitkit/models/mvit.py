@@ -36,7 +36,7 @@ from ..layers import (
 from ..layers.pos_embed import resample_grid
 from ..layers.reduced_attention import _from_map, _to_map
 from ..registry import build_config, register_model
-from .base import VitkitModel, to_2tuple
+from .base import VitkitModel, check_at_least, check_choice, check_divisible, to_2tuple
 
 _CONV = {2: nn.Conv2d, 3: nn.Conv3d}
 _POOL = {"max": {2: nn.MaxPool2d, 3: nn.MaxPool3d}, "avg": {2: nn.AvgPool2d, 3: nn.AvgPool3d}}
@@ -243,8 +243,8 @@ class MViT(VitkitModel):
     Token order is [cls?, patches in (t, h, w) row-major order]."""
 
     def __init__(self, cfg: MViTConfig):
+        validate_config(cfg)
         super().__init__()
-        _validate(cfg)
         self.config = cfg
         nd = len(cfg.patch_kernel)
         self.is_video = nd == 3
@@ -336,7 +336,8 @@ class MViT(VitkitModel):
         return out
 
 
-def _validate(cfg: MViTConfig) -> None:
+def validate_config(cfg: MViTConfig) -> None:
+    """ConfigError (one sentence) for kernels, strides, heads, choices or sizes that cannot build an MViT."""
     nd = len(cfg.patch_kernel)
     if nd not in (2, 3):
         raise ConfigError(f"patch_kernel must have 2 (image) or 3 (video) entries, got {cfg.patch_kernel}")
@@ -345,18 +346,24 @@ def _validate(cfg: MViTConfig) -> None:
             raise ConfigError(f"{name} must have {nd} entries like patch_kernel, got {getattr(cfg, name)}")
     if nd == 2 and cfg.num_frames != 1:
         raise ConfigError(f"num_frames={cfg.num_frames} was given to an image model (2-D patch_kernel); it takes 1")
-    if cfg.pool_mode not in ("conv", "avg", "max"):
-        raise ConfigError(f"pool_mode must be 'conv', 'avg' or 'max', got {cfg.pool_mode!r}")
-    if cfg.pos_embed not in ("separate", "relative", "none"):
-        raise ConfigError(f"pos_embed must be 'separate', 'relative' or 'none', got {cfg.pos_embed!r}")
-    if cfg.global_pool not in ("token", "avg"):
-        raise ConfigError(f"global_pool must be 'token' or 'avg', got {cfg.global_pool!r}")
+    check_choice("pool_mode", cfg.pool_mode, ("conv", "avg", "max"))
+    check_choice("pos_embed", cfg.pos_embed, ("separate", "relative", "none"))
+    check_choice("global_pool", cfg.global_pool, ("token", "avg"))
     if cfg.global_pool == "token" and not cfg.class_token:
         raise ConfigError("global_pool='token' needs class_token=True; use global_pool='avg' without a class token")
     if not cfg.depths or min(cfg.depths) < 1:
         raise ConfigError(f"depths must list at least one block per stage, got {cfg.depths}")
-    if cfg.embed_dim % cfg.num_heads:
-        raise ConfigError(f"embed_dim {cfg.embed_dim} is not divisible by num_heads {cfg.num_heads}")
+    check_at_least(cfg, 1, "img_size", "num_frames", "in_chans", "embed_dim", "num_heads", "patch_kernel",
+                   "patch_stride", "pool_kernel", "pool_stride_q", "pool_stride_kv")
+    check_at_least(cfg, 0, "patch_padding", "num_classes")
+    check_divisible("embed_dim", cfg.embed_dim, "num_heads", cfg.num_heads)
+    size = ((cfg.num_frames,) if nd == 3 else ()) + to_2tuple(cfg.img_size)
+    grid = tuple(n // s for n, s in zip(size, cfg.patch_stride))
+    for s in block_settings(cfg):  # heads double with the widths, so embed_dim % num_heads covers every block
+        grid = tuple(n // st for n, st in zip(grid, s.stride_q))
+    if min(grid) < 1:
+        raise ConfigError(f"the input {size} is too small for the strides of {len(cfg.depths)} stages (the token grid "
+                          f"shrinks to {grid}); use a larger img_size/num_frames or fewer stages")
 
 
 # --- registered builders ------------------------------------------------------------------------------------

@@ -37,7 +37,7 @@ from ..layers import (
 )
 from ..layers.groupings import fold_tokens, shifted_window_mask, unfold_tokens, window_index
 from ..registry import build_config, register_model
-from .base import VitkitModel, to_2tuple
+from .base import VitkitModel, check_at_least, check_divisible, check_patch_multiple, check_per_stage, to_2tuple
 
 
 @dataclass(frozen=True)
@@ -224,26 +224,12 @@ class ClassifierHead(nn.Module):
         return self.fc(self.drop(x))
 
 
-def _check_config(cfg: SwinConfig) -> None:
-    S = len(cfg.depths)
-    if S == 0 or len(cfg.num_heads) != S:
-        raise ConfigError(f"depths {cfg.depths} and num_heads {cfg.num_heads} must give one entry per stage, "
-                          f"with at least one stage")
-    bad = [(cfg.embed_dim * 2 ** i, h) for i, h in enumerate(cfg.num_heads) if (cfg.embed_dim * 2 ** i) % h]
-    if bad:
-        raise ConfigError(f"stage width {bad[0][0]} (embed_dim·2^i) is not divisible by its {bad[0][1]} heads")
-    grid = tuple(s // cfg.patch_size for s in to_2tuple(cfg.img_size))
-    if not 1 <= cfg.window_size <= min(grid):
-        raise ConfigError(f"window_size {cfg.window_size} cannot fit the {grid[0]}×{grid[1]} token grid of the first "
-                          f"stage (img_size {cfg.img_size} / patch_size {cfg.patch_size}); use 1 to {min(grid)}")
-
-
 class SwinTransformer(VitkitModel):
     """Swin Transformer: (B, C, H, W) -> logits (B, num_classes). Tokens stay on their (B, H, W, D) grid."""
 
     def __init__(self, cfg: SwinConfig):
+        validate_config(cfg)
         super().__init__()
-        _check_config(cfg)
         self.config = cfg
         S = len(cfg.depths)
         dims = [cfg.embed_dim * 2 ** i for i in range(S)]
@@ -306,6 +292,25 @@ class SwinTransformer(VitkitModel):
                 v = resize_relative_position_table(v, self.config.window_size)
             out[k] = v
         return out
+
+
+def validate_config(cfg: SwinConfig) -> None:
+    """ConfigError (one sentence) for stage lists, heads, windows or sizes that cannot build a Swin."""
+    check_per_stage(cfg, len(cfg.depths), "depths", ("num_heads",))
+    check_at_least(cfg, 1, "patch_size", "in_chans", "embed_dim", "num_heads", "window_size")
+    check_at_least(cfg, 0, "depths", "num_classes")
+    for i, h in enumerate(cfg.num_heads):
+        check_divisible(f"stage {i + 1}'s width embed_dim·2^{i} =", cfg.embed_dim * 2 ** i, f"its heads num_heads[{i}] =",
+                        h, "choose num_heads dividing each stage's width")
+    check_patch_multiple(cfg.img_size, cfg.patch_size)
+    grid = tuple(s // cfg.patch_size for s in to_2tuple(cfg.img_size))
+    if cfg.window_size > min(grid):
+        raise ConfigError(f"window_size {cfg.window_size} cannot fit the {grid[0]}×{grid[1]} token grid of the first "
+                          f"stage (img_size {cfg.img_size} / patch_size {cfg.patch_size}); use 1 to {min(grid)}")
+    smallest = cfg.patch_size * 2 ** (len(cfg.depths) - 1)
+    if min(to_2tuple(cfg.img_size)) < smallest:
+        raise ConfigError(f"img_size {cfg.img_size} is too small for {len(cfg.depths)} stages of patch {cfg.patch_size}: "
+                          f"each side must be at least {smallest} pixels")
 
 
 def _swin(overrides: dict, **base) -> SwinTransformer:

@@ -14,7 +14,7 @@ from torch import Tensor, nn
 
 from ..layers import Block, LayerNorm6, PatchEmbed, drop_path_rates, init_weights, resample_abs_pos_embed, trunc_normal_
 from ..registry import build_config, register_model
-from .base import VitkitModel, to_2tuple
+from .base import VitkitModel, check_at_least, check_choice, check_divisible, check_patch_multiple, to_2tuple
 
 
 @dataclass(frozen=True)
@@ -39,9 +39,8 @@ class VisionTransformer(VitkitModel):
     """ViT / DeiT: (B, C, H, W) -> logits (B, num_classes). Token order is [cls, (dist), patches]."""
 
     def __init__(self, cfg: ViTConfig):
+        validate_config(cfg)
         super().__init__()
-        if cfg.global_pool not in ("token", "avg"):
-            raise ValueError(f"global_pool must be 'token' or 'avg', got {cfg.global_pool!r}")
         self.config = cfg
         D = cfg.embed_dim
         self.num_classes, self.num_features = cfg.num_classes, D
@@ -129,6 +128,15 @@ class VisionTransformer(VitkitModel):
             state_dict = dict(state_dict, pos_embed=resample_abs_pos_embed(pos, self.grid_size, (side, side),
                                                                             self.num_prefix_tokens))
         return state_dict
+
+
+def validate_config(cfg: ViTConfig) -> None:
+    """ConfigError (one sentence) for sizes, heads or choices that cannot build a ViT."""
+    check_at_least(cfg, 1, "patch_size", "in_chans", "embed_dim", "num_heads")
+    check_at_least(cfg, 0, "depth", "num_classes")
+    check_choice("global_pool", cfg.global_pool, ("token", "avg"))
+    check_divisible("embed_dim", cfg.embed_dim, "num_heads", cfg.num_heads)
+    check_patch_multiple(cfg.img_size, cfg.patch_size)
 
 
 def _vit(overrides: dict, **base) -> VisionTransformer:
