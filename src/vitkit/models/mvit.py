@@ -250,6 +250,7 @@ class MViT(VitkitModel):
         self.is_video = nd == 3
         D = cfg.embed_dim
         self.num_prefix_tokens = int(cfg.class_token)
+        self.avg_pool = cfg.global_pool == "avg"  # else the class token
         self.patch_embed = ConvEmbed(cfg.in_chans, D, cfg.patch_kernel, cfg.patch_stride, cfg.patch_padding)
         size = ((cfg.num_frames,) if self.is_video else ()) + to_2tuple(cfg.img_size)
         self.grid_size = tuple(n // s for n, s in zip(size, cfg.patch_stride))
@@ -309,7 +310,7 @@ class MViT(VitkitModel):
 
     def forward_head(self, x: Tensor, pre_logits: bool = False) -> Tensor:
         """x: (B, P + N, D) -> logits (B, num_classes), or pooled features (B, D) with pre_logits."""
-        x = x[:, 0] if self.config.global_pool == "token" else x[:, self.num_prefix_tokens:].mean(1)
+        x = x[:, self.num_prefix_tokens:].mean(1) if self.avg_pool else x[:, 0]
         x = self.head_drop(x)
         return x if pre_logits else self.head(x)
 

@@ -45,6 +45,7 @@ class VisionTransformer(VitkitModel):
         D = cfg.embed_dim
         self.num_classes, self.num_features = cfg.num_classes, D
         self.num_prefix_tokens = 2 if cfg.distilled else 1
+        self.avg_pool = cfg.global_pool == "avg"  # mean of the patch tokens, normalised after pooling (timm's fc_norm)
         self.patch_embed = PatchEmbed(cfg.patch_size, cfg.in_chans, D)
         self.grid_size = tuple(s // cfg.patch_size for s in to_2tuple(cfg.img_size))
         self.cls_token = nn.Parameter(torch.zeros(1, 1, D))
@@ -81,11 +82,11 @@ class VisionTransformer(VitkitModel):
         x = torch.cat([*self._prefix_tokens(x.shape[0]), x], dim=1) + self._pos_embed(grid)  # -> (B, P + N, D)
         x = self.blocks(self.pos_drop(x))
         # avg pooling normalises after pooling (timm's fc_norm), token pooling the whole sequence (Eq. 4)
-        return x if self.config.global_pool == "avg" else self.norm(x)
+        return x if self.avg_pool else self.norm(x)
 
     def _pool(self, x: Tensor) -> Tensor:
         """(B, P + N, D) -> (B, D)."""
-        return self.norm(x[:, self.num_prefix_tokens:].mean(1)) if self.config.global_pool == "avg" else x[:, 0]
+        return self.norm(x[:, self.num_prefix_tokens:].mean(1)) if self.avg_pool else x[:, 0]
 
     def forward_head(self, x: Tensor, pre_logits: bool = False) -> Tensor:
         """x: (B, P + N, D) -> logits (B, num_classes), or pooled features (B, D) with pre_logits. Distilled models
