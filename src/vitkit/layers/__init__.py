@@ -8,7 +8,7 @@ from .init import init_weights, trunc_normal_
 from .linear import Linear, set_onednn_linear
 from .mlp import Mlp, QuickGELU, TanhGELU, activation
 from .pos_embed import resample_abs_pos_embed, resample_grid
-from .reduced_attention import ReducedAttention
+from .reduced_attention import ReducedAttention, from_map, to_map
 
 __all__ = [
     "Attention",
@@ -28,9 +28,11 @@ __all__ = [
     "check_input",
     "drop_path",
     "drop_path_rates",
+    "from_map",
     "init_weights",
     "resample_abs_pos_embed",
     "resample_grid",
     "set_onednn_linear",
+    "to_map",
     "trunc_normal_",
 ]

@@ -30,11 +30,12 @@ from ..layers import (
     ReducedAttention,
     drop_path,
     drop_path_rates,
+    from_map,
     init_weights,
+    to_map,
     trunc_normal_,
 )
 from ..layers.pos_embed import resample_grid
-from ..layers.reduced_attention import _from_map, _to_map
 from ..registry import build_config, register_model
 from .base import VitkitModel, check_at_least, check_choice, check_divisible, to_2tuple
 
@@ -182,7 +183,7 @@ class DecomposedRelPos(nn.Module):
 def _pool_tokens(x: Tensor, grid: tuple[int, ...], pool: nn.Module, num_prefix_tokens: int) -> Tensor:
     """Pool the patch tokens of (B, P + N, C) on their grid; the P prefix tokens pass through."""
     P = num_prefix_tokens
-    y, _ = _from_map(pool(_to_map(x[:, P:], grid)))
+    y, _ = from_map(pool(to_map(x[:, P:], grid)))
     return torch.cat([x[:, :P], y], dim=1) if P else y
 
 
