@@ -30,7 +30,7 @@ from ..layers import (
 from ..registry import build_config, register_model
 from .base import VitkitModel, check_at_least, check_divisible, check_per_stage
 
-LayerNorm5 = partial(nn.LayerNorm, eps=1e-5)  # official get_cls_model: partial(LayerNorm, eps=1e-5)
+
 @dataclass(frozen=True)
 class CvTConfig:
     img_size: int | tuple[int, int] = 224
@@ -53,6 +53,9 @@ class CvTConfig:
     drop_rate: float = 0.0
     attn_drop_rate: float = 0.0
     drop_path_rate: tuple[float, ...] | float = (0.0, 0.0, 0.1)  # per stage, linear within it (DROP_PATH_RATE)
+
+
+LayerNorm5 = partial(nn.LayerNorm, eps=1e-5)  # official get_cls_model: partial(LayerNorm, eps=1e-5)
 
 
 def _conv_bn(dim: int, kernel: int, stride: int, padding: int) -> nn.Sequential:

@@ -39,9 +39,6 @@ from ..layers.pos_embed import resample_grid
 from ..registry import build_config, register_model
 from .base import VitkitModel, check_at_least, check_choice, check_divisible, to_2tuple
 
-_CONV = {2: nn.Conv2d, 3: nn.Conv3d}
-_POOL = {"max": {2: nn.MaxPool2d, 3: nn.MaxPool3d}, "avg": {2: nn.AvgPool2d, 3: nn.AvgPool3d}}
-
 
 @dataclass(frozen=True)
 class MViTConfig:
@@ -106,6 +103,10 @@ def block_settings(cfg: MViTConfig) -> list[BlockSetting]:
                                  tuple(cfg.pool_kernel), stride_kv))
         dim_in = dim_out
     return rows
+
+
+_CONV = {2: nn.Conv2d, 3: nn.Conv3d}
+_POOL = {"max": {2: nn.MaxPool2d, 3: nn.MaxPool3d}, "avg": {2: nn.AvgPool2d, 3: nn.AvgPool3d}}
 
 
 def _pooling(mode: str, channels: int, kernel: tuple[int, ...], stride: tuple[int, ...]) -> nn.Module | None:

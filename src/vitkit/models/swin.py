@@ -28,7 +28,6 @@ from ..layers import (
     Linear,
     Mlp,
     PatchEmbed,
-    check_input,
     drop_path,
     drop_path_rates,
     init_weights,
@@ -254,15 +253,13 @@ class SwinTransformer(VitkitModel):
 
     def forward_features(self, x: Tensor) -> Tensor:
         """x: (B, C, H, W) -> normalised last-stage tokens (B, H/(P·2^(S-1)), W/(P·2^(S-1)), D) (sides rounded up)."""
-        check_input(x, self.config.in_chans, 4, (self.config.patch_size,) * 2)
-        H, W = x.shape[-2:]
-        if min(H, W) < self.min_input_size:
+        x_size, grid = tuple(x.shape[-2:]), self.patch_embed.grid(x)
+        x = self.patch_embed(x)  # (B, N, D); checks the batch's shape, channels and patch multiples
+        if min(x_size) < self.min_input_size:
             name = self.model_name or type(self).__name__
-            raise InputError(f"image size {(H, W)} is too small for {name}: each side must be at least "
+            raise InputError(f"image size {x_size} is too small for {name}: each side must be at least "
                              f"{self.min_input_size} pixels (patch {self.config.patch_size} × "
                              f"{len(self.config.depths) - 1} patch merges)")
-        grid = self.patch_embed.grid(x)
-        x = self.patch_embed(x)  # (B, N, D)
         x = self.pos_drop(x.reshape(x.shape[0], *grid, -1))  # (B, N, D) -> (B, H/P, W/P, D)
         return self.norm(self.layers(x))
 
@@ -317,35 +314,41 @@ def _swin(overrides: dict, **base) -> SwinTransformer:
     return SwinTransformer(build_config(SwinConfig(**base), overrides))
 
 
-# Drop-path rates: the official configs' ImageNet-1K values (T 0.2, S 0.3, B 0.5); Swin-L and the 384 models exist
-# as 22K-pretrained weights fine-tuned with 0.2 (configs/swin/*22kto1k*.yaml).
+# Table 7 sizes (C, blocks and heads per stage); drop-path rates are the official configs' ImageNet-1K values
+# (T 0.2, S 0.3, B 0.5). Swin-L and the 384 models exist as 22K-pretrained weights fine-tuned with 0.2
+# (configs/swin/*22kto1k*.yaml).
+_TINY = dict(embed_dim=96, depths=(2, 2, 6, 2), num_heads=(3, 6, 12, 24))
+_SMALL = dict(embed_dim=96, depths=(2, 2, 18, 2), num_heads=(3, 6, 12, 24))
+_BASE = dict(embed_dim=128, depths=(2, 2, 18, 2), num_heads=(4, 8, 16, 32))
+_LARGE = dict(embed_dim=192, depths=(2, 2, 18, 2), num_heads=(6, 12, 24, 48))
+_AT_384 = dict(img_size=384, window_size=12, drop_path_rate=0.2)
+
+
 @register_model
 def swin_tiny_patch4_window7_224(**overrides) -> SwinTransformer:
-    return _swin(overrides, embed_dim=96, depths=(2, 2, 6, 2), num_heads=(3, 6, 12, 24), drop_path_rate=0.2)
+    return _swin(overrides, drop_path_rate=0.2, **_TINY)
 
 
 @register_model
 def swin_small_patch4_window7_224(**overrides) -> SwinTransformer:
-    return _swin(overrides, embed_dim=96, depths=(2, 2, 18, 2), num_heads=(3, 6, 12, 24), drop_path_rate=0.3)
+    return _swin(overrides, drop_path_rate=0.3, **_SMALL)
 
 
 @register_model
 def swin_base_patch4_window7_224(**overrides) -> SwinTransformer:
-    return _swin(overrides, embed_dim=128, depths=(2, 2, 18, 2), num_heads=(4, 8, 16, 32), drop_path_rate=0.5)
+    return _swin(overrides, drop_path_rate=0.5, **_BASE)
 
 
 @register_model
 def swin_large_patch4_window7_224(**overrides) -> SwinTransformer:
-    return _swin(overrides, embed_dim=192, depths=(2, 2, 18, 2), num_heads=(6, 12, 24, 48), drop_path_rate=0.2)
+    return _swin(overrides, drop_path_rate=0.2, **_LARGE)
 
 
 @register_model
 def swin_base_patch4_window12_384(**overrides) -> SwinTransformer:
-    return _swin(overrides, img_size=384, window_size=12, embed_dim=128, depths=(2, 2, 18, 2),
-                 num_heads=(4, 8, 16, 32), drop_path_rate=0.2)
+    return _swin(overrides, **_AT_384, **_BASE)
 
 
 @register_model
 def swin_large_patch4_window12_384(**overrides) -> SwinTransformer:
-    return _swin(overrides, img_size=384, window_size=12, embed_dim=192, depths=(2, 2, 18, 2),
-                 num_heads=(6, 12, 24, 48), drop_path_rate=0.2)
+    return _swin(overrides, **_AT_384, **_LARGE)

@@ -144,41 +144,49 @@ def _vit(overrides: dict, **base) -> VisionTransformer:
     return VisionTransformer(build_config(ViTConfig(**base), overrides))
 
 
+# Table 1 sizes (Ti and S from the official vit_jax configs); DeiT's models use the same ones.
+_TINY = dict(embed_dim=192, depth=12, num_heads=3)
+_SMALL = dict(embed_dim=384, depth=12, num_heads=6)
+_BASE = dict(embed_dim=768, depth=12, num_heads=12)
+_LARGE = dict(embed_dim=1024, depth=24, num_heads=16)
+_HUGE = dict(embed_dim=1280, depth=32, num_heads=16)
+
+
 @register_model
 def vit_tiny_patch16_224(**overrides) -> VisionTransformer:
-    return _vit(overrides, embed_dim=192, depth=12, num_heads=3)
+    return _vit(overrides, **_TINY)
 
 
 @register_model
 def vit_small_patch16_224(**overrides) -> VisionTransformer:
-    return _vit(overrides, embed_dim=384, depth=12, num_heads=6)
+    return _vit(overrides, **_SMALL)
 
 
 @register_model
 def vit_base_patch16_224(**overrides) -> VisionTransformer:
-    return _vit(overrides, embed_dim=768, depth=12, num_heads=12)
+    return _vit(overrides, **_BASE)
 
 
 @register_model
 def vit_base_patch32_224(**overrides) -> VisionTransformer:
-    return _vit(overrides, patch_size=32, embed_dim=768, depth=12, num_heads=12)
+    return _vit(overrides, patch_size=32, **_BASE)
 
 
 @register_model
 def vit_base_patch16_384(**overrides) -> VisionTransformer:
-    return _vit(overrides, img_size=384, embed_dim=768, depth=12, num_heads=12)
+    return _vit(overrides, img_size=384, **_BASE)
 
 
 @register_model
 def vit_large_patch16_224(**overrides) -> VisionTransformer:
-    return _vit(overrides, embed_dim=1024, depth=24, num_heads=16)
+    return _vit(overrides, **_LARGE)
 
 
 @register_model
 def vit_large_patch32_224(**overrides) -> VisionTransformer:
-    return _vit(overrides, patch_size=32, embed_dim=1024, depth=24, num_heads=16)
+    return _vit(overrides, patch_size=32, **_LARGE)
 
 
 @register_model
 def vit_huge_patch14_224(**overrides) -> VisionTransformer:
-    return _vit(overrides, patch_size=14, embed_dim=1280, depth=32, num_heads=16)
+    return _vit(overrides, patch_size=14, **_HUGE)
