@@ -4,6 +4,7 @@ checkpoints, parameter counts and GMACs against SPEC.md, and bad inputs."""
 import pytest
 import torch
 import torch.nn.functional as F
+from tiny import meta_model
 
 import vitkit
 from vitkit.errors import ConfigError, InputError
@@ -26,15 +27,11 @@ SPEC_PARAMS = {  # SPEC.md §3.2 / §9 (1000 classes)
 
 @pytest.mark.parametrize("name", sorted(SPEC_PARAMS))
 def test_param_counts_equal_spec(name):
-    with torch.device("meta"):
-        model = vitkit.create_model(name)
-    assert count_params(model) == SPEC_PARAMS[name]
+    assert count_params(meta_model(name)) == SPEC_PARAMS[name]
 
 
 def _meta_gmacs(name: str, side: int) -> float:
-    with torch.device("meta"):
-        model = vitkit.create_model(name).eval()
-    return count_gmacs(model, (3, side, side))
+    return count_gmacs(meta_model(name), (3, side, side))
 
 
 def test_gmacs_swin_tiny_and_growth_with_area():
