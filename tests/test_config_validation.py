@@ -7,7 +7,7 @@ from vitkit.cli import main
 
 CASES = {  # model, overrides -> part of the one sentence expected
     "vit heads": ("vit_tiny_patch16_224", ["num_heads=5"], "embed_dim 192 is not divisible by num_heads 5"),
-    "vit patch": ("vit_tiny_patch16_224", ["img_size=40", "patch_size=16"], "img_size 40 is not a multiple of patch_size 16"),
+    "vit patch": ("vit_tiny_patch16_224", ["img_size=40", "patch_size=16"], "img_size 40 is not divisible by the patch size"),
     "deit pool": ("deit_tiny_distilled_patch16_224", ["global_pool=max"], "global_pool must be 'token' or 'avg', got 'max'"),
     "swin heads": ("swin_tiny_patch4_window7_224", ["num_heads=[3,6,12,25]"], "num_heads[3] = 25"),
     "swin window": ("swin_tiny_patch4_window7_224", ["img_size=32", "window_size=12"], "window_size 12 cannot fit"),

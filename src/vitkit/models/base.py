@@ -51,8 +51,8 @@ def check_choice(name: str, value: str, choices: Iterable[str]) -> None:
 def check_patch_multiple(img_size: int | tuple[int, int], patch_size: int) -> None:
     """Both sides of the image the model is built for are multiples of the patch size."""
     if any(s % patch_size for s in to_2tuple(img_size)):
-        raise ConfigError(f"img_size {img_size} is not a multiple of patch_size {patch_size}; choose an image size "
-                          f"whose sides the patch size divides")
+        raise ConfigError(f"img_size {img_size} is not divisible by the patch size (patch_size {patch_size}); choose an "
+                          f"image size whose sides it divides")
 
 
 class VitkitModel(nn.Module):
