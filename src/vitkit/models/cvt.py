@@ -69,21 +69,22 @@ def _conv_bn(dim: int, kernel: int, stride: int, padding: int) -> nn.Sequential:
 class CvTBlock(nn.Module):
     """Pre-norm block with convolutional-projection attention: (B, P + N, D), grid -> (B, P + N, D)."""
 
-    def __init__(self, dim: int, num_heads: int, cfg: CvTConfig, num_prefix_tokens: int, drop_path_rate: float,
-                 act_layer: type[nn.Module]):
+    def __init__(self, dim: int, num_heads: int, *, mlp_ratio: float, qkv_bias: bool, kernel_qkv: int, stride_q: int,
+                 stride_kv: int, padding_qkv: int, num_prefix_tokens: int, drop: float, attn_drop: float,
+                 drop_path_rate: float, act_layer: type[nn.Module]):
         super().__init__()
-        k, p = cfg.kernel_qkv, cfg.padding_qkv
+        k, p = kernel_qkv, padding_qkv
         self.norm1 = LayerNorm5(dim)
         self.attn = ReducedAttention(
-            dim, dim, num_heads, qkv_bias=cfg.qkv_bias, reduce_first=True, num_prefix_tokens=num_prefix_tokens,
-            q_reducer=_conv_bn(dim, k, cfg.stride_q, p), k_reducer=_conv_bn(dim, k, cfg.stride_kv, p),
-            v_reducer=_conv_bn(dim, k, cfg.stride_kv, p),
+            dim, dim, num_heads, qkv_bias=qkv_bias, reduce_first=True, num_prefix_tokens=num_prefix_tokens,
+            q_reducer=_conv_bn(dim, k, stride_q, p), k_reducer=_conv_bn(dim, k, stride_kv, p),
+            v_reducer=_conv_bn(dim, k, stride_kv, p),
             # Official code quirk: `self.scale = dim_out ** -0.5`, the full width, not head_dim ** -0.5 (the
             # paper gives no scale); pretrained weights expect it.
-            scale=dim ** -0.5, attn_drop=cfg.attn_drop_rate, proj_drop=cfg.drop_rate)
+            scale=dim ** -0.5, attn_drop=attn_drop, proj_drop=drop)
         self.drop_path = drop_path(drop_path_rate)
         self.norm2 = LayerNorm5(dim)
-        self.mlp = Mlp(dim, int(dim * cfg.mlp_ratio), act_layer=act_layer, drop=cfg.drop_rate)
+        self.mlp = Mlp(dim, int(dim * mlp_ratio), act_layer=act_layer, drop=drop)
 
     def forward(self, x: Tensor, grid: tuple[int, int]) -> Tensor:
         """x: (B, P + N, D) with N = H·W -> (B, P + N, D)."""
@@ -92,19 +93,15 @@ class CvTBlock(nn.Module):
 
 
 class CvTStage(nn.Module):
-    """ConvEmbed then blocks: map (B, C_in, H, W) -> map (B, D, H', W') and the class token (B, 1, D) or None."""
+    """Convolutional token embedding, then the class token (last stage only), then blocks:
+    map (B, C_in, H, W) -> tokens (B, P + N, D) on the grid (H', W')."""
 
-    def __init__(self, in_chans: int, i: int, cfg: CvTConfig, with_cls: bool, act_layer: type[nn.Module]):
+    def __init__(self, patch_embed: ConvEmbed, blocks: list[CvTBlock], dim: int, with_cls: bool, drop: float):
         super().__init__()
-        D = cfg.embed_dims[i]
-        self.patch_embed = ConvEmbed(in_chans, D, cfg.patch_sizes[i], cfg.patch_strides[i], cfg.patch_paddings[i],
-                                     norm_layer=LayerNorm5)
-        self.pos_drop = nn.Dropout(cfg.drop_rate) if cfg.drop_rate > 0 else nn.Identity()
-        self.cls_token = nn.Parameter(torch.zeros(1, 1, D)) if with_cls else None
-        self.blocks = nn.ModuleList([
-            CvTBlock(D, cfg.num_heads[i], cfg, int(with_cls), dpr, act_layer)
-            for dpr in drop_path_rates(cfg.drop_path_rate[i], cfg.depths[i])
-        ])
+        self.patch_embed = patch_embed
+        self.pos_drop = nn.Dropout(drop) if drop > 0 else nn.Identity()
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, dim)) if with_cls else None
+        self.blocks = nn.ModuleList(blocks)
 
     def forward(self, x: Tensor) -> tuple[Tensor, tuple[int, int]]:
         """x: (B, C_in, H, W) -> tokens (B, P + N, D) with P = 1 if this stage has the class token, and (H', W')."""
@@ -127,12 +124,20 @@ class CvT(VitkitModel):
         super().__init__()
         self.config = cfg
         act = activation(cfg.act_layer)
-        last = len(cfg.depths) - 1
         self.num_classes, self.num_features = cfg.num_classes, cfg.embed_dims[-1]
-        self.stages = nn.ModuleList([
-            CvTStage(cfg.in_chans if i == 0 else cfg.embed_dims[i - 1], i, cfg, cfg.cls_token and i == last, act)
-            for i in range(len(cfg.depths))
-        ])
+        stages, in_chans = [], cfg.in_chans
+        for i, D in enumerate(cfg.embed_dims):
+            with_cls = cfg.cls_token and i == len(cfg.depths) - 1
+            embed = ConvEmbed(in_chans, D, cfg.patch_sizes[i], cfg.patch_strides[i], cfg.patch_paddings[i],
+                              norm_layer=LayerNorm5)
+            blocks = [CvTBlock(D, cfg.num_heads[i], mlp_ratio=cfg.mlp_ratio, qkv_bias=cfg.qkv_bias,
+                               kernel_qkv=cfg.kernel_qkv, stride_q=cfg.stride_q, stride_kv=cfg.stride_kv,
+                               padding_qkv=cfg.padding_qkv, num_prefix_tokens=int(with_cls), drop=cfg.drop_rate,
+                               attn_drop=cfg.attn_drop_rate, drop_path_rate=dpr, act_layer=act)
+                      for dpr in drop_path_rates(cfg.drop_path_rate[i], cfg.depths[i])]
+            stages.append(CvTStage(embed, blocks, D, with_cls, cfg.drop_rate))
+            in_chans = D
+        self.stages = nn.ModuleList(stages)
         self.norm = LayerNorm5(self.num_features)
         self.head = self.new_head(cfg.num_classes)
         self.apply(init_weights)
