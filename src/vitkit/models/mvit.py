@@ -131,13 +131,16 @@ class DecomposedRelPos(nn.Module):
 
     def __init__(self, head_dim: int, grid: tuple[int, ...], stride_q: tuple[int, ...], stride_kv: tuple[int, ...]):
         super().__init__()
-        names = ("t", "h", "w")[-len(grid):]
-        self.axes = names
-        for a, n, sq, skv in zip(names, grid, stride_q, stride_kv):
-            length = 2 * n - 1 if a == "t" else 2 * max(n // sq, n // skv) - 1
-            table = nn.Parameter(torch.zeros(length, head_dim))
-            trunc_normal_(table)
-            setattr(self, f"rel_pos_{a}", table)
+        lengths = [2 * max(n // sq, n // skv) - 1 for n, sq, skv in zip(grid, stride_q, stride_kv)]
+        if len(grid) == 3:
+            lengths[0] = 2 * grid[0] - 1
+        tables = [trunc_normal_(nn.Parameter(torch.zeros(n, head_dim))) for n in lengths]
+        self.rel_pos_t = tables[0] if len(grid) == 3 else None  # video models only; made first, as before
+        self.rel_pos_h, self.rel_pos_w = tables[-2:]
+
+    def tables(self) -> list[Tensor]:
+        """The per-axis tables in grid order: [R_t,] R_h, R_w."""
+        return [t for t in (self.rel_pos_t, self.rel_pos_h, self.rel_pos_w) if t is not None]
 
     @staticmethod
     def _table(table: Tensor, n_q: int, n_k: int) -> Tensor:
@@ -158,8 +161,8 @@ class DecomposedRelPos(nn.Module):
         r_q = q[:, :, P:].reshape(B, h, *q_grid, d)  # (B, h, Nq, d) -> (B, h, *q_grid, d)
         letters = "xyz"[:len(q_grid)]
         rels = []
-        for i, (a, n_q, n_k) in enumerate(zip(self.axes, q_grid, k_grid)):
-            R = self._table(getattr(self, f"rel_pos_{a}"), n_q, n_k)
+        for i, (table, n_q, n_k) in enumerate(zip(self.tables(), q_grid, k_grid)):
+            R = self._table(table, n_q, n_k)
             # contract d, keeping the query's grid and this axis' key coordinate: (B, h, *q_grid, k_a)
             rel = torch.einsum(f"bn{letters}c,{letters[i]}kc->bn{letters}k", r_q, R)
             shape = [1] * len(k_grid)
