@@ -3,6 +3,7 @@ mechanism (class token bypasses the conv projection, K/V squeezed 4×), and bad 
 
 import pytest
 import torch
+from tiny import meta_model
 
 from vitkit import ConfigError, InputError, create_model
 from vitkit.convert import to_vitkit
@@ -21,15 +22,10 @@ FULL = {
 }
 
 
-def _meta(name):
-    with torch.device("meta"):
-        return create_model(name).eval()
-
-
 @pytest.mark.parametrize("name", sorted(FULL))
 def test_full_size_params_and_gmacs(name):
     params, gmacs = FULL[name]
-    model = _meta(name)
+    model = meta_model(name)
     assert count_params(model) == params
     measured = count_gmacs(model, model.input_shape())
     assert abs(measured - gmacs) / gmacs < 0.01, measured

@@ -6,6 +6,7 @@ import re
 
 import pytest
 import torch
+from tiny import meta_model
 
 from vitkit import create_model
 from vitkit.convert import to_vitkit
@@ -17,18 +18,13 @@ VIDEO = {"img_size": 32, "num_frames": 4, "embed_dim": 16, "depths": (1, 2, 1), 
          "num_classes": 5}
 
 
-def _meta(name: str, **overrides):
-    with torch.device("meta"):
-        return create_model(name, **overrides)
-
-
 # --- sizes and costs ------------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("name,params", [
     ("mvit_base_16x4", 36_610_672),       # torchvision mvit_v1_b, 400 classes
     ("mvitv2_small_16x4", 34_537_744),    # torchvision mvit_v2_s
 ])
 def test_video_param_counts(name, params):
-    assert count_params(_meta(name)) == params
+    assert count_params(meta_model(name)) == params
 
 
 @pytest.mark.parametrize("name,spec_m", [("mvitv2_tiny", 24.17), ("mvitv2_small", 34.87), ("mvitv2_base", 51.47)])
@@ -36,19 +32,19 @@ def test_image_param_counts_equal_timm(name, spec_m):
     timm = pytest.importorskip("timm")
     with torch.device("meta"):
         ref = timm.create_model(name)
-    n = count_params(_meta(name))
+    n = count_params(meta_model(name))
     assert n == count_params(ref)
     assert round(n / 1e6, 2) == spec_m
 
 
 def test_other_video_sizes():
-    assert count_params(_meta("mvit_base_32x3")) == 36_610_672 + 8 * 96  # 16 temporal positions instead of 8
-    assert round(count_params(_meta("mvitv2_base_32x3")) / 1e6, 1) == 51.2  # SlowFast projects/mvitv2 README
+    assert count_params(meta_model("mvit_base_32x3")) == 36_610_672 + 8 * 96  # 16 temporal positions instead of 8
+    assert round(count_params(meta_model("mvitv2_base_32x3")) / 1e6, 1) == 51.2  # SlowFast projects/mvitv2 README
 
 
 @pytest.mark.parametrize("name,paper", [("mvit_base_16x4", 70.5), ("mvitv2_small_16x4", 64.2)])
 def test_gmacs_match_papers(name, paper):
-    model = _meta(name).eval()
+    model = meta_model(name).eval()
     assert abs(count_gmacs(model, model.input_shape()) / paper - 1) < 0.01
 
 
@@ -60,7 +56,7 @@ def test_block_table_is_spec_7_1():
             **{i: (384, 384, 4, (8, 14, 14), None, (1, 2, 2)) for i in range(4, 13)},
             13: (384, 768, 4, (8, 14, 14), None, (1, 2, 2)), 14: (768, 768, 8, (8, 14, 14), (1, 2, 2), (1, 1, 1)),
             15: (768, 768, 8, (8, 7, 7), None, (1, 1, 1))}
-    model = _meta("mvit_base_16x4")
+    model = meta_model("mvit_base_16x4")
     rows, grid = block_settings(model.config), model.grid_size
     assert len(rows) == 16
     for i, s in enumerate(rows):
@@ -74,10 +70,10 @@ def test_block_table_is_spec_7_1():
 
 
 def test_v2_pools_q_everywhere_and_expands_in_attention():
-    rows = block_settings(_meta("mvitv2_small_16x4").config)
+    rows = block_settings(meta_model("mvitv2_small_16x4").config)
     assert all(s.kernel_q == (3, 3, 3) for s in rows)
     assert [i for i, s in enumerate(rows) if s.dim_in != s.dim_out] == [1, 3, 14]  # the Q-strided blocks
-    rows = block_settings(_meta("mvitv2_base").config)
+    rows = block_settings(meta_model("mvitv2_base").config)
     assert [i for i, s in enumerate(rows) if s.stride_q == (2, 2)] == [2, 5, 21]
     assert [s.stride_kv for s in rows][:3] == [(4, 4), (4, 4), (2, 2)]
 

@@ -1,7 +1,11 @@
 """Tiny overrides per registry pattern, so every registered name can be built and run in a test.
-First matching pattern wins; each family adds its line."""
+First matching pattern wins; each family adds its line. Full sizes are built on the meta device (`meta_model`)."""
 
 import fnmatch
+
+import torch
+
+import vitkit
 
 TINY: dict[str, dict] = {
     "vit_*": dict(img_size=32, patch_size=8, embed_dim=48, depth=2, num_heads=3, num_classes=7),
@@ -23,3 +27,9 @@ def tiny_overrides(name: str) -> dict:
         if fnmatch.fnmatch(name, pattern):
             return dict(overrides)
     raise KeyError(f"no tiny overrides for {name}: add a pattern to tests/tiny.py")
+
+
+def meta_model(name: str, **overrides) -> torch.nn.Module:
+    """A registered model at full size on the meta device (no memory, no init): for parameter counts and GMACs."""
+    with torch.device("meta"):
+        return vitkit.create_model(name, **overrides).eval()

@@ -4,6 +4,7 @@ import pytest
 import timm
 import torch
 from timm.layers import resample_abs_pos_embed as timm_resample
+from tiny import meta_model
 
 import vitkit
 from vitkit.convert import to_vitkit
@@ -15,6 +16,14 @@ NAMES = ["vit_tiny_patch16_224", "vit_small_patch16_224", "vit_base_patch16_224"
 
 def _max_diff(a, b):
     return (a - b).abs().max().item()
+
+
+def _converted(ref: torch.nn.Module, ours: torch.nn.Module, expected_source: str) -> torch.nn.Module:
+    """ours with ref's weights loaded through vitkit's converter, which must recognise `expected_source`."""
+    sd, source = to_vitkit(ref.state_dict(), ours)
+    assert source == expected_source
+    ours.load_state_dict(sd)
+    return ours
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -55,10 +64,7 @@ def test_checkpoint_at_224_loaded_at_384(name, tmp_path):
 def test_timm_avg_pool_fc_norm():
     ref = timm.create_model("vit_tiny_patch16_224", pretrained=False, depth=1, global_pool="avg", class_token=True).eval()
     assert "fc_norm.weight" in ref.state_dict()
-    ours = vitkit.create_model("vit_tiny_patch16_224", depth=1, global_pool="avg").eval()
-    sd, source = to_vitkit(ref.state_dict(), ours)
-    assert source == "timm"
-    ours.load_state_dict(sd)
+    ours = _converted(ref, vitkit.create_model("vit_tiny_patch16_224", depth=1, global_pool="avg").eval(), "timm")
     x = torch.randn(2, 3, 224, 224)
     with torch.no_grad():
         assert _max_diff(ours(x), ref(x)) <= 1e-5
@@ -74,9 +80,7 @@ def test_hf_vit_and_deit_parity():
         ref.eval()
         ours = vitkit.create_model(name, img_size=32, patch_size=8, embed_dim=48, depth=2, num_heads=3,
                                    num_classes=5).eval()
-        sd, source = to_vitkit(ref.state_dict(), ours)
-        assert source == "hf"
-        ours.load_state_dict(sd)
+        _converted(ref, ours, "hf")
         x = torch.randn(2, 3, 32, 32)
         with torch.no_grad():
             assert _max_diff(ours(x), ref(pixel_values=x).logits) <= 1e-5
@@ -108,9 +112,7 @@ def test_torchvision_vit_parity():
                                                mlp_dim=192, num_classes=5).eval()
     ours = vitkit.create_model("vit_tiny_patch16_224", img_size=32, patch_size=8, embed_dim=48, depth=2, num_heads=3,
                                num_classes=5).eval()
-    sd, source = to_vitkit(ref.state_dict(), ours)
-    assert source == "torchvision"
-    ours.load_state_dict(sd)
+    _converted(ref, ours, "torchvision")
     x = torch.randn(2, 3, 32, 32)
     with torch.no_grad():
         assert _max_diff(ours(x), ref(x)) <= 1e-5
@@ -129,6 +131,4 @@ SPEC_PARAMS = {
 
 @pytest.mark.parametrize("name", sorted(SPEC_PARAMS))
 def test_full_size_param_counts(name):
-    with torch.device("meta"):
-        model = vitkit.create_model(name)
-    assert count_params(model) == SPEC_PARAMS[name]
+    assert count_params(meta_model(name)) == SPEC_PARAMS[name]

@@ -3,16 +3,17 @@
 from .attention import Attention, attend
 from .block import Block, LayerNorm6
 from .drop_path import DropPath, drop_path, drop_path_rates
-from .embed import PatchEmbed, TubeletEmbed, check_input
+from .embed import ConvEmbed, PatchEmbed, TubeletEmbed, check_input
 from .init import init_weights, trunc_normal_
 from .linear import Linear, set_onednn_linear
 from .mlp import Mlp, QuickGELU, TanhGELU, activation
 from .pos_embed import resample_abs_pos_embed, resample_grid
-from .reduced_attention import ReducedAttention
+from .reduced_attention import ReducedAttention, from_map, to_map
 
 __all__ = [
     "Attention",
     "Block",
+    "ConvEmbed",
     "DropPath",
     "LayerNorm6",
     "Linear",
@@ -27,9 +28,11 @@ __all__ = [
     "check_input",
     "drop_path",
     "drop_path_rates",
+    "from_map",
     "init_weights",
     "resample_abs_pos_embed",
     "resample_grid",
     "set_onednn_linear",
+    "to_map",
     "trunc_normal_",
 ]

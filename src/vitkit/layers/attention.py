@@ -63,15 +63,11 @@ class Attention(nn.Module):
 
     def split_heads(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """x: (B, N, D) -> q, k, v each (B, h, N, d)."""
-        B, N, _ = x.shape
-        qkv = self.qkv(x).reshape(B, N, 3, self.num_heads, -1).permute(2, 0, 3, 1, 4)  # -> (3, B, h, N, d)
-        return qkv.unbind(0)
+        return qkv_to_heads(self.qkv(x), self.num_heads)
 
     def merge_heads(self, x: Tensor) -> Tensor:
         """x: (B, h, N, d) -> output projection (B, N, D)."""
-        B, _, N, _ = x.shape
-        x = x.transpose(1, 2).reshape(B, N, -1)  # (B, h, N, d) -> (B, N, h*d)
-        return self.proj_drop(self.proj(x))
+        return self.proj_drop(self.proj(from_heads(x)))
 
     @property
     def dropout_p(self) -> float:
@@ -81,3 +77,22 @@ class Attention(nn.Module):
         """x: (B, N, D), bias: broadcastable to (B, h, N, N) -> (B, N, D)."""
         q, k, v = self.split_heads(x)
         return self.merge_heads(attend(q, k, v, bias, self.dropout_p, self.scale))
+
+
+# --- head split and merge, shared by every attention layer ----------------------------------------------------
+def to_heads(x: Tensor, num_heads: int) -> Tensor:
+    """One projection (B, N, h·d) -> (B, h, N, d)."""
+    B, N, _ = x.shape
+    return x.reshape(B, N, num_heads, -1).transpose(1, 2)  # (B, N, h, d) -> (B, h, N, d)
+
+
+def qkv_to_heads(qkv: Tensor, num_heads: int) -> tuple[Tensor, Tensor, Tensor]:
+    """Fused projections (B, N, 3·h·d) -> q, k, v each (B, h, N, d)."""
+    B, N, _ = qkv.shape
+    return qkv.reshape(B, N, 3, num_heads, -1).permute(2, 0, 3, 1, 4).unbind(0)  # -> (3, B, h, N, d)
+
+
+def from_heads(x: Tensor) -> Tensor:
+    """(B, h, N, d) -> (B, N, h·d), the input of the output projection."""
+    B, _, N, _ = x.shape
+    return x.transpose(1, 2).reshape(B, N, -1)  # (B, h, N, d) -> (B, N, h·d)

@@ -1,4 +1,5 @@
-"""How pixels become tokens: non-overlapping patches (ViT/DeiT/Swin) or tubelets (ViViT) projected linearly."""
+"""How pixels become tokens: non-overlapping patches (ViT/DeiT/Swin) or tubelets (ViViT) projected linearly, or an
+overlapping strided convolution (CvT, MViT)."""
 
 from __future__ import annotations
 
@@ -40,6 +41,33 @@ class PatchEmbed(nn.Module):
         check_input(x, self.in_chans, 4, (self.patch_size, self.patch_size))
         x = self.proj(x).flatten(2).transpose(1, 2)  # (B, D, H/P, W/P) -> (B, N, D)
         return self.norm(x)
+
+
+class ConvEmbed(nn.Module):
+    """Overlapping strided conv -> optional norm (CvT §3.1 convolutional token embedding, MViT cube₁):
+    (B, C, [T,] H, W) -> tokens (B, N, D) in row-major grid order, and the grid ([T',] H', W').
+    The kernel's length (2 or 3 entries; an int is 2-D) chooses an image or a video conv."""
+
+    def __init__(self, in_chans: int, embed_dim: int, kernel: int | tuple[int, ...], stride: int | tuple[int, ...],
+                 padding: int | tuple[int, ...], norm_layer: type[nn.Module] | None = None):
+        super().__init__()
+        nd = 2 if isinstance(kernel, int) else len(kernel)
+        self.in_chans = in_chans
+        self.kernel = (kernel,) * nd if isinstance(kernel, int) else tuple(kernel)
+        self.padding = (padding,) * nd if isinstance(padding, int) else tuple(padding)
+        self.proj = {2: nn.Conv2d, 3: nn.Conv3d}[nd](in_chans, embed_dim, kernel, stride, padding)
+        self.norm = norm_layer(embed_dim) if norm_layer else nn.Identity()
+
+    def forward(self, x: Tensor) -> tuple[Tensor, tuple[int, ...]]:
+        """x: (B, C, [T,] H, W) -> tokens (B, N, D) with N = prod(grid), and the grid."""
+        check_input(x, self.in_chans, len(self.kernel) + 2)
+        sizes = tuple(x.shape[2:])
+        if any(n + 2 * p < k for n, p, k in zip(sizes, self.padding, self.kernel)):
+            raise InputError(f"feature map {sizes} is too small for the {'×'.join(map(str, self.kernel))} "
+                             f"token-embedding conv; use a larger input")
+        x = self.proj(x)
+        grid = tuple(x.shape[2:])
+        return self.norm(x.flatten(2).transpose(1, 2)), grid  # (B, D, *grid) -> (B, N, D)
 
 
 class TubeletEmbed(nn.Module):

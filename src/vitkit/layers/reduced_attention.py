@@ -15,22 +15,22 @@ import math
 import torch
 from torch import Tensor, nn
 
-from .attention import attend
+from .attention import attend, from_heads, qkv_to_heads, to_heads
 from .linear import Linear
 
 
-def _to_map(x: Tensor, grid: tuple[int, ...]) -> Tensor:
+def to_map(x: Tensor, grid: tuple[int, ...]) -> Tensor:
     """Tokens (B', N, C) in row-major grid order -> channels-first map (B', C, *grid).
 
     A view in channels-last memory order when x is contiguous in its last two dims (no copy): the CPU
     (oneDNN) depthwise conv and pooling run ~3x faster on it than on a transposed copy, and their
-    channels-last output flattens back to contiguous tokens in `_from_map`."""
+    channels-last output flattens back to contiguous tokens in `from_map`."""
     m = x.reshape(x.shape[0], *grid, x.shape[2])  # (B', N, C) -> (B', *grid, C)
     # explicit non-negative permutation: the ONNX exporter writes movedim(-1, 1) as an invalid Transpose
     return m.permute(0, m.ndim - 1, *range(1, m.ndim - 1))  # -> (B', C, *grid)
 
 
-def _from_map(x: Tensor) -> tuple[Tensor, tuple[int, ...]]:
+def from_map(x: Tensor) -> tuple[Tensor, tuple[int, ...]]:
     """Channels-first map (B', C, *grid) -> tokens (B', N, C) and the grid."""
     return x.flatten(2).transpose(1, 2), tuple(x.shape[2:])  # (B', C, *grid) -> (B', N, C)
 
@@ -102,18 +102,13 @@ class ReducedAttention(nn.Module):
         if reducer is None:
             return x, grid
         P = self.num_prefix_tokens
-        return self._reduce_map(x[:, :P], _to_map(x[:, P:], grid), grid, reducer)
+        return self._reduce_map(x[:, :P], to_map(x[:, P:], grid), grid, reducer)
 
     def _reduce_map(self, prefix: Tensor, m: Tensor, grid: tuple[int, ...],
                     reducer: nn.Module | None) -> tuple[Tensor, tuple[int, ...]]:
         """prefix (B', P, C) and map (B', C, *grid) -> tokens (B', P + N', C) of the reduced map, and grid'."""
-        y, grid = _from_map(reducer(m) if reducer is not None else m)
+        y, grid = from_map(reducer(m) if reducer is not None else m)
         return (torch.cat([prefix, y], dim=1) if prefix.shape[1] else y), grid
-
-    def _heads(self, x: Tensor) -> Tensor:
-        """(B, N, h·d) -> (B, h, N, d)."""
-        B, N, _ = x.shape
-        return x.reshape(B, N, self.num_heads, -1).transpose(1, 2)  # (B, N, h, d) -> (B, h, N, d)
 
     def _reduce_heads(self, x: Tensor, grid: tuple[int, ...],
                       reducer: nn.Module | None) -> tuple[Tensor, tuple[int, ...]]:
@@ -127,18 +122,17 @@ class ReducedAttention(nn.Module):
     def forward(self, x: Tensor, grid: tuple[int, ...]) -> tuple[Tensor, tuple[int, ...]]:
         """x: (B, P + N, dim) with N = prod(grid), grid (H, W) or (T, H, W)
         -> (B, P + N', dim_out) with N' = prod(q_grid), and q_grid."""
-        B, N, _ = x.shape
-        assert self.num_prefix_tokens + math.prod(grid) == N, (x.shape, grid, self.num_prefix_tokens)
+        assert self.num_prefix_tokens + math.prod(grid) == x.shape[1], (x.shape, grid, self.num_prefix_tokens)
         if self.reduce_first:
             P = self.num_prefix_tokens
-            prefix, m = x[:, :P], _to_map(x[:, P:], grid)  # one channels-first map shared by the three reducers
+            prefix, m = x[:, :P], to_map(x[:, P:], grid)  # one channels-first map shared by the three reducers
             q, q_grid = self._reduce_map(prefix, m, grid, self.q_reducer)
             k, k_grid = self._reduce_map(prefix, m, grid, self.k_reducer)
             v, _ = self._reduce_map(prefix, m, grid, self.v_reducer)
-            q, k, v = self._heads(self.proj_q(q)), self._heads(self.proj_k(k)), self._heads(self.proj_v(v))
+            h = self.num_heads
+            q, k, v = to_heads(self.proj_q(q), h), to_heads(self.proj_k(k), h), to_heads(self.proj_v(v), h)
         else:
-            qkv = self.qkv(x).reshape(B, N, 3, self.num_heads, -1).permute(2, 0, 3, 1, 4)  # -> (3, B, h, N, d)
-            q, k, v = qkv.unbind(0)
+            q, k, v = qkv_to_heads(self.qkv(x), self.num_heads)  # each (B, h, N, d)
             q, q_grid = self._reduce_heads(q, grid, self.q_reducer)
             k, k_grid = self._reduce_heads(k, grid, self.k_reducer)
             v, _ = self._reduce_heads(v, grid, self.v_reducer)
@@ -156,5 +150,4 @@ class ReducedAttention(nn.Module):
             else:
                 P = self.num_prefix_tokens
                 o = torch.cat([o[:, :, :P], o[:, :, P:] + q[:, :, P:]], dim=2)
-        o = o.transpose(1, 2).reshape(B, o.shape[2], self.dim_out)  # (B, h, Nq, d) -> (B, Nq, h·d)
-        return self.proj_drop(self.proj(o)), q_grid
+        return self.proj_drop(self.proj(from_heads(o))), q_grid  # (B, h, Nq, d) -> (B, Nq, dim_out)

@@ -1,17 +1,58 @@
-"""What every vitkit model shares: its config, its input shape, and the hooks checkpoints use."""
+"""What every vitkit model shares: its config, its input shape, the hooks checkpoints use, and the small checks
+each family's `validate_config` is made of (each raises ConfigError with one sentence)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import replace
 from typing import Any
 
 from torch import Tensor, nn
 
+from ..errors import ConfigError
 from ..layers import Linear
 
 
 def to_2tuple(v: int | tuple[int, int]) -> tuple[int, int]:
     return (v, v) if isinstance(v, int) else tuple(v)
+
+
+def check_at_least(cfg: Any, minimum: int, *names: str) -> None:
+    """Every named option (an int or a tuple of ints) is ≥ minimum (1 for sizes, heads and strides, 0 for paddings)."""
+    for name in names:
+        value = getattr(cfg, name)
+        if any(v < minimum for v in (value if isinstance(value, tuple) else (value,))):
+            raise ConfigError(f"{name} {value} must be {'positive' if minimum == 1 else f'at least {minimum}'}"
+                              f"{' in every entry' if isinstance(value, tuple) else ''}")
+
+
+def check_divisible(name: str, value: int, by_name: str, by: int, expected: str | None = None) -> None:
+    """value % by == 0, e.g. a width and its head count."""
+    if value % by:
+        raise ConfigError(f"{name} {value} is not divisible by {by_name} {by}; "
+                          f"{expected or f'choose {by_name} dividing {name}'}")
+
+
+def check_per_stage(cfg: Any, num_stages: int, source: str, names: Iterable[str]) -> None:
+    """Each named per-stage tuple has one value per stage (num_stages, counted from the option `source`)."""
+    bad = {n: getattr(cfg, n) for n in names if len(getattr(cfg, n)) != num_stages}
+    if num_stages == 0 or bad:
+        raise ConfigError(f"per-stage options must have one value per stage, with at least one stage ({num_stages} "
+                          f"from {source}), got {', '.join(f'{n}={v}' for n, v in bad.items()) or f'{source}=()'}")
+
+
+def check_choice(name: str, value: str, choices: Iterable[str]) -> None:
+    """value is one of the accepted strings."""
+    choices = tuple(choices)
+    if value not in choices:
+        raise ConfigError(f"{name} must be {', '.join(map(repr, choices[:-1]))} or {choices[-1]!r}, got {value!r}")
+
+
+def check_patch_multiple(img_size: int | tuple[int, int], patch_size: int) -> None:
+    """Both sides of the image the model is built for are multiples of the patch size."""
+    if any(s % patch_size for s in to_2tuple(img_size)):
+        raise ConfigError(f"img_size {img_size} is not divisible by the patch size (patch_size {patch_size}); choose an "
+                          f"image size whose sides it divides")
 
 
 class VitkitModel(nn.Module):

@@ -1,22 +1,21 @@
 """Convolutional teachers and baselines. DeiT (arXiv 2012.12877, §5.2, Table 2) finds a convnet teacher
 works better than a transformer one; on small images the default teacher here is a small ResNet
 (He et al., arXiv 1512.03385, §4.2's CIFAR layout: 3×3 stem, three stages of basic blocks, strides 1/2/2,
-global average pool, linear head). Any torchvision classification model can be a teacher too
-(`build_teacher("tv:resnet18", ...)`, random init or a local weights file). No parity test: the small
-ResNet has no reference implementation of this exact shape; torchvision models are used as they are.
+global average pool, linear head). Choosing a teacher (a checkpoint, a registered name, or any torchvision
+classifier) is a training concern: `vitkit.train.teacher.build_teacher`. No parity test: the small ResNet has
+no reference implementation of this exact shape.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 from torch import Tensor, nn
 
-from ..errors import CheckpointError, ConfigError
-from ..layers import Linear, check_input
+from ..errors import ConfigError
+from ..layers import check_input
 from ..registry import build_config, register_model
-from .base import VitkitModel
+from .base import VitkitModel, check_at_least
 
 
 @dataclass(frozen=True)
@@ -52,9 +51,8 @@ class SmallResNet(VitkitModel):
     """ResNet for small images: (B, C, H, W) -> logits (B, num_classes)."""
 
     def __init__(self, cfg: ResNetConfig):
+        validate_config(cfg)
         super().__init__()
-        if len(cfg.widths) != len(cfg.depths) or not cfg.widths:
-            raise ConfigError(f"widths {cfg.widths} and depths {cfg.depths} must be non-empty and of equal length")
         self.config = cfg
         self.num_classes, self.num_features = cfg.num_classes, cfg.widths[-1]
         self.stem = nn.Sequential(nn.Conv2d(cfg.in_chans, cfg.widths[0], 3, cfg.stem_stride, 1, bias=False),
@@ -66,7 +64,7 @@ class SmallResNet(VitkitModel):
             ch = w
         self.stages = nn.Sequential(*stages)
         self.head_drop = nn.Dropout(cfg.drop_rate) if cfg.drop_rate > 0 else nn.Identity()
-        self.head = Linear(ch, cfg.num_classes) if cfg.num_classes > 0 else nn.Identity()
+        self.head = self.new_head(cfg.num_classes)
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
@@ -84,56 +82,25 @@ class SmallResNet(VitkitModel):
         return x if pre_logits else self.head(x)
 
 
+def validate_config(cfg: ResNetConfig) -> None:
+    """ConfigError (one sentence) for stage lists or sizes that cannot build the small ResNet."""
+    if len(cfg.widths) != len(cfg.depths) or not cfg.widths:
+        raise ConfigError(f"widths {cfg.widths} and depths {cfg.depths} must be non-empty and of equal length")
+    check_at_least(cfg, 1, "img_size", "in_chans", "widths", "depths", "stem_stride")
+    check_at_least(cfg, 0, "num_classes")
+
+
+def _resnet(overrides: dict, **base) -> SmallResNet:
+    return SmallResNet(build_config(ResNetConfig(**base), overrides))
+
 
 @register_model
 def resnet_tiny_cifar(**overrides) -> SmallResNet:
     """The default DeiT teacher on small images: 32/64/128 channels, one block per stage, stride-2 stem."""
-    return SmallResNet(build_config(ResNetConfig(stem_stride=2), overrides))
+    return _resnet(overrides, stem_stride=2)
 
 
 @register_model
 def resnet20_cifar(**overrides) -> SmallResNet:
     """He et al. §4.2 ResNet-20: n = 3 blocks per stage at 16/32/64 channels."""
-    return SmallResNet(build_config(ResNetConfig(widths=(16, 32, 64), depths=(3, 3, 3)), overrides))
-
-
-TORCHVISION_PREFIX = "tv:"
-
-
-def torchvision_model(name: str, num_classes: int, weights: str | Path | None = None) -> nn.Module:
-    """A torchvision classification model by name (random init, or a local state-dict file), as a teacher."""
-    import torchvision
-
-    available = torchvision.models.list_models(module=torchvision.models)
-    if name not in available:
-        import difflib
-
-        close = difflib.get_close_matches(name, available, n=3, cutoff=0.5)
-        hint = f"; did you mean {', '.join(close)}?" if close else ""
-        raise ConfigError(f"unknown torchvision classification model {name!r}{hint}")
-    model = torchvision.models.get_model(name, weights=None, num_classes=num_classes)
-    if weights is not None:
-        from ..checkpoint import read_state_dict
-
-        sd, _ = read_state_dict(weights)
-        missing, unexpected = model.load_state_dict(sd, strict=False)
-        if missing or unexpected:
-            raise CheckpointError(f"{str(weights)!r} does not match torchvision {name}: {len(missing)} missing and "
-                                  f"{len(unexpected)} unexpected keys (e.g. {', '.join((missing + unexpected)[:3])})")
-    return model
-
-
-def build_teacher(spec: str, num_classes: int, weights: str | Path | None = None, **overrides) -> nn.Module:
-    """A teacher from a vitkit checkpoint file, a vitkit model name (with overrides and optional weights), or
-    "tv:<name>" for a torchvision model. Returned in eval mode with gradients off."""
-    from ..checkpoint import load_checkpoint
-    from ..registry import create_model
-
-    if spec.startswith(TORCHVISION_PREFIX):
-        model = torchvision_model(spec[len(TORCHVISION_PREFIX):], num_classes, weights)
-    elif spec.endswith((".safetensors", ".pth", ".pt")) or Path(spec).is_file():
-        model = load_checkpoint(spec)
-    else:
-        model = create_model(spec, checkpoint=str(weights) if weights else None, num_classes=num_classes, **overrides)
-    model.eval().requires_grad_(False)
-    return model
+    return _resnet(overrides, widths=(16, 32, 64), depths=(3, 3, 3))

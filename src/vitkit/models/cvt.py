@@ -16,9 +16,8 @@ from functools import partial
 import torch
 from torch import Tensor, nn
 
-from ..errors import ConfigError, InputError
 from ..layers import (
-    Linear,
+    ConvEmbed,
     Mlp,
     ReducedAttention,
     activation,
@@ -29,9 +28,9 @@ from ..layers import (
     trunc_normal_,
 )
 from ..registry import build_config, register_model
-from .base import VitkitModel
+from .base import VitkitModel, check_at_least, check_divisible, check_per_stage
 
-LayerNorm5 = partial(nn.LayerNorm, eps=1e-5)  # official get_cls_model: partial(LayerNorm, eps=1e-5)
+
 @dataclass(frozen=True)
 class CvTConfig:
     img_size: int | tuple[int, int] = 224
@@ -56,6 +55,9 @@ class CvTConfig:
     drop_path_rate: tuple[float, ...] | float = (0.0, 0.0, 0.1)  # per stage, linear within it (DROP_PATH_RATE)
 
 
+LayerNorm5 = partial(nn.LayerNorm, eps=1e-5)  # official get_cls_model: partial(LayerNorm, eps=1e-5)
+
+
 def _conv_bn(dim: int, kernel: int, stride: int, padding: int) -> nn.Sequential:
     """The `dw_bn` reducer: depthwise Conv2d (no bias) -> BatchNorm2d, (B, C, H, W) -> (B, C, H', W')."""
     return nn.Sequential(OrderedDict(
@@ -64,43 +66,25 @@ def _conv_bn(dim: int, kernel: int, stride: int, padding: int) -> nn.Sequential:
     ))
 
 
-class ConvEmbed(nn.Module):
-    """Convolutional token embedding (§3.1): overlapping strided conv -> LayerNorm, (B, C, H, W) -> (B, N, D)."""
-
-    def __init__(self, in_chans: int, embed_dim: int, kernel: int, stride: int, padding: int):
-        super().__init__()
-        self.kernel, self.padding = kernel, padding
-        self.proj = nn.Conv2d(in_chans, embed_dim, kernel, stride, padding)
-        self.norm = LayerNorm5(embed_dim)
-
-    def forward(self, x: Tensor) -> tuple[Tensor, tuple[int, int]]:
-        """x: (B, C, H, W) -> tokens (B, H'·W', D) and the grid (H', W')."""
-        if min(x.shape[-2:]) + 2 * self.padding < self.kernel:
-            raise InputError(f"feature map {tuple(x.shape[-2:])} is too small for the {self.kernel}×{self.kernel} "
-                             f"token-embedding conv; use a larger image")
-        x = self.proj(x)
-        grid = tuple(x.shape[-2:])
-        return self.norm(x.flatten(2).transpose(1, 2)), grid  # (B, D, H', W') -> (B, N, D)
-
-
 class CvTBlock(nn.Module):
     """Pre-norm block with convolutional-projection attention: (B, P + N, D), grid -> (B, P + N, D)."""
 
-    def __init__(self, dim: int, num_heads: int, cfg: CvTConfig, num_prefix_tokens: int, drop_path_rate: float,
-                 act_layer: type[nn.Module]):
+    def __init__(self, dim: int, num_heads: int, *, mlp_ratio: float, qkv_bias: bool, kernel_qkv: int, stride_q: int,
+                 stride_kv: int, padding_qkv: int, num_prefix_tokens: int, drop: float, attn_drop: float,
+                 drop_path_rate: float, act_layer: type[nn.Module]):
         super().__init__()
-        k, p = cfg.kernel_qkv, cfg.padding_qkv
+        k, p = kernel_qkv, padding_qkv
         self.norm1 = LayerNorm5(dim)
         self.attn = ReducedAttention(
-            dim, dim, num_heads, qkv_bias=cfg.qkv_bias, reduce_first=True, num_prefix_tokens=num_prefix_tokens,
-            q_reducer=_conv_bn(dim, k, cfg.stride_q, p), k_reducer=_conv_bn(dim, k, cfg.stride_kv, p),
-            v_reducer=_conv_bn(dim, k, cfg.stride_kv, p),
+            dim, dim, num_heads, qkv_bias=qkv_bias, reduce_first=True, num_prefix_tokens=num_prefix_tokens,
+            q_reducer=_conv_bn(dim, k, stride_q, p), k_reducer=_conv_bn(dim, k, stride_kv, p),
+            v_reducer=_conv_bn(dim, k, stride_kv, p),
             # Official code quirk: `self.scale = dim_out ** -0.5`, the full width, not head_dim ** -0.5 (the
             # paper gives no scale); pretrained weights expect it.
-            scale=dim ** -0.5, attn_drop=cfg.attn_drop_rate, proj_drop=cfg.drop_rate)
+            scale=dim ** -0.5, attn_drop=attn_drop, proj_drop=drop)
         self.drop_path = drop_path(drop_path_rate)
         self.norm2 = LayerNorm5(dim)
-        self.mlp = Mlp(dim, int(dim * cfg.mlp_ratio), act_layer=act_layer, drop=cfg.drop_rate)
+        self.mlp = Mlp(dim, int(dim * mlp_ratio), act_layer=act_layer, drop=drop)
 
     def forward(self, x: Tensor, grid: tuple[int, int]) -> Tensor:
         """x: (B, P + N, D) with N = H·W -> (B, P + N, D)."""
@@ -109,18 +93,15 @@ class CvTBlock(nn.Module):
 
 
 class CvTStage(nn.Module):
-    """ConvEmbed then blocks: map (B, C_in, H, W) -> map (B, D, H', W') and the class token (B, 1, D) or None."""
+    """Convolutional token embedding, then the class token (last stage only), then blocks:
+    map (B, C_in, H, W) -> tokens (B, P + N, D) on the grid (H', W')."""
 
-    def __init__(self, in_chans: int, i: int, cfg: CvTConfig, with_cls: bool, act_layer: type[nn.Module]):
+    def __init__(self, patch_embed: ConvEmbed, blocks: list[CvTBlock], dim: int, with_cls: bool, drop: float):
         super().__init__()
-        D = cfg.embed_dims[i]
-        self.patch_embed = ConvEmbed(in_chans, D, cfg.patch_sizes[i], cfg.patch_strides[i], cfg.patch_paddings[i])
-        self.pos_drop = nn.Dropout(cfg.drop_rate) if cfg.drop_rate > 0 else nn.Identity()
-        self.cls_token = nn.Parameter(torch.zeros(1, 1, D)) if with_cls else None
-        self.blocks = nn.ModuleList([
-            CvTBlock(D, cfg.num_heads[i], cfg, int(with_cls), dpr, act_layer)
-            for dpr in drop_path_rates(cfg.drop_path_rate[i], cfg.depths[i])
-        ])
+        self.patch_embed = patch_embed
+        self.pos_drop = nn.Dropout(drop) if drop > 0 else nn.Identity()
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, dim)) if with_cls else None
+        self.blocks = nn.ModuleList(blocks)
 
     def forward(self, x: Tensor) -> tuple[Tensor, tuple[int, int]]:
         """x: (B, C_in, H, W) -> tokens (B, P + N, D) with P = 1 if this stage has the class token, and (H', W')."""
@@ -137,25 +118,28 @@ class CvT(VitkitModel):
     """CvT: (B, C, H, W) -> logits (B, num_classes). Stages 1–2 hand on a map; stage 3 carries the class token."""
 
     def __init__(self, cfg: CvTConfig):
-        super().__init__()
         if isinstance(cfg.drop_path_rate, (int, float)):
             cfg = replace(cfg, drop_path_rate=(float(cfg.drop_path_rate),) * len(cfg.depths))
-        per_stage = {f: getattr(cfg, f) for f in ("embed_dims", "num_heads", "patch_sizes", "patch_strides",
-                                                  "patch_paddings", "drop_path_rate")}
-        bad = {f: v for f, v in per_stage.items() if len(v) != len(cfg.depths)}
-        if bad:
-            raise ConfigError(f"per-stage options must have one value per stage ({len(cfg.depths)} from depths), "
-                              f"got {', '.join(f'{f}={v}' for f, v in bad.items())}")
+        validate_config(cfg)
+        super().__init__()
         self.config = cfg
         act = activation(cfg.act_layer)
-        last = len(cfg.depths) - 1
         self.num_classes, self.num_features = cfg.num_classes, cfg.embed_dims[-1]
-        self.stages = nn.ModuleList([
-            CvTStage(cfg.in_chans if i == 0 else cfg.embed_dims[i - 1], i, cfg, cfg.cls_token and i == last, act)
-            for i in range(len(cfg.depths))
-        ])
+        stages, in_chans = [], cfg.in_chans
+        for i, D in enumerate(cfg.embed_dims):
+            with_cls = cfg.cls_token and i == len(cfg.depths) - 1
+            embed = ConvEmbed(in_chans, D, cfg.patch_sizes[i], cfg.patch_strides[i], cfg.patch_paddings[i],
+                              norm_layer=LayerNorm5)
+            blocks = [CvTBlock(D, cfg.num_heads[i], mlp_ratio=cfg.mlp_ratio, qkv_bias=cfg.qkv_bias,
+                               kernel_qkv=cfg.kernel_qkv, stride_q=cfg.stride_q, stride_kv=cfg.stride_kv,
+                               padding_qkv=cfg.padding_qkv, num_prefix_tokens=int(with_cls), drop=cfg.drop_rate,
+                               attn_drop=cfg.attn_drop_rate, drop_path_rate=dpr, act_layer=act)
+                      for dpr in drop_path_rates(cfg.drop_path_rate[i], cfg.depths[i])]
+            stages.append(CvTStage(embed, blocks, D, with_cls, cfg.drop_rate))
+            in_chans = D
+        self.stages = nn.ModuleList(stages)
         self.norm = LayerNorm5(self.num_features)
-        self.head = Linear(self.num_features, cfg.num_classes) if cfg.num_classes > 0 else nn.Identity()
+        self.head = self.new_head(cfg.num_classes)
         self.apply(init_weights)
         if cfg.cls_token:
             trunc_normal_(self.stages[-1].cls_token)
@@ -175,6 +159,18 @@ class CvT(VitkitModel):
 
     def no_weight_decay(self) -> set[str]:
         return {f"stages.{len(self.stages) - 1}.cls_token"} if self.config.cls_token else set()
+
+
+def validate_config(cfg: CvTConfig) -> None:
+    """ConfigError (one sentence) for stage lists, heads, kernels or strides that cannot build a CvT."""
+    check_per_stage(cfg, len(cfg.depths), "depths", ("embed_dims", "num_heads", "patch_sizes", "patch_strides",
+                                                     "patch_paddings", "drop_path_rate"))
+    check_at_least(cfg, 1, "in_chans", "embed_dims", "num_heads", "patch_sizes", "patch_strides", "kernel_qkv",
+                   "stride_q", "stride_kv")
+    check_at_least(cfg, 0, "depths", "patch_paddings", "padding_qkv", "num_classes")
+    for i, (d, h) in enumerate(zip(cfg.embed_dims, cfg.num_heads)):
+        check_divisible(f"embed_dims[{i}]", d, f"num_heads[{i}]", h, "choose num_heads dividing each stage's embed_dims")
+    activation(cfg.act_layer)
 
 
 def _cvt(overrides: dict, **base) -> CvT:

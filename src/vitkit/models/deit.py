@@ -8,46 +8,44 @@ A DeiT is a ViT with DeiT's settings; the distilled models add a distillation to
 from __future__ import annotations
 
 from ..registry import register_model
-from .vit import VisionTransformer, _vit
-
-_TI, _S, _B = dict(embed_dim=192, num_heads=3), dict(embed_dim=384, num_heads=6), dict(embed_dim=768, num_heads=12)
+from .vit import _BASE, _SMALL, _TINY, VisionTransformer, _vit
 
 
 @register_model
 def deit_tiny_patch16_224(**overrides) -> VisionTransformer:
-    return _vit(overrides, **_TI)
+    return _vit(overrides, **_TINY)
 
 
 @register_model
 def deit_small_patch16_224(**overrides) -> VisionTransformer:
-    return _vit(overrides, **_S)
+    return _vit(overrides, **_SMALL)
 
 
 @register_model
 def deit_base_patch16_224(**overrides) -> VisionTransformer:
-    return _vit(overrides, **_B)
+    return _vit(overrides, **_BASE)
 
 
 @register_model
 def deit_base_patch16_384(**overrides) -> VisionTransformer:
-    return _vit(overrides, img_size=384, **_B)
+    return _vit(overrides, img_size=384, **_BASE)
 
 
 @register_model
 def deit_tiny_distilled_patch16_224(**overrides) -> VisionTransformer:
-    return _vit(overrides, distilled=True, **_TI)
+    return _vit(overrides, distilled=True, **_TINY)
 
 
 @register_model
 def deit_small_distilled_patch16_224(**overrides) -> VisionTransformer:
-    return _vit(overrides, distilled=True, **_S)
+    return _vit(overrides, distilled=True, **_SMALL)
 
 
 @register_model
 def deit_base_distilled_patch16_224(**overrides) -> VisionTransformer:
-    return _vit(overrides, distilled=True, **_B)
+    return _vit(overrides, distilled=True, **_BASE)
 
 
 @register_model
 def deit_base_distilled_patch16_384(**overrides) -> VisionTransformer:
-    return _vit(overrides, img_size=384, distilled=True, **_B)
+    return _vit(overrides, img_size=384, distilled=True, **_BASE)

@@ -23,23 +23,21 @@ from torch import Tensor, nn
 
 from ..errors import ConfigError
 from ..layers import (
+    ConvEmbed,
     LayerNorm6,
     Linear,
     Mlp,
     ReducedAttention,
-    check_input,
     drop_path,
     drop_path_rates,
+    from_map,
     init_weights,
+    to_map,
     trunc_normal_,
 )
 from ..layers.pos_embed import resample_grid
-from ..layers.reduced_attention import _from_map, _to_map
 from ..registry import build_config, register_model
-from .base import VitkitModel, to_2tuple
-
-_CONV = {2: nn.Conv2d, 3: nn.Conv3d}
-_POOL = {"max": {2: nn.MaxPool2d, 3: nn.MaxPool3d}, "avg": {2: nn.AvgPool2d, 3: nn.AvgPool3d}}
+from .base import VitkitModel, check_at_least, check_choice, check_divisible, to_2tuple
 
 
 @dataclass(frozen=True)
@@ -107,6 +105,10 @@ def block_settings(cfg: MViTConfig) -> list[BlockSetting]:
     return rows
 
 
+_CONV = {2: nn.Conv2d, 3: nn.Conv3d}
+_POOL = {"max": {2: nn.MaxPool2d, 3: nn.MaxPool3d}, "avg": {2: nn.AvgPool2d, 3: nn.AvgPool3d}}
+
+
 def _pooling(mode: str, channels: int, kernel: tuple[int, ...], stride: tuple[int, ...]) -> nn.Module | None:
     """The pooling reducer 𝒫(·; k, s) on a channels-first map, padding k // 2; None when k = s = 1."""
     if math.prod(kernel) == 1 and math.prod(stride) == 1:
@@ -129,13 +131,16 @@ class DecomposedRelPos(nn.Module):
 
     def __init__(self, head_dim: int, grid: tuple[int, ...], stride_q: tuple[int, ...], stride_kv: tuple[int, ...]):
         super().__init__()
-        names = ("t", "h", "w")[-len(grid):]
-        self.axes = names
-        for a, n, sq, skv in zip(names, grid, stride_q, stride_kv):
-            length = 2 * n - 1 if a == "t" else 2 * max(n // sq, n // skv) - 1
-            table = nn.Parameter(torch.zeros(length, head_dim))
-            trunc_normal_(table)
-            setattr(self, f"rel_pos_{a}", table)
+        lengths = [2 * max(n // sq, n // skv) - 1 for n, sq, skv in zip(grid, stride_q, stride_kv)]
+        if len(grid) == 3:
+            lengths[0] = 2 * grid[0] - 1
+        tables = [trunc_normal_(nn.Parameter(torch.zeros(n, head_dim))) for n in lengths]
+        self.rel_pos_t = tables[0] if len(grid) == 3 else None  # video models only; made first, as before
+        self.rel_pos_h, self.rel_pos_w = tables[-2:]
+
+    def tables(self) -> list[Tensor]:
+        """The per-axis tables in grid order: [R_t,] R_h, R_w."""
+        return [t for t in (self.rel_pos_t, self.rel_pos_h, self.rel_pos_w) if t is not None]
 
     @staticmethod
     def _table(table: Tensor, n_q: int, n_k: int) -> Tensor:
@@ -156,8 +161,8 @@ class DecomposedRelPos(nn.Module):
         r_q = q[:, :, P:].reshape(B, h, *q_grid, d)  # (B, h, Nq, d) -> (B, h, *q_grid, d)
         letters = "xyz"[:len(q_grid)]
         rels = []
-        for i, (a, n_q, n_k) in enumerate(zip(self.axes, q_grid, k_grid)):
-            R = self._table(getattr(self, f"rel_pos_{a}"), n_q, n_k)
+        for i, (table, n_q, n_k) in enumerate(zip(self.tables(), q_grid, k_grid)):
+            R = self._table(table, n_q, n_k)
             # contract d, keeping the query's grid and this axis' key coordinate: (B, h, *q_grid, k_a)
             rel = torch.einsum(f"bn{letters}c,{letters[i]}kc->bn{letters}k", r_q, R)
             shape = [1] * len(k_grid)
@@ -182,7 +187,7 @@ class DecomposedRelPos(nn.Module):
 def _pool_tokens(x: Tensor, grid: tuple[int, ...], pool: nn.Module, num_prefix_tokens: int) -> Tensor:
     """Pool the patch tokens of (B, P + N, C) on their grid; the P prefix tokens pass through."""
     P = num_prefix_tokens
-    y, _ = _from_map(pool(_to_map(x[:, P:], grid)))
+    y, _ = from_map(pool(to_map(x[:, P:], grid)))
     return torch.cat([x[:, :P], y], dim=1) if P else y
 
 
@@ -238,34 +243,20 @@ class MultiScaleBlock(nn.Module):
         return shortcut + self.drop_path2(self.mlp(x_norm)), new_grid
 
 
-class PatchEmbedConv(nn.Module):
-    """cube₁ / patch embedding: an overlapping strided conv, (B, C, [T,] H, W) -> tokens (B, N, D) and the grid."""
-
-    def __init__(self, in_chans: int, embed_dim: int, kernel: tuple[int, ...], stride: tuple[int, ...],
-                 padding: tuple[int, ...]):
-        super().__init__()
-        self.in_chans = in_chans
-        self.proj = _CONV[len(kernel)](in_chans, embed_dim, kernel, stride, padding)
-
-    def forward(self, x: Tensor) -> tuple[Tensor, tuple[int, ...]]:
-        check_input(x, self.in_chans, self.proj.weight.ndim)
-        x = self.proj(x)
-        return x.flatten(2).transpose(1, 2), tuple(x.shape[2:])  # (B, D, *grid) -> (B, N, D)
-
-
 class MViT(VitkitModel):
     """MViT v1/v2: videos (B, C, T, H, W) or images (B, C, H, W) -> logits (B, num_classes).
     Token order is [cls?, patches in (t, h, w) row-major order]."""
 
     def __init__(self, cfg: MViTConfig):
+        validate_config(cfg)
         super().__init__()
-        _validate(cfg)
         self.config = cfg
         nd = len(cfg.patch_kernel)
         self.is_video = nd == 3
         D = cfg.embed_dim
         self.num_prefix_tokens = int(cfg.class_token)
-        self.patch_embed = PatchEmbedConv(cfg.in_chans, D, cfg.patch_kernel, cfg.patch_stride, cfg.patch_padding)
+        self.avg_pool = cfg.global_pool == "avg"  # else the class token
+        self.patch_embed = ConvEmbed(cfg.in_chans, D, cfg.patch_kernel, cfg.patch_stride, cfg.patch_padding)
         size = ((cfg.num_frames,) if self.is_video else ()) + to_2tuple(cfg.img_size)
         self.grid_size = tuple(n // s for n, s in zip(size, cfg.patch_stride))
         self.cls_token = nn.Parameter(torch.zeros(1, 1, D)) if cfg.class_token else None
@@ -290,7 +281,7 @@ class MViT(VitkitModel):
         self.num_classes, self.num_features = cfg.num_classes, settings[-1].dim_out
         self.norm = LayerNorm6(self.num_features)
         self.head_drop = nn.Dropout(cfg.head_drop_rate) if cfg.head_drop_rate > 0 else nn.Identity()
-        self.head = Linear(self.num_features, cfg.num_classes) if cfg.num_classes > 0 else nn.Identity()
+        self.head = self.new_head(cfg.num_classes)
         # timm/torchvision init (zero biases); SlowFast sets Linear and LayerNorm biases to 0.02 instead.
         self.apply(init_weights)
         for t in (self.cls_token, self.pos_embed_spatial, self.pos_embed_temporal, self.pos_embed_class):
@@ -324,7 +315,7 @@ class MViT(VitkitModel):
 
     def forward_head(self, x: Tensor, pre_logits: bool = False) -> Tensor:
         """x: (B, P + N, D) -> logits (B, num_classes), or pooled features (B, D) with pre_logits."""
-        x = x[:, 0] if self.config.global_pool == "token" else x[:, self.num_prefix_tokens:].mean(1)
+        x = x[:, self.num_prefix_tokens:].mean(1) if self.avg_pool else x[:, 0]
         x = self.head_drop(x)
         return x if pre_logits else self.head(x)
 
@@ -351,7 +342,8 @@ class MViT(VitkitModel):
         return out
 
 
-def _validate(cfg: MViTConfig) -> None:
+def validate_config(cfg: MViTConfig) -> None:
+    """ConfigError (one sentence) for kernels, strides, heads, choices or sizes that cannot build an MViT."""
     nd = len(cfg.patch_kernel)
     if nd not in (2, 3):
         raise ConfigError(f"patch_kernel must have 2 (image) or 3 (video) entries, got {cfg.patch_kernel}")
@@ -360,18 +352,24 @@ def _validate(cfg: MViTConfig) -> None:
             raise ConfigError(f"{name} must have {nd} entries like patch_kernel, got {getattr(cfg, name)}")
     if nd == 2 and cfg.num_frames != 1:
         raise ConfigError(f"num_frames={cfg.num_frames} was given to an image model (2-D patch_kernel); it takes 1")
-    if cfg.pool_mode not in ("conv", "avg", "max"):
-        raise ConfigError(f"pool_mode must be 'conv', 'avg' or 'max', got {cfg.pool_mode!r}")
-    if cfg.pos_embed not in ("separate", "relative", "none"):
-        raise ConfigError(f"pos_embed must be 'separate', 'relative' or 'none', got {cfg.pos_embed!r}")
-    if cfg.global_pool not in ("token", "avg"):
-        raise ConfigError(f"global_pool must be 'token' or 'avg', got {cfg.global_pool!r}")
+    check_choice("pool_mode", cfg.pool_mode, ("conv", "avg", "max"))
+    check_choice("pos_embed", cfg.pos_embed, ("separate", "relative", "none"))
+    check_choice("global_pool", cfg.global_pool, ("token", "avg"))
     if cfg.global_pool == "token" and not cfg.class_token:
         raise ConfigError("global_pool='token' needs class_token=True; use global_pool='avg' without a class token")
     if not cfg.depths or min(cfg.depths) < 1:
         raise ConfigError(f"depths must list at least one block per stage, got {cfg.depths}")
-    if cfg.embed_dim % cfg.num_heads:
-        raise ConfigError(f"embed_dim {cfg.embed_dim} is not divisible by num_heads {cfg.num_heads}")
+    check_at_least(cfg, 1, "img_size", "num_frames", "in_chans", "embed_dim", "num_heads", "patch_kernel",
+                   "patch_stride", "pool_kernel", "pool_stride_q", "pool_stride_kv")
+    check_at_least(cfg, 0, "patch_padding", "num_classes")
+    check_divisible("embed_dim", cfg.embed_dim, "num_heads", cfg.num_heads)
+    size = ((cfg.num_frames,) if nd == 3 else ()) + to_2tuple(cfg.img_size)
+    grid = tuple(n // s for n, s in zip(size, cfg.patch_stride))
+    for s in block_settings(cfg):  # heads double with the widths, so embed_dim % num_heads covers every block
+        grid = tuple(n // st for n, st in zip(grid, s.stride_q))
+    if min(grid) < 1:
+        raise ConfigError(f"the input {size} is too small for the strides of {len(cfg.depths)} stages (the token grid "
+                          f"shrinks to {grid}); use a larger img_size/num_frames or fewer stages")
 
 
 # --- registered builders ------------------------------------------------------------------------------------

@@ -28,7 +28,6 @@ from ..layers import (
     Linear,
     Mlp,
     PatchEmbed,
-    check_input,
     drop_path,
     drop_path_rates,
     init_weights,
@@ -37,7 +36,7 @@ from ..layers import (
 )
 from ..layers.groupings import fold_tokens, shifted_window_mask, unfold_tokens, window_index
 from ..registry import build_config, register_model
-from .base import VitkitModel, to_2tuple
+from .base import VitkitModel, check_at_least, check_divisible, check_patch_multiple, check_per_stage, to_2tuple
 
 
 @dataclass(frozen=True)
@@ -225,26 +224,12 @@ class ClassifierHead(nn.Module):
         return self.fc(self.drop(x))
 
 
-def _check_config(cfg: SwinConfig) -> None:
-    S = len(cfg.depths)
-    if S == 0 or len(cfg.num_heads) != S:
-        raise ConfigError(f"depths {cfg.depths} and num_heads {cfg.num_heads} must give one entry per stage, "
-                          f"with at least one stage")
-    bad = [(cfg.embed_dim * 2 ** i, h) for i, h in enumerate(cfg.num_heads) if (cfg.embed_dim * 2 ** i) % h]
-    if bad:
-        raise ConfigError(f"stage width {bad[0][0]} (embed_dim·2^i) is not divisible by its {bad[0][1]} heads")
-    grid = tuple(s // cfg.patch_size for s in to_2tuple(cfg.img_size))
-    if not 1 <= cfg.window_size <= min(grid):
-        raise ConfigError(f"window_size {cfg.window_size} cannot fit the {grid[0]}×{grid[1]} token grid of the first "
-                          f"stage (img_size {cfg.img_size} / patch_size {cfg.patch_size}); use 1 to {min(grid)}")
-
-
 class SwinTransformer(VitkitModel):
     """Swin Transformer: (B, C, H, W) -> logits (B, num_classes). Tokens stay on their (B, H, W, D) grid."""
 
     def __init__(self, cfg: SwinConfig):
+        validate_config(cfg)
         super().__init__()
-        _check_config(cfg)
         self.config = cfg
         S = len(cfg.depths)
         dims = [cfg.embed_dim * 2 ** i for i in range(S)]
@@ -269,15 +254,13 @@ class SwinTransformer(VitkitModel):
 
     def forward_features(self, x: Tensor) -> Tensor:
         """x: (B, C, H, W) -> normalised last-stage tokens (B, H/(P·2^(S-1)), W/(P·2^(S-1)), D) (sides rounded up)."""
-        check_input(x, self.config.in_chans, 4, (self.config.patch_size,) * 2)
-        H, W = x.shape[-2:]
-        if min(H, W) < self.min_input_size:
+        x_size, grid = tuple(x.shape[-2:]), self.patch_embed.grid(x)
+        x = self.patch_embed(x)  # (B, N, D); checks the batch's shape, channels and patch multiples
+        if min(x_size) < self.min_input_size:
             name = self.model_name or type(self).__name__
-            raise InputError(f"image size {(H, W)} is too small for {name}: each side must be at least "
+            raise InputError(f"image size {x_size} is too small for {name}: each side must be at least "
                              f"{self.min_input_size} pixels (patch {self.config.patch_size} × "
                              f"{len(self.config.depths) - 1} patch merges)")
-        grid = self.patch_embed.grid(x)
-        x = self.patch_embed(x)  # (B, N, D)
         x = self.pos_drop(x.reshape(x.shape[0], *grid, -1))  # (B, N, D) -> (B, H/P, W/P, D)
         return self.norm(self.layers(x))
 
@@ -309,39 +292,64 @@ class SwinTransformer(VitkitModel):
         return out
 
 
+def validate_config(cfg: SwinConfig) -> None:
+    """ConfigError (one sentence) for stage lists, heads, windows or sizes that cannot build a Swin."""
+    check_per_stage(cfg, len(cfg.depths), "depths", ("num_heads",))
+    check_at_least(cfg, 1, "patch_size", "in_chans", "embed_dim", "num_heads", "window_size")
+    check_at_least(cfg, 0, "depths", "num_classes")
+    for i, h in enumerate(cfg.num_heads):
+        check_divisible(f"stage {i + 1}'s width embed_dim·2^{i} =", cfg.embed_dim * 2 ** i, f"its heads num_heads[{i}] =",
+                        h, "choose num_heads dividing each stage's width")
+    check_patch_multiple(cfg.img_size, cfg.patch_size)
+    grid = tuple(s // cfg.patch_size for s in to_2tuple(cfg.img_size))
+    if cfg.window_size > min(grid):
+        raise ConfigError(f"window_size {cfg.window_size} cannot fit the {grid[0]}×{grid[1]} token grid of the first "
+                          f"stage (img_size {cfg.img_size} / patch_size {cfg.patch_size}); use 1 to {min(grid)}")
+    smallest = cfg.patch_size * 2 ** (len(cfg.depths) - 1)
+    if min(to_2tuple(cfg.img_size)) < smallest:
+        raise ConfigError(f"img_size {cfg.img_size} is too small for {len(cfg.depths)} stages of patch {cfg.patch_size}: "
+                          f"each side must be at least {smallest} pixels")
+
+
 def _swin(overrides: dict, **base) -> SwinTransformer:
     return SwinTransformer(build_config(SwinConfig(**base), overrides))
 
 
-# Drop-path rates: the official configs' ImageNet-1K values (T 0.2, S 0.3, B 0.5); Swin-L and the 384 models exist
-# as 22K-pretrained weights fine-tuned with 0.2 (configs/swin/*22kto1k*.yaml).
+# Table 7 sizes (C, blocks and heads per stage); drop-path rates are the official configs' ImageNet-1K values
+# (T 0.2, S 0.3, B 0.5). Swin-L and the 384 models exist as 22K-pretrained weights fine-tuned with 0.2
+# (configs/swin/*22kto1k*.yaml).
+_TINY = dict(embed_dim=96, depths=(2, 2, 6, 2), num_heads=(3, 6, 12, 24))
+_SMALL = dict(embed_dim=96, depths=(2, 2, 18, 2), num_heads=(3, 6, 12, 24))
+_BASE = dict(embed_dim=128, depths=(2, 2, 18, 2), num_heads=(4, 8, 16, 32))
+_LARGE = dict(embed_dim=192, depths=(2, 2, 18, 2), num_heads=(6, 12, 24, 48))
+_AT_384 = dict(img_size=384, window_size=12, drop_path_rate=0.2)
+
+
 @register_model
 def swin_tiny_patch4_window7_224(**overrides) -> SwinTransformer:
-    return _swin(overrides, embed_dim=96, depths=(2, 2, 6, 2), num_heads=(3, 6, 12, 24), drop_path_rate=0.2)
+    return _swin(overrides, drop_path_rate=0.2, **_TINY)
 
 
 @register_model
 def swin_small_patch4_window7_224(**overrides) -> SwinTransformer:
-    return _swin(overrides, embed_dim=96, depths=(2, 2, 18, 2), num_heads=(3, 6, 12, 24), drop_path_rate=0.3)
+    return _swin(overrides, drop_path_rate=0.3, **_SMALL)
 
 
 @register_model
 def swin_base_patch4_window7_224(**overrides) -> SwinTransformer:
-    return _swin(overrides, embed_dim=128, depths=(2, 2, 18, 2), num_heads=(4, 8, 16, 32), drop_path_rate=0.5)
+    return _swin(overrides, drop_path_rate=0.5, **_BASE)
 
 
 @register_model
 def swin_large_patch4_window7_224(**overrides) -> SwinTransformer:
-    return _swin(overrides, embed_dim=192, depths=(2, 2, 18, 2), num_heads=(6, 12, 24, 48), drop_path_rate=0.2)
+    return _swin(overrides, drop_path_rate=0.2, **_LARGE)
 
 
 @register_model
 def swin_base_patch4_window12_384(**overrides) -> SwinTransformer:
-    return _swin(overrides, img_size=384, window_size=12, embed_dim=128, depths=(2, 2, 18, 2),
-                 num_heads=(4, 8, 16, 32), drop_path_rate=0.2)
+    return _swin(overrides, **_AT_384, **_BASE)
 
 
 @register_model
 def swin_large_patch4_window12_384(**overrides) -> SwinTransformer:
-    return _swin(overrides, img_size=384, window_size=12, embed_dim=192, depths=(2, 2, 18, 2),
-                 num_heads=(6, 12, 24, 48), drop_path_rate=0.2)
+    return _swin(overrides, **_AT_384, **_LARGE)

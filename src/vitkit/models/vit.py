@@ -14,7 +14,7 @@ from torch import Tensor, nn
 
 from ..layers import Block, LayerNorm6, PatchEmbed, drop_path_rates, init_weights, resample_abs_pos_embed, trunc_normal_
 from ..registry import build_config, register_model
-from .base import VitkitModel, to_2tuple
+from .base import VitkitModel, check_at_least, check_choice, check_divisible, check_patch_multiple, to_2tuple
 
 
 @dataclass(frozen=True)
@@ -39,13 +39,13 @@ class VisionTransformer(VitkitModel):
     """ViT / DeiT: (B, C, H, W) -> logits (B, num_classes). Token order is [cls, (dist), patches]."""
 
     def __init__(self, cfg: ViTConfig):
+        validate_config(cfg)
         super().__init__()
-        if cfg.global_pool not in ("token", "avg"):
-            raise ValueError(f"global_pool must be 'token' or 'avg', got {cfg.global_pool!r}")
         self.config = cfg
         D = cfg.embed_dim
         self.num_classes, self.num_features = cfg.num_classes, D
         self.num_prefix_tokens = 2 if cfg.distilled else 1
+        self.avg_pool = cfg.global_pool == "avg"  # mean of the patch tokens, normalised after pooling (timm's fc_norm)
         self.patch_embed = PatchEmbed(cfg.patch_size, cfg.in_chans, D)
         self.grid_size = tuple(s // cfg.patch_size for s in to_2tuple(cfg.img_size))
         self.cls_token = nn.Parameter(torch.zeros(1, 1, D))
@@ -82,11 +82,11 @@ class VisionTransformer(VitkitModel):
         x = torch.cat([*self._prefix_tokens(x.shape[0]), x], dim=1) + self._pos_embed(grid)  # -> (B, P + N, D)
         x = self.blocks(self.pos_drop(x))
         # avg pooling normalises after pooling (timm's fc_norm), token pooling the whole sequence (Eq. 4)
-        return x if self.config.global_pool == "avg" else self.norm(x)
+        return x if self.avg_pool else self.norm(x)
 
     def _pool(self, x: Tensor) -> Tensor:
         """(B, P + N, D) -> (B, D)."""
-        return self.norm(x[:, self.num_prefix_tokens:].mean(1)) if self.config.global_pool == "avg" else x[:, 0]
+        return self.norm(x[:, self.num_prefix_tokens:].mean(1)) if self.avg_pool else x[:, 0]
 
     def forward_head(self, x: Tensor, pre_logits: bool = False) -> Tensor:
         """x: (B, P + N, D) -> logits (B, num_classes), or pooled features (B, D) with pre_logits. Distilled models
@@ -131,45 +131,62 @@ class VisionTransformer(VitkitModel):
         return state_dict
 
 
+def validate_config(cfg: ViTConfig) -> None:
+    """ConfigError (one sentence) for sizes, heads or choices that cannot build a ViT."""
+    check_at_least(cfg, 1, "patch_size", "in_chans", "embed_dim", "num_heads")
+    check_at_least(cfg, 0, "depth", "num_classes")
+    check_choice("global_pool", cfg.global_pool, ("token", "avg"))
+    check_divisible("embed_dim", cfg.embed_dim, "num_heads", cfg.num_heads)
+    check_patch_multiple(cfg.img_size, cfg.patch_size)
+
+
 def _vit(overrides: dict, **base) -> VisionTransformer:
     return VisionTransformer(build_config(ViTConfig(**base), overrides))
 
 
+# Table 1 sizes (Ti and S from the official vit_jax configs); DeiT's models use the same ones.
+_TINY = dict(embed_dim=192, depth=12, num_heads=3)
+_SMALL = dict(embed_dim=384, depth=12, num_heads=6)
+_BASE = dict(embed_dim=768, depth=12, num_heads=12)
+_LARGE = dict(embed_dim=1024, depth=24, num_heads=16)
+_HUGE = dict(embed_dim=1280, depth=32, num_heads=16)
+
+
 @register_model
 def vit_tiny_patch16_224(**overrides) -> VisionTransformer:
-    return _vit(overrides, embed_dim=192, depth=12, num_heads=3)
+    return _vit(overrides, **_TINY)
 
 
 @register_model
 def vit_small_patch16_224(**overrides) -> VisionTransformer:
-    return _vit(overrides, embed_dim=384, depth=12, num_heads=6)
+    return _vit(overrides, **_SMALL)
 
 
 @register_model
 def vit_base_patch16_224(**overrides) -> VisionTransformer:
-    return _vit(overrides, embed_dim=768, depth=12, num_heads=12)
+    return _vit(overrides, **_BASE)
 
 
 @register_model
 def vit_base_patch32_224(**overrides) -> VisionTransformer:
-    return _vit(overrides, patch_size=32, embed_dim=768, depth=12, num_heads=12)
+    return _vit(overrides, patch_size=32, **_BASE)
 
 
 @register_model
 def vit_base_patch16_384(**overrides) -> VisionTransformer:
-    return _vit(overrides, img_size=384, embed_dim=768, depth=12, num_heads=12)
+    return _vit(overrides, img_size=384, **_BASE)
 
 
 @register_model
 def vit_large_patch16_224(**overrides) -> VisionTransformer:
-    return _vit(overrides, embed_dim=1024, depth=24, num_heads=16)
+    return _vit(overrides, **_LARGE)
 
 
 @register_model
 def vit_large_patch32_224(**overrides) -> VisionTransformer:
-    return _vit(overrides, patch_size=32, embed_dim=1024, depth=24, num_heads=16)
+    return _vit(overrides, patch_size=32, **_LARGE)
 
 
 @register_model
 def vit_huge_patch14_224(**overrides) -> VisionTransformer:
-    return _vit(overrides, patch_size=14, embed_dim=1280, depth=32, num_heads=16)
+    return _vit(overrides, patch_size=14, **_HUGE)

@@ -149,7 +149,7 @@ def _train(cfg: TrainConfig, info: DistInfo, console) -> TrainResult:
 
     teacher = None
     if cfg.distill != "none":
-        from ..models.cnn import build_teacher
+        from .teacher import build_teacher
 
         teacher = build_teacher(cfg.teacher, num_classes=model.num_classes, weights=cfg.teacher_weights)
         t_classes = getattr(teacher, "num_classes", None)
