@@ -11,7 +11,7 @@ import vitkit
 
 MODELS = Path(vitkit.__file__).parent / "models"
 # Image families; vivit.py and timesformer.py join this list once their own anatomy pass is merged.
-FAMILIES = ["cnn", "cvt", "mvit", "swin", "vit"]
+FAMILIES = ["cnn", "cvt", "mvit", "swin", "timesformer", "vit", "vivit"]
 
 
 def _tree(family: str) -> ast.Module:
@@ -43,9 +43,17 @@ def test_family_file_order(family):
     validate = names.index("validate_config")
     model = body[validate - 1]
     assert isinstance(model, ast.ClassDef), f"validate_config in {family}.py does not follow the model class"
-    init = next(n for n in model.body if isinstance(n, ast.FunctionDef) and n.name == "__init__")
-    calls = [c.func.id for c in ast.walk(init) if isinstance(c, ast.Call) and isinstance(c.func, ast.Name)]
-    assert "validate_config" in calls, f"{model.name}.__init__ does not call validate_config"
+    classes = {n.name: n for n in body if isinstance(n, ast.ClassDef)}
+
+    def calls_validate(cls: ast.ClassDef) -> bool:
+        """Its __init__ calls validate_config, or it inherits the __init__ of a class in the file that does."""
+        init = next((n for n in cls.body if isinstance(n, ast.FunctionDef) and n.name == "__init__"), None)
+        calls = [c.func.id for c in ast.walk(init) if isinstance(c, ast.Call) and isinstance(c.func, ast.Name)] \
+            if init is not None else []
+        bases = [classes[b.id] for b in cls.bases if isinstance(b, ast.Name) and b.id in classes]
+        return "validate_config" in calls or any(calls_validate(b) for b in bases)
+
+    assert calls_validate(model), f"{model.name}.__init__ does not call validate_config"
     helper, builders = body[validate + 1], body[validate + 2:]
     assert isinstance(helper, ast.FunctionDef) and helper.name.startswith("_") and not _is_builder(helper)
     assert builders and all(_is_builder(b) for b in builders), f"{family}.py: only registered builders after {helper.name}"

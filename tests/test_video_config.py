@@ -20,10 +20,10 @@ VIVIT, TIMESFORMER = "vivit_base_16x2_spatiotemporal", "timesformer_base_8x224_d
     (VIVIT, ["num_frames=7"], "num_frames 7 is not divisible by tubelet_size 2"),
     ("vivit_base_16x2_factorised_dot_product", ["num_heads=3", "embed_dim=48"], "num_heads 3 is odd"),
     (VIVIT, ["variant=joint"], "variant must be"),
-    ("vivit_base_16x2_factorised_encoder", ["img_size=200"], "img_size 200 is not a multiple of patch_size 16"),
+    ("vivit_base_16x2_factorised_encoder", ["img_size=200"], "img_size 200 is not divisible by the patch size (patch_size 16)"),
     (TIMESFORMER, ["num_heads=5"], "embed_dim 768 is not divisible by num_heads 5"),
     (TIMESFORMER, ["attention_type=divided"], "attention_type must be"),
-    ("timesformer_base_8x224_axial", ["img_size=100"], "img_size 100 is not a multiple of patch_size 16"),
+    ("timesformer_base_8x224_axial", ["img_size=100"], "img_size 100 is not divisible by the patch size (patch_size 16)"),
 ])
 def test_cli_invalid_config_is_one_line_exit_2(capsys, name, overrides, match):
     code = main(["train", "--model", name, *(a for o in overrides for a in ("--override", o))])

@@ -20,7 +20,7 @@ from .base import VitkitModel, check_at_least
 
 @dataclass(frozen=True)
 class ResNetConfig:
-    img_size: int = 32                          # H = W (any size works; kept for the input shape)
+    img_size: int | tuple[int, int] = 32        # H, W (any size works; kept for the input shape)
     in_chans: int = 3                           # C
     num_classes: int = 10
     widths: tuple[int, ...] = (32, 64, 128)     # channels per stage (He et al. use 16/32/64 at n blocks)

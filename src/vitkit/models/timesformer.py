@@ -50,8 +50,7 @@ from ..layers import (
 from ..layers import groupings as G
 from ..layers.pos_embed import resample_square_pos_embed
 from ..registry import build_config, register_model
-from ._config_checks import check_choice, check_divisible, check_patch_multiple
-from .base import VitkitModel, to_2tuple
+from .base import VitkitModel, check_choice, check_divisible, check_patch_multiple, to_2tuple
 
 Grid = tuple[int, int, int]  # (T, H, W) of patch tokens
 

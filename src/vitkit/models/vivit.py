@@ -36,8 +36,7 @@ from ..layers import (
 from ..layers.groupings import frames, tubes, unframes, untubes
 from ..layers.pos_embed import resample_square_pos_embed, resample_tube_pos_embed
 from ..registry import build_config, register_model
-from ._config_checks import check_choice, check_divisible, check_patch_multiple
-from .base import VitkitModel, to_2tuple
+from .base import VitkitModel, check_choice, check_divisible, check_patch_multiple, to_2tuple
 
 
 @dataclass(frozen=True)

@@ -76,8 +76,9 @@ def position_tables(model: nn.Module) -> list[tuple[str, Tensor]]:
             return out
         rel = model.blocks[0].attn.rel_pos
         if rel is not None:
-            return [(f"block 0 relative table along {a} (cosine over offsets)", _cosine(getattr(rel, f"rel_pos_{a}")))
-                    for a in rel.axes]
+            axes = "thw"[-len(rel.tables()):]  # [R_t,] R_h, R_w
+            return [(f"block 0 relative table along {a} (cosine over offsets)", _cosine(table))
+                    for a, table in zip(axes, rel.tables())]
     if isinstance(model, SwinTransformer):
         out = []
         for i, stage in enumerate(model.layers):
