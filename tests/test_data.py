@@ -5,7 +5,7 @@ import torch
 from PIL import Image
 
 from vitkit.data import Digits, ImageFolder, build_dataset, prediction_inputs
-from vitkit.data.transforms import RandomAffine, Resize
+from vitkit.data.transforms import affine_pipeline
 from vitkit.errors import DataError
 
 
@@ -39,15 +39,13 @@ def test_digits_sizes_channels_and_augmentation():
         Digits("dev")
 
 
-def test_random_affine_keeps_shape_and_moves_pixels():
+def test_digits_affine_pipeline_keeps_shape_moves_pixels_and_normalises():
     x = torch.zeros(1, 16, 16)
     x[:, 6:10, 6:10] = 1
     torch.manual_seed(0)
-    y = RandomAffine(degrees=0, translate=0.2, scale=(1, 1))(x)
+    y = affine_pipeline([0.0], [1.0], train=True)(x)
     assert y.shape == x.shape and not torch.allclose(x, y)
-    identity = RandomAffine(degrees=0, translate=0, scale=(1, 1))(x)
-    assert torch.allclose(identity, x, atol=1e-5)
-    assert Resize(8)(x).shape == (1, 8, 8)
+    assert torch.allclose(affine_pipeline([0.5], [0.25], train=False)(x), (x - 0.5) / 0.25)
 
 
 def _make_folder(root, classes=("cat", "dog"), per_class=2, size=(20, 24)):
