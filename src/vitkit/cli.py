@@ -175,18 +175,38 @@ def _eval_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-size", type=positive_int, default=256)
     p.add_argument("--workers", type=non_negative_int, default=0)
     p.add_argument("--bf16", action="store_true")
+    p.add_argument("--test-views", default="1x1", metavar="TxS",
+                   help="video models: T temporal clips x S spatial crops per video, logits averaged (e.g. 4x3)")
+    p.add_argument("--frame-stride", type=positive_int, default=2, help="video folders: frames between clip frames")
+    p.add_argument("--sampling", choices=("stride", "uniform"), default="stride",
+                   help="video folders: strided clips (TimeSformer, MViT) or one frame per segment (ViViT)")
+
+
+def _model_data_config(model) -> dict | None:
+    """The model's data config (the preprocessing of its weights), or None for a model without one."""
+    from .data import data_config
+
+    try:
+        return data_config(model)
+    except ConfigError:
+        return None
 
 
 def _eval(args) -> int:
     from torch.utils.data import DataLoader
 
     from .data import build_dataset
+    from .data.video_folder import ViewAverage, parse_views
     from .train.engine import evaluate
 
     model = _load_model(args)
-    data = build_dataset(args.data, args.split, model.input_shape(), augment=False)
+    views = parse_views(args.test_views)
+    data = build_dataset(args.data, args.split, model.input_shape(), augment=False, data_cfg=_model_data_config(model),
+                         frame_stride=args.frame_stride, sampling=args.sampling, test_views=views)
     if data.num_classes != model.num_classes:
         raise DataError(f"the model predicts {model.num_classes} classes but {args.data!r} has {data.num_classes}")
+    if views != (1, 1):
+        model = ViewAverage(model)
     m = evaluate(model, DataLoader(data, args.batch_size, num_workers=args.workers), args.bf16)
     print(f"{args.checkpoint} on {args.data} {args.split} ({len(data)} samples): top-1 {m['acc1']:.2f}%  "
           f"top-5 {m['acc5']:.2f}%  loss {m['loss']:.4f}")
@@ -207,7 +227,8 @@ def _predict(args) -> int:
     from .data import prediction_inputs
 
     model = _load_model(args)
-    x, classes = prediction_inputs(args.files, model.input_shape(), args.data, Path(args.checkpoint).parent)
+    x, classes = prediction_inputs(args.files, model.input_shape(), args.data, Path(args.checkpoint).parent,
+                                   _model_data_config(model))
     with torch.no_grad():
         probs = model(x).float().softmax(-1)
     k = min(args.topk, probs.shape[1])
