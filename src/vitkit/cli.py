@@ -120,6 +120,19 @@ def _train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--bf16", action="store_true", help="bf16 autocast (fast on CPUs with AVX-512 BF16 / AMX)")
     p.add_argument("--limit", type=positive_int, help="train on the first N samples only (quick checks)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar or per-epoch lines")
+    g = p.add_argument_group("augmentation (DeiT's recipe: --randaugment 2,9 --reprob 0.25 --mixup 0.8 --cutmix 1.0 "
+                             "--repeated-aug 3)")
+    g.add_argument("--randaugment", metavar="N,M", help="v2 RandAugment: N ops of magnitude M (0-30)")
+    g.add_argument("--reprob", type=float, default=0.0, help="random-erasing probability, in [0, 1]")
+    g.add_argument("--mixup", type=non_negative_float, default=0.0, help="Mixup alpha (0: off)")
+    g.add_argument("--cutmix", type=non_negative_float, default=0.0, help="CutMix alpha (0: off)")
+    g.add_argument("--mix-prob", type=float, default=1.0, help="probability of mixing a batch, in [0, 1]")
+    g.add_argument("--switch-prob", type=float, default=0.5, help="probability of CutMix when both are on")
+    g.add_argument("--repeated-aug", type=positive_int, default=1, metavar="K", help="copies of each image per "
+                   "epoch, spread over the ranks (DeiT's sampler; 1: off)")
+    g.add_argument("--frame-stride", type=positive_int, default=2, help="video folders: frames between clip frames")
+    g.add_argument("--sampling", choices=("stride", "uniform"), default="stride",
+                   help="video folders: a strided clip at a random offset, or one frame per segment (ViViT)")
 
 
 def _train(args, argv: list[str]) -> int:
@@ -139,7 +152,9 @@ def _train(args, argv: list[str]) -> int:
         teacher=args.teacher, teacher_weights=args.teacher_weights, alpha=args.alpha, tau=args.tau,
         soft_normalisation=args.soft_normalisation,
         out=args.out, resume=args.resume, workers=args.workers, seed=args.seed, bf16=args.bf16, limit=args.limit,
-        progress=not args.no_progress)
+        progress=not args.no_progress, randaugment=args.randaugment, reprob=args.reprob, mixup=args.mixup,
+        cutmix=args.cutmix, mix_prob=args.mix_prob, switch_prob=args.switch_prob, repeated_aug=args.repeated_aug,
+        frame_stride=args.frame_stride, sampling=args.sampling)
     result = train(cfg)
     if not result.is_main:
         return 0
