@@ -188,7 +188,8 @@ def _eval_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", default="digits", help="'digits', 'moving-digits' or a folder")
     p.add_argument("--split", choices=("train", "val", "test"), default="test")
     p.add_argument("--batch-size", type=positive_int, default=256)
-    p.add_argument("--workers", type=non_negative_int, default=0)
+    p.add_argument("--workers", type=non_negative_int, help="DataLoader worker processes (default: the machine's "
+                   "cores for folders, 0 for the bundled sets)")
     p.add_argument("--bf16", action="store_true")
     p.add_argument("--test-views", default="1x1", metavar="TxS",
                    help="video models: T temporal clips x S spatial crops per video, logits averaged (e.g. 4x3)")
@@ -210,7 +211,7 @@ def _model_data_config(model) -> dict | None:
 def _eval(args) -> int:
     from torch.utils.data import DataLoader
 
-    from .data import build_dataset
+    from .data import build_dataset, default_workers
     from .data.video_folder import ViewAverage, parse_views
     from .train.engine import evaluate
 
@@ -222,7 +223,8 @@ def _eval(args) -> int:
         raise DataError(f"the model predicts {model.num_classes} classes but {args.data!r} has {data.num_classes}")
     if views != (1, 1):
         model = ViewAverage(model)
-    m = evaluate(model, DataLoader(data, args.batch_size, num_workers=args.workers), args.bf16)
+    workers = default_workers(args.data) if args.workers is None else args.workers
+    m = evaluate(model, DataLoader(data, args.batch_size, num_workers=workers), args.bf16)
     print(f"{args.checkpoint} on {args.data} {args.split} ({len(data)} samples): top-1 {m['acc1']:.2f}%  "
           f"top-5 {m['acc5']:.2f}%  loss {m['loss']:.4f}")
     return 0

@@ -31,6 +31,15 @@ def _split_folder(root: Path, split: str) -> Path:
     return root
 
 
+def default_workers(spec: str) -> int:
+    """DataLoader workers when none are asked for: the machine's cores for files to decode, none for the
+    in-memory bundled and generated sets (workers would only add start-up time there)."""
+    import os
+
+    return 0 if spec in BUILTIN else len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (
+        os.cpu_count() or 1)
+
+
 def default_config(input_shape: tuple[int, ...]) -> dict:
     """The data config of a model without one: ImageNet statistics, bicubic, the shorter side to the input size
     then a centre crop."""
@@ -188,6 +197,7 @@ __all__ = [
     "data_config",
     "data_info",
     "default_config",
+    "default_workers",
     "digits_transform",
     "parse_randaugment",
     "prediction_config",
