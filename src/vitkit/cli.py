@@ -115,7 +115,8 @@ def _train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", help="run folder (default runs/<model>)")
     p.add_argument("--resume", action="store_true", help="continue from <out>/last.pt")
     _add_overrides(p)
-    p.add_argument("--workers", type=non_negative_int, default=0, help="DataLoader worker processes")
+    p.add_argument("--workers", type=non_negative_int, help="DataLoader worker processes (default: the machine's "
+                   "cores for folders, 0 for the bundled sets)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--bf16", action="store_true", help="bf16 autocast (fast on CPUs with AVX-512 BF16 / AMX)")
     p.add_argument("--limit", type=positive_int, help="train on the first N samples only (quick checks)")

@@ -15,7 +15,7 @@ from torch import nn
 from torch.utils.data import DataLoader, DistributedSampler, Subset
 
 from ..checkpoint import _atomic_write, load_state_dict, save_checkpoint
-from ..data import build_dataset, data_config, data_info, parse_randaugment
+from ..data import build_dataset, data_config, data_info, default_workers, parse_randaugment
 from ..data.mixing import BatchMix, MixCollate
 from ..data.sampler import RepeatedAugSampler
 from ..errors import CheckpointError, ConfigError
@@ -51,7 +51,7 @@ class TrainConfig:
     soft_normalisation: str = "elementwise"  # official DeiT (batch × classes) or "batch" (timm / lucidrains)
     out: str | None = None                # run folder; default runs/<model>
     resume: bool = False                  # continue from <out>/last.pt
-    workers: int = 0                      # DataLoader worker processes
+    workers: int | None = None            # DataLoader worker processes (None: cores for folders, 0 for built-ins)
     seed: int = 0
     bf16: bool = False                    # bf16 autocast (the CPU's fast low-precision path)
     limit: int | None = None              # use only the first `limit` training samples (quick checks)
@@ -79,7 +79,7 @@ class TrainConfig:
             (self.distill in KINDS, f"--distill must be one of {', '.join(KINDS)}, got {self.distill!r}"),
             (0 <= self.alpha <= 1, f"--alpha must be in [0, 1], got {self.alpha}"),
             (self.tau > 0, f"--tau must be positive, got {self.tau}"),
-            (self.workers >= 0, f"--workers must be non-negative, got {self.workers}"),
+            (self.workers is None or self.workers >= 0, f"--workers must be non-negative, got {self.workers}"),
             (self.limit is None or self.limit >= 1, f"--limit must be at least 1, got {self.limit}"),
             (0 <= self.label_smoothing < 1, f"label smoothing must be in [0, 1), got {self.label_smoothing}"),
             (self.distill == "none" or self.teacher, f"--distill {self.distill} needs --teacher (a checkpoint or model name)"),
@@ -189,6 +189,7 @@ def _train(cfg: TrainConfig, info: DistInfo, console) -> TrainResult:
     criterion = DistillationLoss(nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing), teacher, cfg.distill,
                                  cfg.alpha, cfg.tau, cfg.soft_normalisation)
 
+    workers = default_workers(cfg.data) if cfg.workers is None else cfg.workers
     generator = torch.Generator()
     if cfg.repeated_aug > 1:
         sampler = RepeatedAugSampler(train_set, info.world_size, info.rank, cfg.repeated_aug, seed=cfg.seed)
@@ -201,8 +202,8 @@ def _train(cfg: TrainConfig, info: DistInfo, console) -> TrainResult:
         if cfg.mixup > 0 or cfg.cutmix > 0 else None
     drop_last = (len(sampler) if sampler is not None else len(train_set)) > cfg.batch_size  # per rank
     train_loader = DataLoader(train_set, cfg.batch_size, shuffle=sampler is None, sampler=sampler,
-                              num_workers=cfg.workers, drop_last=drop_last, generator=generator, collate_fn=collate)
-    val_loader = DataLoader(val_set, max(cfg.batch_size, 256), num_workers=cfg.workers)
+                              num_workers=workers, drop_last=drop_last, generator=generator, collate_fn=collate)
+    val_loader = DataLoader(val_set, max(cfg.batch_size, 256), num_workers=workers)
 
     optimizer = build_optimizer(model, cfg.lr, cfg.weight_decay)
     steps = len(train_loader)
