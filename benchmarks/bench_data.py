@@ -1,0 +1,153 @@
+"""Data loading speed before and after the v2 rework, as ratios in one process (issue 11, item 6).
+
+Images: a generated folder of JPEGs (default 2,000, 320–500 px sides, like ImageNet's) through the training
+pipeline, one process, no DataLoader (per-core speed):
+- before: the d8c3df1 pipeline, restated here — decode to float [0, 1], then RandomResizedCrop by
+  F.interpolate on the float image, flip, normalise;
+- after: `create_transform(cfg, train=True)` on the decoded uint8 (PIL) image — the same operations
+  (bilinear, to compare like with like), then DeiT's full recipe (bicubic, RandAugment 2,9, random erasing 0.25)
+  for information.
+Videos: generated 300-frame clips (320×240, mpeg4, a key frame every 12 frames), one 8-frame clip at stride 8
+per read, centred (evaluation) and at a random offset (training):
+- before: decoding from the first frame (the d8c3df1 reader); after: seeking to the clip (`read_frames`).
+The timed rounds alternate before/after; the ratio of medians is reported.
+
+    .venv/bin/python benchmarks/bench_data.py [--images 2000] [--videos 6] [--rounds 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from vitkit.data.config import create_transform, data_config
+from vitkit.data.image_folder import ImageFolder, open_image
+from vitkit.data.transforms import IMAGENET_MEAN, IMAGENET_STD
+from vitkit.data.video_folder import clip_indices, read_frames, video_frame_count
+
+
+def _before_image(path: Path, size: int = 224) -> torch.Tensor:
+    """The d8c3df1 training pipeline: float decode, float RandomResizedCrop (scale 0.35–1), flip, normalise."""
+    x = torch.from_numpy(np.asarray(open_image(path)).copy()).float().div_(255.0).permute(2, 0, 1)
+    H, W = x.shape[-2:]
+    for _ in range(10):
+        area = H * W * (0.35 + 0.65 * torch.rand(()).item())
+        log_r = math.log(3 / 4) + (math.log(4 / 3) - math.log(3 / 4)) * torch.rand(()).item()
+        w, h = round(math.sqrt(area * math.exp(log_r))), round(math.sqrt(area / math.exp(log_r)))
+        if 0 < w <= W and 0 < h <= H:
+            i, j = int(torch.randint(0, H - h + 1, ())), int(torch.randint(0, W - w + 1, ()))
+            x = x[..., i:i + h, j:j + w]
+            break
+    x = F.interpolate(x[None], size=(size, size), mode="bilinear", align_corners=False, antialias=True)[0]
+    if torch.rand(()).item() < 0.5:
+        x = x.flip(-1)
+    return (x - torch.tensor(IMAGENET_MEAN).view(3, 1, 1)) / torch.tensor(IMAGENET_STD).view(3, 1, 1)
+
+
+def _make_images(root: Path, n: int) -> list[Path]:
+    g = np.random.default_rng(0)
+    (root / "a").mkdir(parents=True)
+    files = []
+    for k in range(n):
+        H, W = (int(v) for v in g.integers(320, 501, size=2))
+        yy, xx = np.mgrid[0:H, 0:W]
+        img = np.stack([128 + 90 * np.sin(xx / (9 + c) + yy / (13 + k % 7 + c)) for c in range(3)], -1)
+        img = np.clip(img + g.normal(0, 12, img.shape), 0, 255).astype(np.uint8)
+        files.append(root / "a" / f"{k}.jpg")
+        Image.fromarray(img).save(files[-1], quality=90)
+    return files
+
+
+def _make_videos(root: Path, n: int, frames: int = 300) -> list[Path]:
+    import av
+
+    g = np.random.default_rng(1)
+    root.mkdir(parents=True)
+    files = []
+    for k in range(n):
+        files.append(root / f"v{k}.mp4")
+        with av.open(str(files[-1]), mode="w") as out:
+            stream = out.add_stream("mpeg4", rate=30)
+            stream.height, stream.width, stream.pix_fmt = 240, 320, "yuv420p"
+            stream.codec_context.gop_size = 12
+            base = g.integers(0, 256, (60, 80, 3))
+            for t in range(frames):
+                img = np.kron(np.roll(base, t, axis=1), np.ones((4, 4, 1))).astype(np.uint8)
+                for packet in stream.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
+                    out.mux(packet)
+            for packet in stream.encode():
+                out.mux(packet)
+    return files
+
+
+def _alternate(runs: dict[str, callable], rounds: int) -> dict[str, float]:
+    """Median seconds per call of each run, the runs alternating in every round (order flipped each round)."""
+    times = {k: [] for k in runs}
+    names = list(runs)
+    for r in range(rounds):
+        for k in names if r % 2 == 0 else names[::-1]:
+            t0 = time.perf_counter()
+            runs[k]()
+            times[k].append(time.perf_counter() - t0)
+    return {k: statistics.median(v) for k, v in times.items()}
+
+
+def bench_images(root: Path, n: int, rounds: int) -> None:
+    files = _make_images(root / "images", n)
+    chunk = files[: max(1, n // rounds)]
+    like = dict(data_config("deit_small_patch16_224"), interpolation="bilinear")
+    after = ImageFolder(root / "images", transform=create_transform(like, train=True))
+    deit = create_transform("deit_small_patch16_224", train=True, randaugment=(2, 9), reprob=0.25)
+    runs = {
+        "before": lambda: [_before_image(f) for f in chunk],
+        "after": lambda: [after.transform(open_image(f)) for f in chunk],
+        "after, DeiT recipe": lambda: [deit(open_image(f)) for f in chunk],
+    }
+    [_before_image(f) for f in files[:5]], [after[i] for i in range(5)]  # warm-up
+    med = _alternate(runs, rounds)
+    print(f"images ({n} JPEGs, {len(chunk)} per round, one process):")
+    for k, t in med.items():
+        print(f"  {k:20s} {len(chunk) / t:8.1f} images/s   ({med['before'] / t:.2f}x before)")
+
+
+def bench_videos(root: Path, n: int, rounds: int, num_frames: int = 8, stride: int = 8) -> None:
+    files = _make_videos(root / "videos", n)
+    total = video_frame_count(files[0])
+
+    def reads(seek: bool, train: bool):
+        torch.manual_seed(0)
+        return lambda: [read_frames(f, clip_indices(total, num_frames, stride, train=train), seek=seek)
+                        for f in files]
+
+    runs = {"before, centred": reads(False, False), "after, centred": reads(True, False),
+            "before, random offset": reads(False, True), "after, random offset": reads(True, True)}
+    med = _alternate(runs, rounds)
+    print(f"videos ({n} × {total} frames 320×240, clips of {num_frames} frames at stride {stride}):")
+    for k, t in med.items():
+        base = med["before, " + k.split(", ")[1]]
+        print(f"  {k:22s} {n / t:8.1f} clips/s   ({base / t:.2f}x before)")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--images", type=int, default=2000)
+    p.add_argument("--videos", type=int, default=6)
+    p.add_argument("--rounds", type=int, default=5)
+    args, _ = p.parse_known_args()  # `benchmarks/run.py` passes the model benchmarks' flags too
+    torch.set_num_threads(1)
+    with tempfile.TemporaryDirectory() as tmp:
+        bench_images(Path(tmp), args.images, args.rounds)
+        bench_videos(Path(tmp), args.videos, args.rounds)
+
+
+if __name__ == "__main__":
+    main()
