@@ -5,37 +5,10 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from test_cli import assert_one_line_error, run
+from test_video_data import _write_noise_video
 
 import vitkit
-from vitkit.cli import main
-
-av = pytest.importorskip("av")
-
-
-def run(capsys, *argv):
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def assert_one_line_error(code, err, match):
-    assert code == 2, err
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error: ") and match in lines[0], err
-
-
-def _noise_video(path, n_frames, size=(24, 32), seed=0):
-    g = np.random.default_rng(seed)
-    with av.open(str(path), mode="w") as out:
-        stream = out.add_stream("mpeg4", rate=25)
-        stream.height, stream.width = size
-        stream.pix_fmt = "yuv420p"
-        for _ in range(n_frames):
-            frame = av.VideoFrame.from_ndarray(g.integers(0, 256, (*size, 3), dtype=np.uint8), format="rgb24")
-            for packet in stream.encode(frame):
-                out.mux(packet)
-        for packet in stream.encode():
-            out.mux(packet)
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +16,7 @@ def video_setup(tmp_path_factory):
     root = tmp_path_factory.mktemp("videos")
     for c in ("a", "b"):
         (root / "data" / c).mkdir(parents=True)
-        _noise_video(root / "data" / c / "v.mp4", 20, seed=ord(c))
+        _write_noise_video(root / "data" / c / "v.mp4", 20, size=(24, 32), seed=ord(c))
     model = vitkit.create_model("timesformer_base_8x224_divided_space_time", img_size=16, patch_size=8, num_frames=4,
                                 embed_dim=16, depth=1, num_heads=2, num_classes=2)
     vitkit.save_checkpoint(model, root / "m.safetensors")

@@ -2,23 +2,7 @@
 soft targets, repeated augmentation, hard distillation), and every bad augmentation flag: one sentence, exit 2."""
 
 import pytest
-
-from vitkit.cli import main
-
-TINY_DEIT = ["--override", "img_size=16", "--override", "patch_size=4", "--override", "embed_dim=16",
-             "--override", "depth=1", "--override", "num_heads=2"]
-
-
-def run(capsys, *argv):
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def assert_one_line_error(code, err, match):
-    assert code == 2, err
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error: ") and match in lines[0], err
+from test_cli import TINY_DEIT, assert_one_line_error, run
 
 
 def test_deit_recipe_on_digits_trains_end_to_end(capsys, tmp_path):
