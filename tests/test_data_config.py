@@ -72,6 +72,17 @@ def test_eval_transform_matches_timm(name):
         assert (a - b).abs().max() <= 1e-5, (name, img.size)
 
 
+def test_non_square_input_size_matches_timm():
+    from timm.data import create_transform as timm_transform
+
+    cfg = {"input_size": (3, 160, 224), "interpolation": "bicubic", "mean": (0.5,) * 3, "std": (0.5,) * 3,
+           "crop_pct": 0.9}
+    ref, ours = timm_transform(**cfg), create_transform(cfg)
+    for img in _images(4):
+        a, b = ours(img), ref(img)
+        assert a.shape == b.shape == (3, 160, 224) and (a - b).abs().max() <= 1e-5, img.size
+
+
 def test_eval_transform_matches_the_cvt_image_processor():
     from transformers import ConvNextImageProcessorPil
 

@@ -166,6 +166,8 @@ def read_frames(path: str | os.PathLike, indices: Sequence[int], seek: bool = Tr
     except Exception as e:
         raise _decode_error(path, e) from e
     missing = [i for i in wanted if i not in got]
+    if missing and timed:  # a container whose seeking lands past the frame: read it from the start instead
+        return read_frames(path, indices, seek=False)
     if missing:
         raise DataError(f"video {str(path)!r} ends before frame {missing[0]}; expected at least {wanted[-1] + 1} "
                         "frames")
