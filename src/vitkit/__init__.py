@@ -1,11 +1,20 @@
 """vitkit: one PyTorch toolkit for the vision-transformer family."""
 
 from .checkpoint import load_checkpoint, save_checkpoint
-from .data.config import create_transform, data_config
 from .errors import CheckpointError, ConfigError, DataError, InputError, VitkitError
 from .registry import create_model, list_models, register_model
 
 __version__ = "0.1.0"
+_LAZY = {"create_transform": ".data.config", "data_config": ".data.config"}  # torchvision loads on first use
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name], __name__), name)
+    raise AttributeError(f"module 'vitkit' has no attribute {name!r}")
+
 
 __all__ = [
     "CheckpointError",
