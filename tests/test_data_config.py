@@ -26,12 +26,12 @@ def _images(seed=0):
 def test_every_registered_model_has_a_data_config():
     keys = {"input_size", "interpolation", "mean", "std", "crop_pct", "crop_mode", "source"}
     for name in vitkit.list_models():
-        cfg = data_config(name)
+        with torch.device("meta"):
+            model = vitkit.create_model(name)
+        cfg = data_config(model)
         assert keys <= set(cfg), name
         assert len(cfg["mean"]) == cfg["input_size"][0] == len(cfg["std"])
         assert 0 < cfg["crop_pct"] <= 1
-        with torch.device("meta"):
-            model = vitkit.create_model(name)
         assert ("num_frames" in cfg) == (len(model.input_shape()) == 4), name
     # the table is keyed by patterns that all match something (no dead entries)
     for pattern, _ in DATA_CONFIGS:
