@@ -1,7 +1,8 @@
 """Data loading speed before and after the v2 rework, as ratios in one process (issue 11, item 6).
 
-Images: a generated folder of JPEGs (default 2,000, 320–500 px sides, like ImageNet's) through the training
-pipeline, one process, no DataLoader (per-core speed):
+Images: a generated folder of JPEGs (default 2,000, 320–500 px sides, like ImageNet's; each round a new slice)
+through the training pipeline, in one process (per-core speed), then through a DataLoader with the old default
+of 0 workers vs the new default (the machine's cores):
 - before: the d8c3df1 pipeline, restated here — decode to float [0, 1], then RandomResizedCrop by
   F.interpolate on the float image, flip, normalise;
 - after: `create_transform(cfg, train=True)` on the decoded uint8 (PIL) image — the same operations
@@ -29,7 +30,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
+from torch.utils.data import DataLoader, Dataset, Subset
 
+from vitkit.data import default_workers
 from vitkit.data.config import create_transform, data_config
 from vitkit.data.image_folder import ImageFolder, open_image
 from vitkit.data.transforms import IMAGENET_MEAN, IMAGENET_STD
@@ -93,33 +96,56 @@ def _make_videos(root: Path, n: int, frames: int = 300) -> list[Path]:
 
 
 def _alternate(runs: dict[str, callable], rounds: int) -> dict[str, float]:
-    """Median seconds per call of each run, the runs alternating in every round (order flipped each round)."""
+    """Median seconds per call of each run (called with the round number), the runs alternating in every round
+    (order flipped each round)."""
     times = {k: [] for k in runs}
     names = list(runs)
     for r in range(rounds):
         for k in names if r % 2 == 0 else names[::-1]:
             t0 = time.perf_counter()
-            runs[k]()
+            runs[k](r)
             times[k].append(time.perf_counter() - t0)
     return {k: statistics.median(v) for k, v in times.items()}
 
 
+class _BeforeFolder(Dataset):
+    def __init__(self, folder: ImageFolder):
+        self.folder = folder
+
+    def __len__(self) -> int:
+        return len(self.folder)
+
+    def __getitem__(self, i: int):
+        path, label = self.folder.samples[i]
+        return _before_image(path), label
+
+
 def bench_images(root: Path, n: int, rounds: int) -> None:
-    files = _make_images(root / "images", n)
-    chunk = files[: max(1, n // rounds)]
+    _make_images(root / "images", n)
     like = dict(data_config("deit_small_patch16_224"), interpolation="bilinear")
     after = ImageFolder(root / "images", transform=create_transform(like, train=True))
+    before = _BeforeFolder(after)
     deit = create_transform("deit_small_patch16_224", train=True, randaugment=(2, 9), reprob=0.25)
+    per = max(1, n // rounds)
+    part = [range(r * per, (r + 1) * per) for r in range(rounds)]  # every round its own slice of the folder
+    workers = default_workers(str(root / "images"))
+
+    def load(ds, r, num_workers):
+        for _ in DataLoader(Subset(ds, part[r]), batch_size=32, num_workers=num_workers):
+            pass
+
     runs = {
-        "before": lambda: [_before_image(f) for f in chunk],
-        "after": lambda: [after.transform(open_image(f)) for f in chunk],
-        "after, DeiT recipe": lambda: [deit(open_image(f)) for f in chunk],
+        "before": lambda r: [before[i] for i in part[r]],
+        "after": lambda r: [after[i] for i in part[r]],
+        "after, DeiT recipe": lambda r: [deit(open_image(after.samples[i][0])) for i in part[r]],
+        "before, DataLoader 0 workers": lambda r: load(before, r, 0),
+        f"after, DataLoader {workers} workers": lambda r: load(after, r, workers),
     }
-    [_before_image(f) for f in files[:5]], [after[i] for i in range(5)]  # warm-up
+    [before[i] for i in range(5)], [after[i] for i in range(5)]  # warm-up
     med = _alternate(runs, rounds)
-    print(f"images ({n} JPEGs, {len(chunk)} per round, one process):")
+    print(f"images ({n} JPEGs, {per} per round, {rounds} rounds; the default --workers is {workers} here):")
     for k, t in med.items():
-        print(f"  {k:20s} {len(chunk) / t:8.1f} images/s   ({med['before'] / t:.2f}x before)")
+        print(f"  {k:30s} {per / t:8.1f} images/s   ({med['before'] / t:.2f}x before)")
 
 
 def bench_videos(root: Path, n: int, rounds: int, num_frames: int = 8, stride: int = 8, repeats: int = 5) -> None:
@@ -127,7 +153,7 @@ def bench_videos(root: Path, n: int, rounds: int, num_frames: int = 8, stride: i
     total = video_frame_count(files[0])
 
     def reads(seek: bool, train: bool):
-        return lambda: [read_frames(f, clip_indices(total, num_frames, stride, train=train), seek=seek)
+        return lambda r: [read_frames(f, clip_indices(total, num_frames, stride, train=train), seek=seek)
                         for _ in range(repeats) for f in files]
 
     runs = {"before, centred": reads(False, False), "after, centred": reads(True, False),
