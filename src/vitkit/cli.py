@@ -199,26 +199,16 @@ def _eval_args(p: argparse.ArgumentParser) -> None:
                    help="video folders: strided clips (TimeSformer, MViT) or one frame per segment (ViViT)")
 
 
-def _model_data_config(model) -> dict | None:
-    """The model's data config (the preprocessing of its weights), or None for a model without one."""
-    from .data import data_config
-
-    try:
-        return data_config(model)
-    except ConfigError:
-        return None
-
-
 def _eval(args) -> int:
     from torch.utils.data import DataLoader
 
-    from .data import build_dataset, default_workers
+    from .data import build_dataset, default_workers, model_data_config
     from .data.video_folder import ViewAverage, parse_views
     from .train.engine import evaluate
 
     model = _load_model(args)
     views = parse_views(args.test_views)
-    data = build_dataset(args.data, args.split, model.input_shape(), augment=False, data_cfg=_model_data_config(model),
+    data = build_dataset(args.data, args.split, model.input_shape(), augment=False, data_cfg=model_data_config(model),
                          frame_stride=args.frame_stride, sampling=args.sampling, test_views=views)
     if data.num_classes != model.num_classes:
         raise DataError(f"the model predicts {model.num_classes} classes but {args.data!r} has {data.num_classes}")
@@ -242,11 +232,11 @@ def _predict_args(p: argparse.ArgumentParser) -> None:
 def _predict(args) -> int:
     import torch
 
-    from .data import prediction_inputs
+    from .data import model_data_config, prediction_inputs
 
     model = _load_model(args)
     x, classes = prediction_inputs(args.files, model.input_shape(), args.data, Path(args.checkpoint).parent,
-                                   _model_data_config(model))
+                                   model_data_config(model))
     with torch.no_grad():
         probs = model(x).float().softmax(-1)
     k = min(args.topk, probs.shape[1])

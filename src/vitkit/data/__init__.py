@@ -12,7 +12,7 @@ from pathlib import Path
 from torch.utils.data import Dataset
 
 from ..errors import ConfigError, DataError
-from .config import create_transform, data_config
+from .config import create_transform, data_config, model_data_config
 from .digits import DIGITS_MEAN, DIGITS_STD, Digits, digits_transform
 from .image_folder import ImageFolder, open_image, read_image
 from .transforms import imagenet_stats, parse_randaugment
@@ -199,6 +199,7 @@ __all__ = [
     "default_config",
     "default_workers",
     "digits_transform",
+    "model_data_config",
     "parse_randaugment",
     "prediction_config",
     "prediction_inputs",

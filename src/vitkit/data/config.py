@@ -104,6 +104,15 @@ def data_config(model: nn.Module | str, source: str | None = None) -> dict:
     return cfg
 
 
+def model_data_config(model: nn.Module) -> dict | None:
+    """`data_config(model)`, or None for a model without a table entry or a registry name (callers then fall
+    back to `default_config`)."""
+    try:
+        return data_config(model)
+    except ConfigError:
+        return None
+
+
 def resolve_config(model_or_config: nn.Module | str | dict) -> dict:
     """A data config from a model, a registered name, or a config dict (checked)."""
     if not isinstance(model_or_config, dict):
