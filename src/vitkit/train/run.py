@@ -15,7 +15,7 @@ from torch import nn
 from torch.utils.data import DataLoader, DistributedSampler, Subset
 
 from ..checkpoint import _atomic_write, load_state_dict, save_checkpoint
-from ..data import build_dataset, data_config, data_info, default_workers, parse_randaugment
+from ..data import build_dataset, data_info, default_workers, model_data_config, parse_randaugment
 from ..data.mixing import BatchMix, MixCollate
 from ..data.sampler import RepeatedAugSampler
 from ..errors import CheckpointError, ConfigError
@@ -132,22 +132,14 @@ def _seed_epoch(seed: int, epoch: int, rank: int) -> None:
     torch.manual_seed(seed * 1_000_003 + epoch * 1_009 + rank)
 
 
-def _data_config(model: nn.Module) -> dict | None:
-    """The model's data config (its weights' statistics, interpolation, crop) or None when it has none."""
-    try:
-        return data_config(model)
-    except ConfigError:
-        return None
-
-
 def build_model(cfg: TrainConfig) -> tuple[nn.Module, object, object]:
     """(model with the dataset's class count, train set, val set), seeded by cfg.seed."""
     probe = create_model(cfg.model, **cfg.overrides)
     shape = probe.input_shape()
     video = {"frame_stride": cfg.frame_stride, "sampling": cfg.sampling}
-    train_set = build_dataset(cfg.data, "train", shape, data_cfg=_data_config(probe),
+    train_set = build_dataset(cfg.data, "train", shape, data_cfg=model_data_config(probe),
                               randaugment=parse_randaugment(cfg.randaugment), reprob=cfg.reprob, **video)
-    val_set = build_dataset(cfg.data, "val", shape, data_cfg=_data_config(probe), **video)
+    val_set = build_dataset(cfg.data, "val", shape, data_cfg=model_data_config(probe), **video)
     n = train_set.num_classes
     if "num_classes" in cfg.overrides and cfg.overrides["num_classes"] != n:
         raise ConfigError(f"num_classes={cfg.overrides['num_classes']} but the dataset {cfg.data!r} has {n} classes")
@@ -229,7 +221,7 @@ def _train(cfg: TrainConfig, info: DistInfo, console) -> TrainResult:
         out.mkdir(parents=True, exist_ok=True)
         base = train_set.dataset if isinstance(train_set, Subset) else train_set
         (out / "data.json").write_text(json.dumps(data_info(cfg.data, base, model.input_shape()[0],
-                                                            _data_config(model))))
+                                                            model_data_config(model))))
     elapsed = 0.0
     for epoch in range(start_epoch, cfg.epochs):
         _seed_epoch(cfg.seed, epoch, info.rank)
