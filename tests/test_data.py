@@ -117,3 +117,17 @@ def test_prediction_inputs_follow_the_training_data(tmp_path):
     assert x.shape == (1, 1, 32, 32) and classes == [str(i) for i in range(10)]
     with pytest.raises(DataError, match="does not exist"):
         prediction_inputs([str(tmp_path / "missing.png")], (3, 16, 16))
+
+
+def test_folders_follow_the_models_data_config(tmp_path):
+    import vitkit
+    from vitkit.data import data_info, open_image
+
+    root = _make_folder(tmp_path / "data", size=(40, 30))
+    model = vitkit.create_model("vit_tiny_patch16_224", img_size=16, patch_size=8, embed_dim=16, depth=1, num_heads=2)
+    cfg = vitkit.data_config(model)
+    val = build_dataset(str(root), "val", model.input_shape(), data_cfg=cfg)
+    assert torch.equal(val[1][0], vitkit.create_transform(cfg)(open_image(val.samples[1][0])))
+    train = build_dataset(str(root), "train", model.input_shape(), data_cfg=cfg, randaugment=(2, 9), reprob=0.5)
+    assert train[0][0].shape == (3, 16, 16)
+    assert data_info(str(root), val, 3, cfg)["mean"] == [0.5, 0.5, 0.5]  # what predict reads back
