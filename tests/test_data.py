@@ -5,7 +5,7 @@ import torch
 from PIL import Image
 
 from vitkit.data import Digits, ImageFolder, build_dataset, prediction_inputs
-from vitkit.data.transforms import RandomAffine, Resize
+from vitkit.data.transforms import affine_pipeline
 from vitkit.errors import DataError
 
 
@@ -39,15 +39,13 @@ def test_digits_sizes_channels_and_augmentation():
         Digits("dev")
 
 
-def test_random_affine_keeps_shape_and_moves_pixels():
+def test_digits_affine_pipeline_keeps_shape_moves_pixels_and_normalises():
     x = torch.zeros(1, 16, 16)
     x[:, 6:10, 6:10] = 1
     torch.manual_seed(0)
-    y = RandomAffine(degrees=0, translate=0.2, scale=(1, 1))(x)
+    y = affine_pipeline([0.0], [1.0], train=True)(x)
     assert y.shape == x.shape and not torch.allclose(x, y)
-    identity = RandomAffine(degrees=0, translate=0, scale=(1, 1))(x)
-    assert torch.allclose(identity, x, atol=1e-5)
-    assert Resize(8)(x).shape == (1, 8, 8)
+    assert torch.allclose(affine_pipeline([0.5], [0.25], train=False)(x), (x - 0.5) / 0.25)
 
 
 def _make_folder(root, classes=("cat", "dog"), per_class=2, size=(20, 24)):
@@ -119,3 +117,17 @@ def test_prediction_inputs_follow_the_training_data(tmp_path):
     assert x.shape == (1, 1, 32, 32) and classes == [str(i) for i in range(10)]
     with pytest.raises(DataError, match="does not exist"):
         prediction_inputs([str(tmp_path / "missing.png")], (3, 16, 16))
+
+
+def test_folders_follow_the_models_data_config(tmp_path):
+    import vitkit
+    from vitkit.data import data_info, open_image
+
+    root = _make_folder(tmp_path / "data", size=(40, 30))
+    model = vitkit.create_model("vit_tiny_patch16_224", img_size=16, patch_size=8, embed_dim=16, depth=1, num_heads=2)
+    cfg = vitkit.data_config(model)
+    val = build_dataset(str(root), "val", model.input_shape(), data_cfg=cfg)
+    assert torch.equal(val[1][0], vitkit.create_transform(cfg)(open_image(val.samples[1][0])))
+    train = build_dataset(str(root), "train", model.input_shape(), data_cfg=cfg, randaugment=(2, 9), reprob=0.5)
+    assert train[0][0].shape == (3, 16, 16)
+    assert data_info(str(root), val, 3, cfg)["mean"] == [0.5, 0.5, 0.5]  # what predict reads back

@@ -150,3 +150,94 @@ def test_video_folder_bad_roots(tmp_path):
     (tmp_path / "empty_class" / "a.png").write_bytes(b"")
     with pytest.raises(DataError, match=r"no files with extensions \.mp4"):
         VideoFolder(tmp_path)
+
+
+# --- seeking, clip sampling, per-clip augmentation, test views ------------------------------------------------
+def _write_noise_video(path, n_frames: int, size=(32, 40), gop=6, seed=0):
+    """Frames of smooth noise that change every frame, key frames every `gop` frames (so seeking matters)."""
+    g = np.random.default_rng(seed)
+    with av.open(str(path), mode="w") as out:
+        stream = out.add_stream("mpeg4", rate=25)
+        stream.height, stream.width = size
+        stream.pix_fmt = "yuv420p"
+        stream.codec_context.gop_size = gop
+        for _ in range(n_frames):
+            img = np.kron(g.integers(0, 256, (size[0] // 4, size[1] // 4, 3)), np.ones((4, 4, 1))).astype(np.uint8)
+            for packet in stream.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+
+
+def test_a_seeking_read_equals_decoding_from_the_start(tmp_path):
+    path = tmp_path / "noise.mp4"
+    _write_noise_video(path, 120)
+    from vitkit.data.video_folder import read_frames, video_frame_count
+
+    assert video_frame_count(path) == 120
+    for indices in ([0, 1, 2], [50, 52, 54, 56], [7, 61, 119], [119], [3, 3, 90], list(range(40, 120, 10))):
+        seek = read_frames(path, indices, seek=True)
+        ref = read_frames(path, indices, seek=False)
+        assert seek.shape == (3, len(indices), 32, 40) and torch.equal(seek, ref), indices
+    with pytest.raises(DataError, match=r"noise\.mp4.* ends before frame 120"):
+        read_frames(path, [5, 120])
+
+
+def test_clip_sampling_stride_uniform_and_views():
+    from vitkit.data.video_folder import clip_indices
+
+    assert clip_indices(20, 4, 2) == [6, 8, 10, 12]  # span 7, centred
+    assert clip_indices(20, 4, 2, view=0, views=3) == [0, 2, 4, 6]
+    assert clip_indices(20, 4, 2, view=2, views=3) == [13, 15, 17, 19]
+    assert clip_indices(20, 4, sampling="uniform") == [2, 7, 12, 17]  # the middle of each of 4 segments
+    torch.manual_seed(0)
+    for _ in range(20):
+        starts = clip_indices(20, 4, 2, train=True)
+        assert 0 <= starts[0] <= 13 and np.diff(starts).tolist() == [2, 2, 2]
+        uni = clip_indices(20, 4, sampling="uniform", train=True)
+        assert all(5 * i <= f < 5 * (i + 1) for i, f in enumerate(uni)), uni
+    with pytest.raises(ValueError, match="too few for 15 different clips"):
+        clip_indices(20, 4, 2, views=15)
+
+
+def test_all_frames_of_a_clip_share_the_crop_and_flip():
+    from vitkit.data.config import create_transform
+
+    frame = torch.randint(0, 256, (3, 1, 40, 56), dtype=torch.uint8)
+    clip = frame.expand(-1, 6, -1, -1)  # six identical frames: (C, T, H, W)
+    t = create_transform({"input_size": (3, 24, 24), "num_frames": 6, "mean": (0.5,) * 3, "std": (0.5,) * 3,
+                          "interpolation": "bilinear"}, train=True, randaugment=(2, 9))
+    outs = []
+    for seed in range(8):
+        torch.manual_seed(seed)
+        out = t(clip)
+        assert out.shape == (3, 6, 24, 24)
+        assert torch.equal(out, out[:, :1].expand_as(out)), seed  # one draw for the whole clip
+        outs.append(out[:, 0])
+    assert len({tuple(o.flatten()[:50].tolist()) for o in outs}) > 4  # and different draws across clips
+
+
+def test_multi_view_eval_is_the_mean_of_the_per_view_logits(tmp_path):
+    from vitkit.data import build_dataset
+    from vitkit.data.video_folder import ViewAverage
+
+    for c in ("a", "b"):
+        (tmp_path / c).mkdir()
+        _write_noise_video(tmp_path / c / "v.mp4", 30, size=(32, 48), seed=ord(c))
+    model = vitkit.create_model("vivit_base_16x2_factorised_encoder", img_size=16, patch_size=8, num_frames=4,
+                                embed_dim=32, depth=1, temporal_depth=1, num_heads=4, num_classes=2).eval()
+    cfg = vitkit.data_config(model)
+    ds = build_dataset(str(tmp_path), "test", model.input_shape(), data_cfg=cfg, frame_stride=2, test_views=(2, 3))
+    x, y = ds[1]
+    assert x.shape == (6, 3, 4, 16, 16) and y == 1
+    single = build_dataset(str(tmp_path), "test", model.input_shape(), data_cfg=cfg, frame_stride=2)
+    with torch.no_grad():
+        averaged = ViewAverage(model)(x[None])
+        per_view = model(x)
+    assert torch.allclose(averaged[0], per_view.mean(0), atol=1e-6)
+    # the views: temporal clips spread over the video, spatial crops along the longer side (the centre one is
+    # the single-view eval crop when crop_pct keeps the whole shorter side)
+    assert not torch.equal(x[0], x[3]) and not torch.equal(x[0], x[1])
+    assert single[1][0].shape == (3, 4, 16, 16)
+    with pytest.raises(DataError, match=r"v\.mp4.* too few for 40 different clips"):
+        build_dataset(str(tmp_path), "test", model.input_shape(), data_cfg=cfg, test_views=(40, 1))[0]

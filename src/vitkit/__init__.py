@@ -8,6 +8,16 @@ from .tools.attention_maps import record_attention
 from .tools.export import export_onnx, onnx_dynamic_axes
 
 __version__ = "0.1.0"
+_LAZY = {"create_transform": ".data.config", "data_config": ".data.config"}  # torchvision loads on first use
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name], __name__), name)
+    raise AttributeError(f"module 'vitkit' has no attribute {name!r}")
+
 
 __all__ = [
     "CheckpointError",
@@ -17,6 +27,8 @@ __all__ = [
     "VitkitError",
     "__version__",
     "create_model",
+    "create_transform",
+    "data_config",
     "export_onnx",
     "init_video_from_image",
     "list_models",

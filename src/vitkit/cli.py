@@ -240,11 +240,25 @@ def _train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", help="run folder (default runs/<model>)")
     p.add_argument("--resume", action="store_true", help="continue from <out>/last.pt")
     _add_overrides(p)
-    p.add_argument("--workers", type=non_negative_int, default=0, help="DataLoader worker processes")
+    p.add_argument("--workers", type=non_negative_int, help="DataLoader worker processes (default: the machine's "
+                   "cores for folders, 0 for the bundled sets)")
     p.add_argument("--seed", type=integer, default=0)
     p.add_argument("--bf16", action="store_true", help="bf16 autocast (fast on CPUs with AVX-512 BF16 / AMX)")
     p.add_argument("--limit", type=positive_int, help="train on the first N samples only (quick checks)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar or per-epoch lines")
+    g = p.add_argument_group("augmentation (DeiT's recipe: --randaugment 2,9 --reprob 0.25 --mixup 0.8 --cutmix 1.0 "
+                             "--repeated-aug 3)")
+    g.add_argument("--randaugment", metavar="N,M", help="v2 RandAugment: N ops of magnitude M (0-30)")
+    g.add_argument("--reprob", type=float, default=0.0, help="random-erasing probability, in [0, 1]")
+    g.add_argument("--mixup", type=non_negative_float, default=0.0, help="Mixup alpha (0: off)")
+    g.add_argument("--cutmix", type=non_negative_float, default=0.0, help="CutMix alpha (0: off)")
+    g.add_argument("--mix-prob", type=float, default=1.0, help="probability of mixing a batch, in [0, 1]")
+    g.add_argument("--switch-prob", type=float, default=0.5, help="probability of CutMix when both are on")
+    g.add_argument("--repeated-aug", type=positive_int, default=1, metavar="K", help="copies of each image per "
+                   "epoch, spread over the ranks (DeiT's sampler; 1: off)")
+    g.add_argument("--frame-stride", type=positive_int, default=2, help="video folders: frames between clip frames")
+    g.add_argument("--sampling", choices=("stride", "uniform"), default="stride",
+                   help="video folders: a strided clip at a random offset, or one frame per segment (ViViT)")
 
 
 def _train(args, argv: list[str]) -> int:
@@ -264,7 +278,9 @@ def _train(args, argv: list[str]) -> int:
         teacher=args.teacher, teacher_weights=args.teacher_weights, alpha=args.alpha, tau=args.tau,
         soft_normalisation=args.soft_normalisation,
         out=args.out, resume=args.resume, workers=args.workers, seed=args.seed, bf16=args.bf16, limit=args.limit,
-        progress=not args.no_progress)
+        progress=not args.no_progress, randaugment=args.randaugment, reprob=args.reprob, mixup=args.mixup,
+        cutmix=args.cutmix, mix_prob=args.mix_prob, switch_prob=args.switch_prob, repeated_aug=args.repeated_aug,
+        frame_stride=args.frame_stride, sampling=args.sampling)
     result = train(cfg)
     if not result.is_main:
         return 0
@@ -301,21 +317,33 @@ def _eval_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", default="digits", help="'digits', 'moving-digits' or a folder")
     p.add_argument("--split", choices=("train", "val", "test"), default="test")
     p.add_argument("--batch-size", type=positive_int, default=256)
-    p.add_argument("--workers", type=non_negative_int, default=0)
+    p.add_argument("--workers", type=non_negative_int, help="DataLoader worker processes (default: the machine's "
+                   "cores for folders, 0 for the bundled sets)")
     p.add_argument("--bf16", action="store_true")
+    p.add_argument("--test-views", default="1x1", metavar="TxS",
+                   help="video models: T temporal clips x S spatial crops per video, logits averaged (e.g. 4x3)")
+    p.add_argument("--frame-stride", type=positive_int, default=2, help="video folders: frames between clip frames")
+    p.add_argument("--sampling", choices=("stride", "uniform"), default="stride",
+                   help="video folders: strided clips (TimeSformer, MViT) or one frame per segment (ViViT)")
 
 
 def _eval(args) -> int:
     from torch.utils.data import DataLoader
 
-    from .data import build_dataset
+    from .data import build_dataset, default_workers, model_data_config
+    from .data.video_folder import ViewAverage, parse_views
     from .train.engine import evaluate
 
     model = _load_model(args)
-    data = build_dataset(args.data, args.split, model.input_shape(), augment=False)
+    views = parse_views(args.test_views)
+    data = build_dataset(args.data, args.split, model.input_shape(), augment=False, data_cfg=model_data_config(model),
+                         frame_stride=args.frame_stride, sampling=args.sampling, test_views=views)
     if data.num_classes != model.num_classes:
         raise DataError(f"the model predicts {model.num_classes} classes but {args.data!r} has {data.num_classes}")
-    m = evaluate(model, DataLoader(data, args.batch_size, num_workers=args.workers), args.bf16)
+    if views != (1, 1):
+        model = ViewAverage(model)
+    workers = default_workers(args.data) if args.workers is None else args.workers
+    m = evaluate(model, DataLoader(data, args.batch_size, num_workers=workers), args.bf16)
     print(f"{args.checkpoint} on {args.data} {args.split} ({len(data)} samples): top-1 {m['acc1']:.2f}%  "
           f"top-5 {m['acc5']:.2f}%  loss {m['loss']:.4f}")
     return 0
@@ -332,10 +360,11 @@ def _predict_args(p: argparse.ArgumentParser) -> None:
 def _predict(args) -> int:
     import torch
 
-    from .data import prediction_inputs
+    from .data import model_data_config, prediction_inputs
 
     model = _load_model(args)
-    x, classes = prediction_inputs(args.files, model.input_shape(), args.data, Path(args.checkpoint).parent)
+    x, classes = prediction_inputs(args.files, model.input_shape(), args.data, Path(args.checkpoint).parent,
+                                   model_data_config(model))
     with torch.no_grad():
         probs = model(x).float().softmax(-1)
     k = min(args.topk, probs.shape[1])

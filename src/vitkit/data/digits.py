@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .base import LabelledDataset, check_at_least, check_split
-from .transforms import Compose, Normalize, RandomAffine, Transform
+from .transforms import Transform, affine_pipeline
 
 SPLITS = ("train", "val", "test")
 SPLIT_SEED = 0
@@ -45,10 +45,11 @@ def _images(img_size: int, mode: str) -> tuple[Tensor, Tensor]:
     return x, torch.from_numpy(d.target).long()
 
 
-def digits_transform(train: bool, in_chans: int = 3) -> Compose:
-    """Light augmentation for digits (no flips: they change the class): small rotation, scale and shift."""
-    norm = Normalize([DIGITS_MEAN] * in_chans, [DIGITS_STD] * in_chans)
-    return Compose([RandomAffine(degrees=12, translate=0.1, scale=(0.9, 1.1)), norm] if train else [norm])
+def digits_transform(train: bool, in_chans: int = 3, randaugment: tuple[int, int] | None = None,
+                     reprob: float = 0.0) -> Transform:
+    """Light augmentation for digits (no flips or crops: they change the class): small rotation, scale and
+    shift, optionally RandAugment and random erasing; then the digits' fixed statistics."""
+    return affine_pipeline([DIGITS_MEAN] * in_chans, [DIGITS_STD] * in_chans, train, randaugment, reprob)
 
 
 class Digits(LabelledDataset):

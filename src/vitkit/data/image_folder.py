@@ -10,7 +10,7 @@ from torch import Tensor
 
 from ..errors import DataError
 from .base import LabelledDataset
-from .transforms import Transform
+from .transforms import ToChannels, Transform
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 
@@ -29,25 +29,30 @@ def find_classes(root: Path, extensions: tuple[str, ...]) -> tuple[list[str], li
     return classes, samples
 
 
-def read_image(path: str | Path, in_chans: int = 3) -> Tensor:
-    """An image file -> (in_chans, H, W) floats in [0, 1]; DataError naming the file if it cannot be decoded.
-    One channel is the grey level, three are RGB, any other count replicates the grey level."""
-    import numpy as np
+def open_image(path: str | Path):
+    """An image file -> an RGB PIL image (decoded, uint8); DataError naming the file if it cannot be decoded."""
     from PIL import Image
 
     try:
         with Image.open(path) as img:
-            arr = np.asarray(img.convert("RGB" if in_chans == 3 else "L"))
+            return img.convert("RGB")
     except Exception as e:  # PIL raises several types for missing, truncated or unknown files
         reason = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise DataError(f"cannot read image {str(path)!r} ({reason})") from e
-    x = torch.from_numpy(arr.copy()).float().div_(255.0)
-    x = x.permute(2, 0, 1) if x.ndim == 3 else x[None]  # (H, W, 3) -> (3, H, W); (H, W) -> (1, H, W)
-    return x if x.shape[0] == in_chans else x.expand(in_chans, -1, -1).contiguous()
+
+
+def read_image(path: str | Path, in_chans: int = 3) -> Tensor:
+    """An image file -> (in_chans, H, W) floats in [0, 1]; DataError naming the file if it cannot be decoded.
+    One channel is the grey level, three are RGB, any other count replicates the grey level."""
+    from torchvision.transforms.v2 import functional as TF
+
+    x = TF.to_dtype(TF.pil_to_tensor(open_image(path)), torch.float32, scale=True)  # (3, H, W) in [0, 1]
+    return ToChannels(in_chans)(x)
 
 
 class ImageFolder(LabelledDataset):
-    """(image (C, H, W) after `transform`, class index) for every image under root/<class>/."""
+    """(image after `transform`, class index) for every image under root/<class>/. The transform gets the
+    decoded RGB PIL image (see `create_transform`); without one, items are (in_chans, H, W) floats in [0, 1]."""
 
     def __init__(self, root: str | Path, transform: Transform | None = None, in_chans: int = 3,
                  extensions: tuple[str, ...] = IMAGE_EXTENSIONS):
@@ -58,5 +63,6 @@ class ImageFolder(LabelledDataset):
 
     def __getitem__(self, i: int) -> tuple[Tensor, int]:
         path, target = self.samples[i]
-        x = read_image(path, self.in_chans)
-        return (self.transform(x) if self.transform is not None else x), target
+        if self.transform is None:
+            return read_image(path, self.in_chans), target
+        return self.transform(open_image(path)), target

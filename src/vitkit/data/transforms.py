@@ -1,8 +1,20 @@
-"""Standard transforms on (C, H, W) float tensors: resize, normalise, and light augmentation.
+"""Image and video pipelines on torchvision.transforms.v2, plus the few pieces v2 lacks.
 
-Augmentations draw from torch's global generator, which the training loop reseeds at the start of every
-epoch (and DataLoader workers seed from the loader's generator), so an epoch's augmentations are the same
-whether a run was interrupted and resumed or not.
+The training pipeline is DeiT's / timm's (`timm.data.create_transform(is_training=True)`): RandomResizedCrop
+(scale 0.08–1, the model's interpolation), horizontal flip, optional RandAugment (`randaugment=(N, M)`; the
+papers use timm's rand-m9-mstd0.5, i.e. N=2, M=9 with a Gaussian jitter of the magnitude that v2's RandAugment
+does not have), conversion to float, normalisation, optional random erasing (`reprob`, per-pixel Gaussian
+values as timm's "pixel" mode). The evaluation pipeline is timm's: the shorter side to `size / crop_pct`,
+centre crop, normalise (`crop_mode="squash"`: warp to the input size, as transformers does for CvT at 384).
+
+Inputs are PIL images or uint8 tensors (C, H, W); geometry runs on uint8 (or on PIL) and the float conversion
+comes last, so a pipeline never resizes a float copy of a full-size image. Videos are (C, T, H, W) uint8 clips:
+the frames go through v2 as one batch (T, C, H, W), so every random draw (crop, flip, RandAugment op) is made
+once per clip and applied to all of its frames.
+
+Augmentations draw from torch's global generator, which the training loop reseeds at the start of every epoch
+(and DataLoader workers seed from the loader's generator), so an epoch's augmentations are the same whether
+a run was interrupted and resumed or not.
 """
 
 from __future__ import annotations
@@ -11,120 +23,150 @@ import math
 from collections.abc import Callable, Sequence
 
 import torch
-import torch.nn.functional as F
-from torch import Tensor
+from torch import Tensor, nn
+from torchvision.transforms import InterpolationMode, v2
+
+from ..errors import ConfigError
 
 Transform = Callable[[Tensor], Tensor]
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-
-
-class Compose:
-    def __init__(self, transforms: Sequence[Transform]):
-        self.transforms = list(transforms)
-
-    def __call__(self, x: Tensor) -> Tensor:
-        for t in self.transforms:
-            x = t(x)
-        return x
-
-    def __repr__(self) -> str:
-        return f"Compose({self.transforms})"
-
-
-class Resize:
-    """(C, H, W) -> (C, h, w), bilinear with antialiasing when shrinking."""
-
-    def __init__(self, size: int | tuple[int, int]):
-        self.size = (size, size) if isinstance(size, int) else tuple(size)
-
-    def __call__(self, x: Tensor) -> Tensor:
-        if tuple(x.shape[-2:]) == self.size:
-            return x
-        shrink = x.shape[-2] > self.size[0] or x.shape[-1] > self.size[1]
-        y = F.interpolate(x[None], size=self.size, mode="bilinear", align_corners=False, antialias=shrink)
-        return y[0]
-
-    def __repr__(self) -> str:
-        return f"Resize({self.size})"
-
-
-class Normalize:
-    def __init__(self, mean: Sequence[float], std: Sequence[float]):
-        self.mean = torch.tensor(mean).view(-1, 1, 1)
-        self.std = torch.tensor(std).view(-1, 1, 1)
-
-    def __call__(self, x: Tensor) -> Tensor:
-        return (x - self.mean) / self.std
-
-    def __repr__(self) -> str:
-        return f"Normalize({self.mean.flatten().tolist()}, {self.std.flatten().tolist()})"
-
-
-class RandomAffine:
-    """A small random rotation, scale and shift (fraction of the size) with zero fill: (C, H, W) -> same.
-    For images where a horizontal flip changes the class (digits), this is the whole augmentation."""
-
-    def __init__(self, degrees: float = 10.0, translate: float = 0.1, scale: tuple[float, float] = (0.9, 1.1),
-                 fill: float = 0.0):
-        self.degrees, self.translate, self.scale, self.fill = degrees, translate, scale, fill
-
-    def __call__(self, x: Tensor) -> Tensor:
-        r = torch.rand(4)
-        angle = math.radians((2 * r[0].item() - 1) * self.degrees)
-        s = self.scale[0] + (self.scale[1] - self.scale[0]) * r[1].item()
-        # affine_grid maps output to input coordinates in [-1, 1]: a shift of t·size is 2t there.
-        tx, ty = ((2 * r[2:] - 1) * 2 * self.translate).tolist()
-        cos, sin = math.cos(angle) / s, math.sin(angle) / s
-        theta = torch.tensor([[cos, -sin, tx], [sin, cos, ty]], dtype=x.dtype)[None]
-        grid = F.affine_grid(theta, [1, *x.shape], align_corners=False)
-        y = F.grid_sample((x - self.fill)[None], grid, mode="bilinear", padding_mode="zeros", align_corners=False)
-        return y[0] + self.fill
-
-    def __repr__(self) -> str:
-        return f"RandomAffine(degrees={self.degrees}, translate={self.translate}, scale={self.scale})"
-
-
-class RandomHorizontalFlip:
-    def __init__(self, p: float = 0.5):
-        self.p = p
-
-    def __call__(self, x: Tensor) -> Tensor:
-        return x.flip(-1) if torch.rand(()).item() < self.p else x
-
-
-class RandomResizedCrop:
-    """A random crop of area fraction `scale` and aspect ratio `ratio`, resized to `size`."""
-
-    def __init__(self, size: int | tuple[int, int], scale: tuple[float, float] = (0.35, 1.0),
-                 ratio: tuple[float, float] = (3 / 4, 4 / 3)):
-        self.resize = Resize(size)
-        self.scale, self.ratio = scale, ratio
-
-    def __call__(self, x: Tensor) -> Tensor:
-        H, W = x.shape[-2:]
-        for _ in range(10):
-            area = H * W * (self.scale[0] + (self.scale[1] - self.scale[0]) * torch.rand(()).item())
-            log_r = math.log(self.ratio[0]) + (math.log(self.ratio[1]) - math.log(self.ratio[0])) * torch.rand(()).item()
-            w, h = round(math.sqrt(area * math.exp(log_r))), round(math.sqrt(area / math.exp(log_r)))
-            if 0 < w <= W and 0 < h <= H:
-                i = int(torch.randint(0, H - h + 1, ()).item())
-                j = int(torch.randint(0, W - w + 1, ()).item())
-                return self.resize(x[..., i:i + h, j:j + w])
-        return self.resize(x)
+INTERPOLATIONS = {"nearest": InterpolationMode.NEAREST, "bilinear": InterpolationMode.BILINEAR,
+                  "bicubic": InterpolationMode.BICUBIC}
+CROP_MODES = ("center", "squash")
 
 
 def imagenet_stats(in_chans: int = 3) -> tuple[list[float], list[float]]:
     """ImageNet mean/std per channel; other channel counts use the mean over RGB for every channel."""
-    if in_chans == 3:
-        return list(IMAGENET_MEAN), list(IMAGENET_STD)
-    return [sum(IMAGENET_MEAN) / 3] * in_chans, [sum(IMAGENET_STD) / 3] * in_chans
+    return channel_stats(IMAGENET_MEAN, IMAGENET_STD, in_chans)
 
 
-def image_transform(img_size: int | tuple[int, int], train: bool, in_chans: int = 3) -> Compose:
-    """The standard pipeline for natural images: random resized crop + flip for training, resize for eval."""
-    mean, std = imagenet_stats(in_chans)
+def channel_stats(mean: Sequence[float], std: Sequence[float], in_chans: int) -> tuple[list[float], list[float]]:
+    """RGB statistics for `in_chans` channels: as they are for 3, their average repeated otherwise."""
+    if in_chans == len(mean):
+        return list(mean), list(std)
+    return [sum(mean) / len(mean)] * in_chans, [sum(std) / len(std)] * in_chans
+
+
+def parse_randaugment(text: str | Sequence[int] | None) -> tuple[int, int] | None:
+    """"N,M" (number of ops, magnitude 0–30) -> (N, M); None, "" or "none" -> None; ConfigError otherwise."""
+    if text is None or (isinstance(text, str) and text.strip().lower() in ("", "none", "off")):
+        return None
+    try:
+        n, m = (int(v) for v in (text.split(",") if isinstance(text, str) else text))
+    except (TypeError, ValueError):
+        raise ConfigError(f"--randaugment expects N,M (number of ops, magnitude), e.g. 2,9; got {text!r}") from None
+    if not (n >= 1 and 0 <= m <= 30):
+        raise ConfigError(f"--randaugment N,M needs N >= 1 ops and a magnitude M in 0..30, got {n},{m}")
+    return n, m
+
+
+def interpolation_mode(name: str) -> InterpolationMode:
+    if name not in INTERPOLATIONS:
+        raise ConfigError(f"unknown interpolation {name!r}; expected one of {', '.join(INTERPOLATIONS)}")
+    return INTERPOLATIONS[name]
+
+
+class ToChannels(nn.Module):
+    """(C, H, W) or (T, C, H, W) with C in {1, 3} -> `in_chans` channels: RGB -> grey by luma for 1 channel,
+    the grey level repeated for any other count."""
+
+    def __init__(self, in_chans: int):
+        super().__init__()
+        self.in_chans = in_chans
+
+    def forward(self, x: Tensor) -> Tensor:
+        C = x.shape[-3]
+        if self.in_chans == C:
+            return x
+        if C == 3:
+            x = v2.functional.rgb_to_grayscale(x)
+        return x.expand(*x.shape[:-3], self.in_chans, *x.shape[-2:])  # (.., 1, H, W) -> (.., C, H, W)
+
+
+class ClipLayout(nn.Module):
+    """Swap the first two dims: (C, T, H, W) <-> (T, C, H, W), so v2 sees a clip's frames as one batch."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x.transpose(0, 1)  # (C, T, H, W) <-> (T, C, H, W)
+
+
+def eval_resize(size: tuple[int, int], crop_pct: float, interpolation: InterpolationMode,
+                crop_mode: str = "center") -> list[nn.Module]:
+    """timm's eval geometry: the shorter side to floor(size / crop_pct) then a centre crop of `size`
+    ("center"), or a warp straight to `size` ("squash")."""
+    if crop_mode not in CROP_MODES:
+        raise ConfigError(f"unknown crop_mode {crop_mode!r}; expected one of {', '.join(CROP_MODES)}")
+    if not 0 < crop_pct <= 1:
+        raise ConfigError(f"crop_pct must be in (0, 1], got {crop_pct}")
+    if crop_mode == "squash":
+        return [v2.Resize(size, interpolation=interpolation, antialias=True)]
+    # 1e-6: crop_pct = 224/232 (torchvision's swin_t) must give 232, not 231.99999.
+    scale = [math.floor(s / crop_pct + 1e-6) for s in size]
+    resize = scale[0] if scale[0] == scale[1] else _ShorterSideFor(tuple(scale), interpolation)
+    if isinstance(resize, int):
+        resize = v2.Resize(resize, interpolation=interpolation, antialias=True)
+    return [resize, v2.CenterCrop(size)]
+
+
+class _ShorterSideFor(nn.Module):
+    """Resize keeping the aspect ratio so that the image covers a non-square `size` (timm's ResizeKeepRatio
+    without its random jitter): the scale is the larger of the two per-side ratios."""
+
+    def __init__(self, size: tuple[int, int], interpolation: InterpolationMode):
+        super().__init__()
+        self.size, self.interpolation = size, interpolation
+
+    def forward(self, x):
+        H, W = v2.functional.get_size(x)
+        r = max(self.size[0] / H, self.size[1] / W)
+        return v2.functional.resize(x, [round(H * r), round(W * r)], interpolation=self.interpolation, antialias=True)
+
+
+def float_steps(mean: Sequence[float], std: Sequence[float]) -> list[nn.Module]:
+    """uint8 image -> normalised float tensor with len(mean) channels (the last step of every pipeline)."""
+    return [ToChannels(len(mean)), v2.ToDtype(torch.float32, scale=True), v2.Normalize(mean, std), v2.ToPureTensor()]
+
+
+def image_pipeline(size: tuple[int, int], mean: Sequence[float], std: Sequence[float], train: bool,
+                   interpolation: str = "bicubic", crop_pct: float = 0.875, crop_mode: str = "center",
+                   randaugment: tuple[int, int] | None = None, reprob: float = 0.0, hflip: float = 0.5,
+                   scale: tuple[float, float] = (0.08, 1.0), video: bool = False) -> v2.Compose:
+    """The train (DeiT/timm) or eval (timm) pipeline for PIL images / uint8 (C, H, W) tensors -> float (C, H, W),
+    or with `video=True` for uint8 clips (C, T, H, W) -> float (C, T, H, W), one draw per clip."""
+    if not 0 <= reprob <= 1:
+        raise ConfigError(f"--reprob must be a probability in [0, 1], got {reprob}")
+    mode = interpolation_mode(interpolation)
+    size = (size, size) if isinstance(size, int) else tuple(size)
     if train:
-        return Compose([RandomResizedCrop(img_size), RandomHorizontalFlip(), Normalize(mean, std)])
-    return Compose([Resize(img_size), Normalize(mean, std)])
+        geometry = [v2.RandomResizedCrop(size, scale=scale, interpolation=mode, antialias=True)]
+        if hflip > 0:
+            geometry.append(v2.RandomHorizontalFlip(hflip))
+        if randaugment is not None:
+            geometry.append(v2.RandAugment(num_ops=randaugment[0], magnitude=randaugment[1]))
+    else:
+        geometry = eval_resize(size, crop_pct, mode, crop_mode)
+    tail = [v2.RandomErasing(p=reprob, value="random")] if train and reprob > 0 else []
+    steps = [*geometry, v2.ToImage(), *float_steps(mean, std), *tail]  # PIL geometry stays PIL (as timm)
+    if video:  # (C, T, H, W) clip <-> (T, C, H, W) frames batch
+        steps = [ClipLayout(), *steps, ClipLayout()]
+    return v2.Compose(steps)
+
+
+def affine_pipeline(mean: Sequence[float], std: Sequence[float], train: bool,
+                    randaugment: tuple[int, int] | None = None, reprob: float = 0.0) -> v2.Compose:
+    """For images where a flip or a crop changes the class (digits): a small random rotation, scale and shift
+    (and optional RandAugment / random erasing) on float (C, H, W) images in [0, 1], then normalisation."""
+    if not 0 <= reprob <= 1:
+        raise ConfigError(f"--reprob must be a probability in [0, 1], got {reprob}")
+    steps: list[nn.Module] = []
+    if train:
+        steps.append(v2.RandomAffine(degrees=12, translate=(0.1, 0.1), scale=(0.9, 1.1),
+                                     interpolation=InterpolationMode.BILINEAR))
+        if randaugment is not None:
+            steps.append(v2.RandAugment(num_ops=randaugment[0], magnitude=randaugment[1]))
+    steps.append(v2.Normalize(mean, std))
+    if train and reprob > 0:
+        steps.append(v2.RandomErasing(p=reprob, value="random"))
+    return v2.Compose(steps)

@@ -15,7 +15,9 @@ from torch import nn
 from torch.utils.data import DataLoader, DistributedSampler, Subset
 
 from ..checkpoint import _atomic_write, load_state_dict, save_checkpoint
-from ..data import build_dataset, data_info
+from ..data import build_dataset, data_info, default_workers, model_data_config, parse_randaugment
+from ..data.mixing import BatchMix, MixCollate
+from ..data.sampler import RepeatedAugSampler
 from ..errors import CheckpointError, ConfigError
 from ..registry import create_model
 from .distributed import DistInfo, barrier, cleanup, init_distributed, wrap_ddp
@@ -49,11 +51,20 @@ class TrainConfig:
     soft_normalisation: str = "elementwise"  # official DeiT (batch × classes) or "batch" (timm / lucidrains)
     out: str | None = None                # run folder; default runs/<model>
     resume: bool = False                  # continue from <out>/last.pt
-    workers: int = 0                      # DataLoader worker processes
+    workers: int | None = None            # DataLoader worker processes (None: cores for folders, 0 for built-ins)
     seed: int = 0
     bf16: bool = False                    # bf16 autocast (the CPU's fast low-precision path)
     limit: int | None = None              # use only the first `limit` training samples (quick checks)
     progress: bool = True                 # rich progress bar and per-epoch lines (rank 0)
+    randaugment: str | None = None        # "N,M": v2 RandAugment (the papers' recipes: 2,9)
+    reprob: float = 0.0                   # random-erasing probability (DeiT: 0.25)
+    mixup: float = 0.0                    # Mixup alpha (DeiT: 0.8; 0 = off)
+    cutmix: float = 0.0                   # CutMix alpha (DeiT: 1.0; 0 = off)
+    mix_prob: float = 1.0                 # probability of mixing a batch
+    switch_prob: float = 0.5              # probability of CutMix rather than Mixup when both are on
+    repeated_aug: int = 1                 # DeiT's repeated augmentation: copies of each image per epoch (1 = off)
+    frame_stride: int = 2                 # video folders: frames between a clip's frames
+    sampling: str = "stride"              # video folders: "stride" (random offset) or "uniform" (ViViT)
 
     def out_dir(self) -> Path:
         return Path(self.out) if self.out else Path("runs") / self.model
@@ -68,19 +79,28 @@ class TrainConfig:
             (self.distill in KINDS, f"--distill must be one of {', '.join(KINDS)}, got {self.distill!r}"),
             (0 <= self.alpha <= 1, f"--alpha must be in [0, 1], got {self.alpha}"),
             (self.tau > 0, f"--tau must be positive, got {self.tau}"),
-            (self.workers >= 0, f"--workers must be non-negative, got {self.workers}"),
+            (self.workers is None or self.workers >= 0, f"--workers must be non-negative, got {self.workers}"),
             (self.limit is None or self.limit >= 1, f"--limit must be at least 1, got {self.limit}"),
             (0 <= self.label_smoothing < 1, f"label smoothing must be in [0, 1), got {self.label_smoothing}"),
             (self.distill == "none" or self.teacher, f"--distill {self.distill} needs --teacher (a checkpoint or model name)"),
+            (0 <= self.reprob <= 1, f"--reprob must be a probability in [0, 1], got {self.reprob}"),
+            (0 <= self.mix_prob <= 1, f"--mix-prob must be a probability in [0, 1], got {self.mix_prob}"),
+            (0 <= self.switch_prob <= 1, f"--switch-prob must be a probability in [0, 1], got {self.switch_prob}"),
+            (self.mixup >= 0 and self.cutmix >= 0, f"--mixup and --cutmix must be non-negative, got {self.mixup} "
+             f"and {self.cutmix}"),
+            (self.repeated_aug >= 1, f"--repeated-aug must be at least 1, got {self.repeated_aug}"),
+            (self.frame_stride >= 1, f"--frame-stride must be at least 1, got {self.frame_stride}"),
         ]
         for ok, message in checks:
             if not ok:
                 raise ConfigError(message)
+        parse_randaugment(self.randaugment)
 
     def settings(self) -> dict:
         """What must not change between a run and its resumption."""
         keep = ("model", "data", "overrides", "epochs", "batch_size", "lr", "weight_decay", "warmup_epochs",
-                "min_lr_ratio", "distill", "alpha", "tau", "seed", "limit")
+                "min_lr_ratio", "distill", "alpha", "tau", "seed", "limit", "randaugment", "reprob", "mixup",
+                "cutmix", "mix_prob", "switch_prob", "repeated_aug", "frame_stride", "sampling")
         return {k: getattr(self, k) for k in keep}
 
 
@@ -116,8 +136,10 @@ def build_model(cfg: TrainConfig) -> tuple[nn.Module, object, object]:
     """(model with the dataset's class count, train set, val set), seeded by cfg.seed."""
     probe = create_model(cfg.model, **cfg.overrides)
     shape = probe.input_shape()
-    train_set = build_dataset(cfg.data, "train", shape)
-    val_set = build_dataset(cfg.data, "val", shape)
+    video = {"frame_stride": cfg.frame_stride, "sampling": cfg.sampling}
+    train_set = build_dataset(cfg.data, "train", shape, data_cfg=model_data_config(probe),
+                              randaugment=parse_randaugment(cfg.randaugment), reprob=cfg.reprob, **video)
+    val_set = build_dataset(cfg.data, "val", shape, data_cfg=model_data_config(probe), **video)
     n = train_set.num_classes
     if "num_classes" in cfg.overrides and cfg.overrides["num_classes"] != n:
         raise ConfigError(f"num_classes={cfg.overrides['num_classes']} but the dataset {cfg.data!r} has {n} classes")
@@ -155,16 +177,25 @@ def _train(cfg: TrainConfig, info: DistInfo, console) -> TrainResult:
         t_classes = getattr(teacher, "num_classes", None)
         if t_classes is not None and t_classes != model.num_classes:
             raise ConfigError(f"the teacher predicts {t_classes} classes but the data has {model.num_classes}")
+    # CrossEntropyLoss takes the soft (B, K) targets of Mixup/CutMix too, smoothing them as (1 - ε)·p + ε/K.
     criterion = DistillationLoss(nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing), teacher, cfg.distill,
                                  cfg.alpha, cfg.tau, cfg.soft_normalisation)
 
+    workers = default_workers(cfg.data) if cfg.workers is None else cfg.workers
     generator = torch.Generator()
-    sampler = DistributedSampler(train_set, info.world_size, info.rank, shuffle=True, seed=cfg.seed,
-                                 drop_last=True) if info.enabled else None
-    drop_last = len(train_set) // info.world_size > cfg.batch_size
+    if cfg.repeated_aug > 1:
+        sampler = RepeatedAugSampler(train_set, info.world_size, info.rank, cfg.repeated_aug, seed=cfg.seed)
+    elif info.enabled:
+        sampler = DistributedSampler(train_set, info.world_size, info.rank, shuffle=True, seed=cfg.seed,
+                                     drop_last=True)
+    else:
+        sampler = None
+    collate = MixCollate(BatchMix(model.num_classes, cfg.mixup, cfg.cutmix, cfg.mix_prob, cfg.switch_prob)) \
+        if cfg.mixup > 0 or cfg.cutmix > 0 else None
+    drop_last = (len(sampler) if sampler is not None else len(train_set)) > cfg.batch_size  # per rank
     train_loader = DataLoader(train_set, cfg.batch_size, shuffle=sampler is None, sampler=sampler,
-                              num_workers=cfg.workers, drop_last=drop_last, generator=generator)
-    val_loader = DataLoader(val_set, max(cfg.batch_size, 256), num_workers=cfg.workers)
+                              num_workers=workers, drop_last=drop_last, generator=generator, collate_fn=collate)
+    val_loader = DataLoader(val_set, max(cfg.batch_size, 256), num_workers=workers)
 
     optimizer = build_optimizer(model, cfg.lr, cfg.weight_decay)
     steps = len(train_loader)
@@ -189,7 +220,8 @@ def _train(cfg: TrainConfig, info: DistInfo, console) -> TrainResult:
     if info.is_main:
         out.mkdir(parents=True, exist_ok=True)
         base = train_set.dataset if isinstance(train_set, Subset) else train_set
-        (out / "data.json").write_text(json.dumps(data_info(cfg.data, base, model.input_shape()[0])))
+        (out / "data.json").write_text(json.dumps(data_info(cfg.data, base, model.input_shape()[0],
+                                                            model_data_config(model))))
     elapsed = 0.0
     for epoch in range(start_epoch, cfg.epochs):
         _seed_epoch(cfg.seed, epoch, info.rank)

@@ -1,0 +1,46 @@
+"""Training with DeiT's augmentation recipe through the CLI (RandAugment, random erasing, Mixup/CutMix with
+soft targets, repeated augmentation, hard distillation), and every bad augmentation flag: one sentence, exit 2."""
+
+import pytest
+from test_cli import TINY_DEIT, assert_one_line_error, run
+
+
+def test_deit_recipe_on_digits_trains_end_to_end(capsys, tmp_path):
+    code, out, err = run(capsys, "train", "--model", "deit_tiny_distilled_patch16_224", *TINY_DEIT, "--epochs", "1",
+                         "--limit", "96", "--batch-size", "32", "--mixup", "0.8", "--cutmix", "1.0", "--randaugment",
+                         "2,9", "--reprob", "0.25", "--repeated-aug", "3", "--distill", "hard", "--teacher",
+                         "resnet_tiny_cifar", "--override", "drop_path_rate=0.1", "--out", str(tmp_path / "r"),
+                         "--no-progress")
+    assert code == 0, err
+    assert (tmp_path / "r" / "model.safetensors").is_file() and "val acc" in out
+    rows = (tmp_path / "r" / "metrics.csv").read_text().splitlines()
+    assert len(rows) == 2 and "nan" not in rows[1]
+
+
+@pytest.mark.parametrize("argv,match", [
+    (["--randaugment", "2"], "--randaugment expects N,M"),
+    (["--randaugment", "2,40"], "magnitude M in 0..30"),
+    (["--reprob", "1.5"], "--reprob must be a probability in [0, 1], got 1.5"),
+    (["--mixup", "0.8", "--mix-prob", "2"], "--mix-prob must be a probability in [0, 1], got 2.0"),
+    (["--cutmix", "1", "--switch-prob", "-0.5"], "--switch-prob must be a probability in [0, 1], got -0.5"),
+    (["--repeated-aug", "0"], "--repeated-aug"),
+])
+def test_bad_augmentation_flags(capsys, argv, match):
+    code, _, err = run(capsys, "train", "--model", "deit_tiny_patch16_224", *TINY_DEIT, "--epochs", "1", *argv)
+    assert_one_line_error(code, err, match)
+
+
+def test_video_folder_training_with_uniform_sampling_and_mixing(capsys, tmp_path):
+    from test_video_data import _write_noise_video
+
+    for c in ("a", "b"):
+        (tmp_path / "v" / c).mkdir(parents=True)
+        for k in range(2):
+            _write_noise_video(tmp_path / "v" / c / f"{k}.mp4", 12, size=(24, 32), seed=k + ord(c))
+    tiny = ["--override", "img_size=16", "--override", "patch_size=8", "--override", "num_frames=4",
+            "--override", "embed_dim=16", "--override", "depth=1", "--override", "num_heads=2"]
+    code, out, err = run(capsys, "train", "--model", "timesformer_base_8x224_divided_space_time", *tiny, "--data",
+                         str(tmp_path / "v"), "--epochs", "1", "--batch-size", "2", "--sampling", "uniform",
+                         "--mixup", "0.5", "--cutmix", "1.0", "--randaugment", "1,5", "--workers", "0",
+                         "--out", str(tmp_path / "r"), "--no-progress")
+    assert code == 0 and "val acc" in out, err
