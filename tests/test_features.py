@@ -2,6 +2,9 @@
 `prune_intermediate_layers` and `create_model(features_only=True)`, on tiny configs. timm parity for ViT, DeiT,
 Swin and MViTv2 is in tests/parity/test_features_timm.py."""
 
+import re
+from pathlib import Path
+
 import pytest
 import torch
 from tiny import tiny_overrides
@@ -145,3 +148,15 @@ def test_features_only_gradients_reach_every_kept_parameter():
     backbone = _tiny("swin_tiny_patch4_window7_224", features_only=True, out_indices=(0, 1)).train()
     sum(m.square().mean() for m in backbone(_input(backbone.model))).backward()
     assert all(p.grad is not None for p in backbone.parameters())
+
+
+def test_readme_backbone_example_runs_as_written():
+    """The README's "Use as a backbone" block, with the shapes its comments state."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    block = re.search(r"## Use as a backbone\n.*?```python\n(.*?)```", readme, re.S).group(1)
+    scope: dict = {}
+    exec(block, scope)
+    assert [tuple(m.shape) for m in scope["maps"]] == [(1, 192, 28, 28), (1, 384, 14, 14), (1, 768, 7, 7)]
+    assert scope["swin"].feature_info.reduction() == [8, 16, 32]
+    assert scope["feature_map"].shape == (1, 384, 14, 20) and scope["prefix"].shape == (1, 2, 384)
+    assert len(scope["vit"].blocks) == 12 and isinstance(scope["vit"].head, torch.nn.Identity)
