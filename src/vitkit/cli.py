@@ -90,36 +90,95 @@ def _list(args) -> int:
 
 
 # --- train ----------------------------------------------------------------------------------------------------
+def _add_device_args(p: argparse.ArgumentParser, defaults: bool = True) -> None:
+    """--device / --precision (and --bf16, short for --precision bf16); without defaults for train, whose
+    defaults live in TrainConfig."""
+    from .train.distributed import PRECISIONS
+
+    d = lambda value: value if defaults else argparse.SUPPRESS
+    p.add_argument("--device", default=d("auto"), help="auto (CUDA if present, else CPU; cuda:$LOCAL_RANK under "
+                   "torchrun), cpu, cuda, cuda:N or mps")
+    p.add_argument("--precision", choices=PRECISIONS, default=d("fp32"),
+                   help="autocast precision (fp16 uses a gradient scaler; not on the CPU)")
+    p.add_argument("--bf16", action="store_true", default=d(False), help="same as --precision bf16")
+
+
+def _device_and_precision(args):
+    """(torch.device, precision) from --device / --precision / --bf16, checked (one sentence if unusable)."""
+    from .train.distributed import check_precision, resolve_device
+
+    device = resolve_device(args.device)
+    precision = "bf16" if args.bf16 else args.precision
+    check_precision(precision, device)
+    return device, precision
+
+
 def _train_args(p: argparse.ArgumentParser) -> None:
+    from .train.finetune import INFLATIONS
     from .train.losses import KINDS
 
     p.description = ("Train a model. With no arguments: the main job (a CNN teacher, then a DeiT-tiny-style "
-                     "student with hard distillation on the bundled digits; see vitkit/train/main_job.py).")
+                     "student with hard distillation on the bundled digits; see vitkit/train/main_job.py). "
+                     "Settings come from the defaults, then --config FILE.yaml (or, with --resume, the run's saved "
+                     "config.yaml), then the flags given.")
+    p.argument_default = argparse.SUPPRESS  # only the flags given override the file (TrainConfig holds defaults)
+    p.add_argument("--config", help="YAML file of training settings (every flag below is a key; see recipes/)")
     p.add_argument("--model", help="registered model name (required unless running the main job)")
-    p.add_argument("--data", default="digits", help="'digits', 'moving-digits' or a folder root/<class>/<file> "
+    p.add_argument("--data", help="'digits', 'moving-digits' or a folder root/<class>/<file> "
                    "(optionally with train/ and val/ sub-folders)")
-    p.add_argument("--epochs", type=positive_int, default=30)
-    p.add_argument("--batch-size", type=positive_int, default=64)
-    p.add_argument("--lr", type=positive_float, default=1e-3, help="peak AdamW learning rate")
-    p.add_argument("--weight-decay", type=non_negative_float, default=0.05)
-    p.add_argument("--warmup-epochs", type=non_negative_float, default=3.0)
-    p.add_argument("--clip-grad", type=non_negative_float, default=1.0, help="gradient-norm clip; 0 turns it off")
-    p.add_argument("--label-smoothing", type=non_negative_float, default=0.1)
-    p.add_argument("--distill", choices=KINDS, default="none", help="DeiT distillation kind")
+    p.add_argument("--epochs", type=positive_int, help="(default 30)")
+    p.add_argument("--batch-size", type=positive_int, help="per process and micro-batch (default 64)")
+    p.add_argument("--accum-steps", type=positive_int, help="micro-batches per optimiser step (default 1)")
+    p.add_argument("--lr", type=positive_float, help="peak AdamW learning rate (default 1e-3)")
+    p.add_argument("--weight-decay", type=non_negative_float, help="(default 0.05)")
+    p.add_argument("--layer-decay", type=positive_float, help="layer-wise lr decay rate, e.g. 0.65 when fine-tuning")
+    p.add_argument("--warmup-epochs", type=non_negative_float, help="(default 3)")
+    p.add_argument("--min-lr-ratio", type=non_negative_float, help="the cosine ends at lr × this (default 0.01)")
+    p.add_argument("--clip-grad", type=non_negative_float, help="gradient-norm clip; 0 turns it off (default 1)")
+    p.add_argument("--label-smoothing", type=non_negative_float, help="(default 0.1)")
+    p.add_argument("--no-augment", dest="augment", action="store_false", help="no training augmentation")
+    p.add_argument("--distill", choices=KINDS, help="DeiT distillation kind (default none)")
     p.add_argument("--teacher", help="teacher: a vitkit checkpoint, a model name, or tv:<torchvision name>")
     p.add_argument("--teacher-weights", help="weights file for a teacher given by name (default: random init)")
-    p.add_argument("--alpha", type=non_negative_float, default=0.5, help="weight of the distillation term, in [0, 1]")
-    p.add_argument("--tau", type=positive_float, default=1.0, help="soft-distillation temperature")
-    p.add_argument("--soft-normalisation", choices=("elementwise", "batch"), default="elementwise",
-                   help="soft KL divided by batch × classes (official DeiT) or by batch (timm)")
+    p.add_argument("--alpha", type=non_negative_float, help="weight of the distillation term, in [0, 1] (default 0.5)")
+    p.add_argument("--tau", type=positive_float, help="soft-distillation temperature (default 1)")
+    p.add_argument("--soft-normalisation", choices=("elementwise", "batch"),
+                   help="soft KL divided by batch × classes (official DeiT, default) or by batch (timm)")
+    p.add_argument("--init", help="fine-tune from these weights (timm, transformers, torchvision, official or vitkit)")
+    p.add_argument("--inflate", choices=INFLATIONS, help="image ViT -> ViViT tubelets: central frame (default) or mean")
+    p.add_argument("--ema", type=positive_float, help="EMA decay of the weights, e.g. 0.99996")
+    _add_device_args(p, defaults=False)
+    p.add_argument("--compile", action="store_true", help="torch.compile the training model")
+    p.add_argument("--grad-checkpointing", action="store_true", help="recompute block activations in backward")
     p.add_argument("--out", help="run folder (default runs/<model>)")
-    p.add_argument("--resume", action="store_true", help="continue from <out>/last.pt")
+    p.add_argument("--resume", action="store_true", help="continue from <out>/last.pt with the run's saved settings")
+    p.add_argument("--force", action="store_true", help="with --resume: accept settings that changed")
+    p.add_argument("--save-every", type=non_negative_int, help="also checkpoint every N optimiser steps (default 0)")
+    p.add_argument("--log-dir", help="TensorBoard log folder (needs tensorboard installed)")
     _add_overrides(p)
-    p.add_argument("--workers", type=non_negative_int, default=0, help="DataLoader worker processes")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--bf16", action="store_true", help="bf16 autocast (fast on CPUs with AVX-512 BF16 / AMX)")
+    p.add_argument("--workers", type=non_negative_int, help="DataLoader worker processes (default 0)")
+    p.add_argument("--seed", type=int, help="(default 0)")
     p.add_argument("--limit", type=positive_int, help="train on the first N samples only (quick checks)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar or per-epoch lines")
+    p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar or per-epoch lines")
+
+
+def train_settings(args) -> dict:
+    """TrainConfig fields from (lowest first) --config or, with --resume, <out>/config.yaml; then the flags given."""
+    from .train.config_file import load_config
+
+    flags = {k: v for k, v in vars(args).items() if k not in ("command", "debug", "config", "override", "bf16")}
+    if getattr(args, "bf16", False):
+        flags.setdefault("precision", "bf16")
+    if "clip_grad" in flags:
+        flags["clip_grad"] = flags["clip_grad"] or None
+    settings = load_config(args.config) if getattr(args, "config", None) else {}
+    if flags.get("resume"):
+        out = flags.get("out") or settings.get("out") or str(Path("runs") / (flags.get("model") or settings.get("model", "")))
+        saved = Path(out) / "config.yaml"
+        if saved.is_file() and not getattr(args, "config", None):
+            settings = load_config(saved)
+    overrides = {**settings.get("overrides", {}), **overrides_dict(getattr(args, "override", None))}
+    return {**settings, **flags, "overrides": overrides}
 
 
 def _train(args, argv: list[str]) -> int:
@@ -128,18 +187,13 @@ def _train(args, argv: list[str]) -> int:
 
         run_main_job()
         return 0
-    if not args.model:
-        raise ConfigError("train: --model is required (run `vitkit train` with no arguments for the main job)")
     from .train.run import TrainConfig, train
 
-    cfg = TrainConfig(
-        model=args.model, data=args.data, overrides=overrides_dict(args.override), epochs=args.epochs,
-        batch_size=args.batch_size, lr=args.lr, weight_decay=args.weight_decay, warmup_epochs=args.warmup_epochs,
-        clip_grad=args.clip_grad or None, label_smoothing=args.label_smoothing, distill=args.distill,
-        teacher=args.teacher, teacher_weights=args.teacher_weights, alpha=args.alpha, tau=args.tau,
-        soft_normalisation=args.soft_normalisation,
-        out=args.out, resume=args.resume, workers=args.workers, seed=args.seed, bf16=args.bf16, limit=args.limit,
-        progress=not args.no_progress)
+    settings = train_settings(args)
+    if not settings.get("model"):
+        raise ConfigError("train: --model is required (or a --config file with a model key; run `vitkit train` with "
+                          "no arguments for the main job)")
+    cfg = TrainConfig(**settings)
     result = train(cfg)
     if not result.is_main:
         return 0
@@ -174,7 +228,7 @@ def _eval_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--split", choices=("train", "val", "test"), default="test")
     p.add_argument("--batch-size", type=positive_int, default=256)
     p.add_argument("--workers", type=non_negative_int, default=0)
-    p.add_argument("--bf16", action="store_true")
+    _add_device_args(p)
 
 
 def _eval(args) -> int:
@@ -183,11 +237,13 @@ def _eval(args) -> int:
     from .data import build_dataset
     from .train.engine import evaluate
 
-    model = _load_model(args)
+    device, precision = _device_and_precision(args)
+    model = _load_model(args).to(device)
     data = build_dataset(args.data, args.split, model.input_shape(), augment=False)
     if data.num_classes != model.num_classes:
         raise DataError(f"the model predicts {model.num_classes} classes but {args.data!r} has {data.num_classes}")
-    m = evaluate(model, DataLoader(data, args.batch_size, num_workers=args.workers), args.bf16)
+    loader = DataLoader(data, args.batch_size, num_workers=args.workers, pin_memory=device.type == "cuda")
+    m = evaluate(model, loader, precision, device)
     print(f"{args.checkpoint} on {args.data} {args.split} ({len(data)} samples): top-1 {m['acc1']:.2f}%  "
           f"top-5 {m['acc5']:.2f}%  loss {m['loss']:.4f}")
     return 0
@@ -199,17 +255,20 @@ def _predict_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--topk", type=positive_int, default=5)
     p.add_argument("--data", help="the dataset the model was trained on, for its preprocessing and class names "
                    "(default: read from data.json next to the checkpoint, else ImageNet statistics)")
+    _add_device_args(p)
 
 
 def _predict(args) -> int:
     import torch
 
     from .data import prediction_inputs
+    from .train.distributed import autocast
 
-    model = _load_model(args)
+    device, precision = _device_and_precision(args)
+    model = _load_model(args).to(device)
     x, classes = prediction_inputs(args.files, model.input_shape(), args.data, Path(args.checkpoint).parent)
-    with torch.no_grad():
-        probs = model(x).float().softmax(-1)
+    with torch.no_grad(), autocast(device, precision):
+        probs = model(x.to(device)).float().softmax(-1).cpu()
     k = min(args.topk, probs.shape[1])
     top = probs.topk(k, dim=1)
     for f, p, i in zip(args.files, top.values.tolist(), top.indices.tolist()):
@@ -223,6 +282,7 @@ def _profile_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("models", nargs="+", help="registered names or shell patterns (e.g. 'deit_*')")
     p.add_argument("--batch-size", type=positive_int, default=1, help="batch size for throughput")
     p.add_argument("--no-throughput", action="store_true", help="parameters and GMACs only (no compute)")
+    _add_device_args(p)
     _add_overrides(p)
 
 
@@ -243,8 +303,9 @@ def _profile(args) -> int:
     for name in names:  # unknown names and overrides fail here, with one sentence, before any timing
         with __import__("torch").device("meta"):
             create_model(name, **overrides)
-    rows = [profile_model(n, batch_size=args.batch_size, throughput=not args.no_throughput, memory=False, **overrides)
-            for n in names]
+    device, precision = _device_and_precision(args)
+    rows = [profile_model(n, batch_size=args.batch_size, throughput=not args.no_throughput, memory=False,
+                          device=device, precision=precision, **overrides) for n in names]
     table = Table(title="vitkit profile (GMACs per sample; throughput in samples/s, this machine)")
     cols = [("model", "model", str), ("input", "input", str), ("params (M)", "params_m", "{:.2f}".format),
             ("GMACs", "gmacs", "{:.3f}".format)]

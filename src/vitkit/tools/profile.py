@@ -121,15 +121,19 @@ def peak_memory(model: nn.Module, input_shape: tuple[int, ...], batch_size: int 
 
 
 def measure_throughput(model: nn.Module, input_shape: tuple[int, ...], batch_size: int = 8, steps: int = 5,
-                       warmup: int = 2, bf16: bool = False) -> float:
-    """Inference samples per second (median over `steps` timed batches)."""
+                       warmup: int = 2, bf16: bool = False, precision: str | None = None) -> float:
+    """Inference samples per second (median over `steps` timed batches) on the model's device, under autocast
+    in `precision` ("fp32", "bf16", "fp16"; `bf16=True` is short for "bf16")."""
     x = _example(model, input_shape, batch_size)
     model.eval()
+    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision or ("bf16" if bf16 else "fp32"))
+    sync = torch.cuda.synchronize if x.device.type == "cuda" else (lambda: None)
     times = []
-    with torch.inference_mode(), torch.autocast(x.device.type, torch.bfloat16, enabled=bf16):
+    with torch.inference_mode(), torch.autocast(x.device.type, dtype or torch.bfloat16, enabled=dtype is not None):
         for i in range(warmup + steps):
             t0 = time.perf_counter()
             model(x)
+            sync()
             if i >= warmup:
                 times.append(time.perf_counter() - t0)
     times.sort()
@@ -137,7 +141,7 @@ def measure_throughput(model: nn.Module, input_shape: tuple[int, ...], batch_siz
 
 
 def profile_model(name: str, batch_size: int = 1, throughput: bool = True, memory: bool = True,
-                  **overrides) -> dict:
+                  device: torch.device | str = "cpu", precision: str = "fp32", **overrides) -> dict:
     """Params, GMACs (meta device, no compute), and optionally throughput and peak memory of a registered model."""
     from ..registry import create_model
 
@@ -147,9 +151,9 @@ def profile_model(name: str, batch_size: int = 1, throughput: bool = True, memor
     row = {"model": name, "input": "x".join(map(str, shape[1:])), "params_m": count_params(meta) / 1e6,
            "gmacs": count_gmacs(meta.eval(), shape)}
     if throughput or memory:
-        model = create_model(name, **overrides).eval()
+        model = create_model(name, **overrides).eval().to(device)
         if throughput:
-            row["samples_per_s"] = measure_throughput(model, shape, batch_size)
+            row["samples_per_s"] = measure_throughput(model, shape, batch_size, precision=precision)
         if memory:
             row["peak_mem_mb"] = peak_memory(model, shape, batch_size) / 2**20
     return row
