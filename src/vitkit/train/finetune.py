@@ -50,7 +50,8 @@ def init_from_checkpoint(model: nn.Module, path: str | os.PathLike, inflate: str
     notes = []
     if _inflatable(model) and is_image_vit(state_dict):
         init_video_from_image(model, state_dict, inflate)
-        return [f"initialised {model.model_name} from the image ViT {str(path)!r} ({inflate} tubelet init)"]
+        how = f"{inflate} tubelet init" if hasattr(model.config, "tubelet_size") else "TimeSformer App. A init"
+        return [f"initialised {model.model_name} from the image ViT {str(path)!r} ({how})"]
     state_dict, source = to_vitkit(state_dict, model)
     if hasattr(model, "adapt_state_dict"):
         state_dict = model.adapt_state_dict(dict(state_dict))
