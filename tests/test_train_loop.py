@@ -163,3 +163,55 @@ def test_layer_decay_lr_of_every_parameter(name):
     decay = {id(p) for g in opt.param_groups if g["weight_decay"] > 0 for p in g["params"]}
     assert id(model.head.weight if hasattr(model.head, "weight") else model.head.fc.weight) in decay
     assert all(p.ndim > 1 for p in model.parameters() if id(p) in decay)
+
+
+def test_grad_scaler_skips_a_step_with_overflowing_gradients_and_counts_it():
+    model = vitkit.create_model("vit_tiny_patch16_224", **tiny_overrides("vit_tiny_patch16_224"))
+    x, y = torch.randn(2, *model.input_shape()), torch.tensor([0, 1])
+    before = copy.deepcopy(model.state_dict())
+    huge = lambda logits, targets: nn.functional.cross_entropy(logits, targets) * 1e35  # × scale 65536 -> inf
+    scaler = torch.amp.GradScaler("cpu")
+    stats = train_one_epoch(model, [(x, y)], huge, build_optimizer(model, 1e-3), scaler=scaler)
+    assert stats["skipped_steps"] == 1 and scaler.get_scale() == 32768.0
+    assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())
+    stats = train_one_epoch(model, [(x, y)], nn.CrossEntropyLoss(), build_optimizer(model, 1e-3), scaler=scaler)
+    assert stats["skipped_steps"] == 0 and not torch.equal(model.head.weight, before["head.weight"])
+
+
+def test_log_dir_gets_the_scalars_and_every_run_draws_its_curves(tmp_path, monkeypatch):
+    from vitkit.train import run as run_mod
+
+    logged = []
+
+    class Writer:
+        def add_scalar(self, tag, value, step):
+            logged.append((tag, step))
+
+        def flush(self):
+            pass
+
+        def close(self):
+            logged.append(("closed", None))
+
+    monkeypatch.setattr(run_mod, "_tensorboard", lambda log_dir, say: Writer() if log_dir else None)
+    train(TrainConfig(model="vit_tiny_patch16_224", overrides=VIT, epochs=2, batch_size=16, limit=16, ema=0.5,
+                      log_dir=str(tmp_path / "tb"), progress=False, out=str(tmp_path / "run")))
+    tags = {t for t, _ in logged}
+    assert {"train_loss", "val_loss", "val_acc1", "val_ema_acc1", "lr", "grad_norm", "samples_per_s", "closed"} <= tags
+    assert sorted(s for t, s in logged if t == "val_acc1") == [1, 2]
+    png = (tmp_path / "run" / "curves.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5000
+
+
+def test_without_tensorboard_log_dir_says_so_in_one_line(tmp_path):
+    from vitkit.train.run import _tensorboard
+
+    said = []
+    writer = _tensorboard(str(tmp_path / "tb"), said.append)
+    try:
+        import tensorboard  # noqa: F401
+    except ImportError:
+        assert writer is None and len(said) == 1 and "tensorboard is not installed" in said[0]
+    else:
+        assert writer is not None
+        writer.close()
