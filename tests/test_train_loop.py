@@ -28,15 +28,15 @@ FAMILIES = ["vit_tiny_patch16_224", "deit_tiny_distilled_patch16_224", "swin_tin
     (["--precision", "fp16", "--device", "cpu"], "--precision fp16 is not supported on the CPU"),
     (["--device", "tpu"], "unknown --device 'tpu'"),
 ])
-@pytest.mark.parametrize("command", ["train", "eval"])
+@pytest.mark.parametrize("command", ["train", "eval", "predict", "profile"])
 def test_unusable_device_or_precision_is_one_sentence(tmp_path, monkeypatch, capsys, argv, message, command):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    if command == "train":
-        args = ["train", "--model", "vit_tiny_patch16_224", "--out", str(tmp_path / "run"), *argv]
-    else:
-        m = vitkit.create_model("vit_tiny_patch16_224", **tiny_overrides("vit_tiny_patch16_224"))
-        vitkit.save_checkpoint(m, tmp_path / "m.safetensors")
-        args = ["eval", str(tmp_path / "m.safetensors"), *argv]
+    m = vitkit.create_model("vit_tiny_patch16_224", **tiny_overrides("vit_tiny_patch16_224"))
+    vitkit.save_checkpoint(m, tmp_path / "m.safetensors")
+    args = {"train": ["train", "--model", "vit_tiny_patch16_224", "--out", str(tmp_path / "run")],
+            "eval": ["eval", str(tmp_path / "m.safetensors")],
+            "predict": ["predict", str(tmp_path / "m.safetensors"), str(tmp_path / "missing.png")],
+            "profile": ["profile", "vit_tiny_patch16_224", "--no-throughput"]}[command] + argv
     assert main(args) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: ") and message in err[0], err
