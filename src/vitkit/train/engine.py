@@ -119,7 +119,7 @@ def train_one_epoch(model: nn.Module, loader: Iterable, criterion: nn.Module, op
                 optimizer.step()
             optimizer.zero_grad(set_to_none=True)
             if ema is not None:
-                ema.update_parameters(ema_source)
+                ema.update_parameters(ema_source if ema_source is not None else model)
             if scheduler is not None:
                 scheduler.step()
             step += 1
