@@ -88,3 +88,27 @@ def test_a_changed_setting_is_named_and_force_accepts_it(tmp_path):
     train(dataclasses.replace(cfg, resume=True, workers=1, save_every=3))
     again = train(dataclasses.replace(cfg, resume=True, epochs=2, label_smoothing=0.2, force=True))
     assert len(again.history) == 2
+
+
+def test_augmentation_does_not_depend_on_workers_and_a_mid_epoch_resume_with_workers_matches(tmp_path, monkeypatch):
+    from vitkit.train import engine
+
+    base = dict(model="deit_tiny_patch16_224", overrides=STUDENT, epochs=1, batch_size=8, limit=32, save_every=1,
+                progress=False)  # digits augmentation on, drop-path and dropout on
+    whole = train(TrainConfig(out=str(tmp_path / "whole"), **base)).model.state_dict()
+    real, calls = engine.loss_fn, []
+
+    def interrupted(*args):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt  # in the third of 4 steps, after the checkpoint of step 2
+        return real(*args)
+
+    monkeypatch.setattr(engine, "loss_fn", interrupted)
+    cfg = TrainConfig(out=str(tmp_path / "cut"), workers=2, **base)
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg)
+    assert load_training_state(tmp_path / "cut" / "last.pt")["step"] == 2
+    monkeypatch.setattr(engine, "loss_fn", real)
+    resumed = train(dataclasses.replace(cfg, resume=True)).model.state_dict()
+    assert all(torch.equal(whole[k], resumed[k]) for k in whole)
