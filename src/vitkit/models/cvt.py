@@ -28,6 +28,7 @@ from ..layers import (
     init_weights,
     trunc_normal_,
 )
+from ..layers.checkpointing import GradCheckpointing
 from ..registry import build_config, register_model
 from .base import VitkitModel
 
@@ -83,7 +84,7 @@ class ConvEmbed(nn.Module):
         return self.norm(x.flatten(2).transpose(1, 2)), grid  # (B, D, H', W') -> (B, N, D)
 
 
-class CvTBlock(nn.Module):
+class CvTBlock(GradCheckpointing, nn.Module):
     """Pre-norm block with convolutional-projection attention: (B, P + N, D), grid -> (B, P + N, D)."""
 
     def __init__(self, dim: int, num_heads: int, cfg: CvTConfig, num_prefix_tokens: int, drop_path_rate: float,

@@ -48,6 +48,7 @@ from ..layers import (
     trunc_normal_,
 )
 from ..layers import groupings as G
+from ..layers.checkpointing import GradCheckpointing
 from ..registry import build_config, register_model
 from .base import VitkitModel, to_2tuple
 
@@ -95,7 +96,7 @@ class JointSpaceTimeBlock(Block):
         return super().forward(x)
 
 
-class FactorisedBlock(nn.Module):
+class FactorisedBlock(GradCheckpointing, nn.Module):
     """Attention factorised into steps over regroupings of the (T, H, W) patch grid, then the MLP.
 
     Each extra step `s` (subclass's `extra_steps`) works on patch tokens only, with its own `s_norm1`,

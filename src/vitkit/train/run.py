@@ -234,9 +234,7 @@ def _train(cfg: TrainConfig, info: DistInfo, console) -> TrainResult:
         for note in init_from_checkpoint(model, cfg.init, cfg.inflate):
             say(note)
     if cfg.grad_checkpointing:
-        from ..layers.checkpointing import set_grad_checkpointing
-
-        set_grad_checkpointing(model, True)
+        model.set_grad_checkpointing(True)
     model.to(device)
     criterion = build_criterion(cfg, model.num_classes, device)
     loaders = build_loaders(train_set, val_set, cfg.batch_size, info, cfg.seed, cfg.workers,
