@@ -36,6 +36,8 @@ def _student() -> TrainConfig:
     # position embedding has learned the layout, then climb: epochs matter more than width, and lr > 1e-3
     # hurts. bf16 autocast: 155 s and 98.1% against fp32's 173 s and 97.5% (fp32 linears on oneDNN; it was ~2×
     # slower on MKL); drop-path 0.1 and label smoothing 0.1 as DeiT; hard distillation with α = 0.5 is Eq. 3.
+    # Since training draws its randomness per step from (seed, epoch, step, rank) and reads the data in
+    # DistributedSampler order (issue 10), the same settings give 95.6% test (teacher 99.4%), one seed.
     return TrainConfig(
         model="deit_tiny_distilled_patch16_224", data="digits",
         overrides=dict(img_size=32, patch_size=4, embed_dim=192, depth=4, num_heads=3, drop_path_rate=0.1),
