@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 TORCH_PINS ?= torch==2.14.1 torchvision==0.29.1
 
-.PHONY: run test bench reproduce venv dev clean
+.PHONY: run test bench reproduce gpu-check venv dev clean
 
 $(PY):
 	python3 -m venv $(VENV)
@@ -35,6 +35,10 @@ reproduce: $(VENV)/.base
 
 bench: $(VENV)/.dev
 	$(PY) benchmarks/run.py
+
+# CUDA checks of training (bf16/fp16 steps, --compile, DDP over NCCL); prints "no CUDA device; skipped" without one.
+gpu-check: $(VENV)/.base
+	$(PY) benchmarks/gpu_check.py
 
 clean:
 	rm -rf runs .pytest_cache

@@ -61,22 +61,16 @@ def run(out: Path, quick: bool, seeds: list[int]) -> C.ClaimResult:
     why = (f"from {sides[-2]} to {sides[-1]} pixels a side, GMACs grow as area^{k['Swin-T']:.2f} for Swin-T and "
            f"area^{k['ViT-B/16']:.2f} for ViT-B/16 (the attention term (hw)² takes over as the side grows).")
     with C.figure(out / "C6.png") as fig:
-        ax = fig.add_subplot(1, 2, 1)
-        for label in MODELS:
-            ax.plot(sides, [macs[label, s] for s in sides], marker="o", label=label)
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-        ax.set_xlabel("image side (pixels)")
-        ax.set_ylabel("GMACs")
-        ax.legend()
-        ax = fig.add_subplot(1, 2, 2)
-        for label in MODELS:
-            ax.plot(timed, [speed[label, s] for s in timed], marker="o", label=label)
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-        ax.set_xlabel("image side (pixels)")
-        ax.set_ylabel("images/s (batch 1, this CPU)")
-        ax.legend()
+        panels = ((sides, macs, "GMACs"), (timed, speed, "images/s (batch 1, this CPU)"))
+        for k, (xs, values, ylabel) in enumerate(panels):
+            ax = fig.add_subplot(1, 2, k + 1)
+            for label in MODELS:
+                ax.plot(xs, [values[label, s] for s in xs], marker="o", label=label)
+            ax.set_xscale("log")
+            ax.set_yscale("log")
+            ax.set_xlabel("image side (pixels)")
+            ax.set_ylabel(ylabel)
+            ax.legend()
     return C.ClaimResult(ID, TITLE, PAPER, ["image side", "ViT-B/16 GMACs", "Swin-T GMACs", "ViT-B/16 img/s",
                                             "Swin-T img/s"], rows, verdict, why, seeds, quick, figure="C6.png",
                          notes=["GMACs counted on the meta device (vitkit.tools.profile); throughput fp32, batch 1, "

@@ -138,7 +138,7 @@ def test_resume_refuses_missing_or_mismatched_state(tmp_path):
 
 def test_bf16_and_plain_model_training(tmp_path):
     result = train(tiny_cfg(tmp_path, model="resnet_tiny_cifar", overrides=dict(img_size=16, widths=(4, 8, 8)),
-                            epochs=1, bf16=True))
+                            epochs=1, precision="bf16"))
     assert result.model.head.weight.dtype == torch.float32 and len(result.history) == 1
 
 
@@ -161,7 +161,7 @@ def test_main_job_pipeline_on_a_tiny_budget_reuses_its_teacher(tmp_path):
     job = MainJob(
         teacher=TrainConfig(model="resnet_tiny_cifar", overrides=dict(img_size=16, widths=(4, 8, 8)), epochs=1,
                             limit=32, batch_size=16, progress=False),
-        student=tiny_cfg(tmp_path, epochs=1, limit=32, distill="hard", bf16=True),
+        student=tiny_cfg(tmp_path, epochs=1, limit=32, distill="hard", precision="bf16"),
         out=str(tmp_path / "main"))
     first = run_main_job(job)
     assert not first["teacher_cached"] and 0 <= first["student_test_acc"] <= 100

@@ -191,9 +191,11 @@ def check_paths(args) -> None:
         from .train.main_job import MainJob
         from .train.run import TrainConfig
 
-        run_dir = TrainConfig(model=args.model, out=args.out).out_dir() if args.model else Path(MainJob().out)
+        settings = train_settings(args)  # flags over --config (train's flags have no argparse defaults)
+        model, out = settings.get("model"), settings.get("out")
+        run_dir = TrainConfig(model=model, out=out).out_dir() if model else Path(MainJob().out)
         check_output_path(run_dir, "run folder", folder=True)
-        if args.resume:
+        if settings.get("resume"):
             check_input_file(run_dir / "last.pt", "--resume: the run state", CheckpointError)
     elif getattr(args, "out", None) is not None:
         check_output_path(args.out, "--out", folder=args.command in FOLDER_OUTPUTS)
@@ -215,50 +217,95 @@ def _list(args) -> int:
 
 
 # --- train ----------------------------------------------------------------------------------------------------
+def _add_device_args(p: argparse.ArgumentParser, defaults: bool = True) -> None:
+    """--device / --precision (and --bf16, short for --precision bf16); without defaults for train, whose
+    defaults live in TrainConfig."""
+    from .train.distributed import PRECISIONS
+
+    d = lambda value: value if defaults else argparse.SUPPRESS
+    p.add_argument("--device", default=d("auto"), help="auto (CUDA if present, else CPU; cuda:$LOCAL_RANK under "
+                   "torchrun), cpu, cuda, cuda:N or mps")
+    p.add_argument("--precision", choices=PRECISIONS, default=d("fp32"),
+                   help="autocast precision (fp16 uses a gradient scaler; not on the CPU)")
+    p.add_argument("--bf16", action="store_true", default=d(False), help="same as --precision bf16")
+
+
+def _device_and_precision(args):
+    """(torch.device, precision) from --device / --precision / --bf16, checked (one sentence if unusable)."""
+    from .train.distributed import check_precision, resolve_device
+
+    device = resolve_device(args.device)
+    precision = "bf16" if args.bf16 else args.precision
+    check_precision(precision, device)
+    return device, precision
+
+
 def _train_args(p: argparse.ArgumentParser) -> None:
+    from .convert.video_init import INFLATIONS
     from .train.losses import KINDS
 
     p.description = ("Train a model. With no arguments: the main job (a CNN teacher, then a DeiT-tiny-style "
-                     "student with hard distillation on the bundled digits; see vitkit/train/main_job.py).")
+                     "student with hard distillation on the bundled digits; see vitkit/train/main_job.py). "
+                     "Settings come from the defaults, then --config FILE.yaml (or, with --resume, the run's saved "
+                     "config.yaml), then the flags given.")
+    p.argument_default = argparse.SUPPRESS  # only the flags given override the file (TrainConfig holds defaults)
+    p.add_argument("--config", help="YAML file of training settings (every flag below is a key; see recipes/)")
     p.add_argument("--model", help="registered model name (required unless running the main job)")
-    p.add_argument("--data", default="digits", help="'digits', 'moving-digits' or a folder root/<class>/<file> "
+    p.add_argument("--data", help="'digits', 'moving-digits' or a folder root/<class>/<file> "
                    "(optionally with train/ and val/ sub-folders)")
-    p.add_argument("--epochs", type=positive_int, default=30)
-    p.add_argument("--batch-size", type=positive_int, default=64)
-    p.add_argument("--lr", type=positive_float, default=1e-3, help="peak AdamW learning rate")
-    p.add_argument("--weight-decay", type=non_negative_float, default=0.05)
-    p.add_argument("--warmup-epochs", type=non_negative_float, default=3.0)
-    p.add_argument("--clip-grad", type=non_negative_float, default=1.0, help="gradient-norm clip; 0 turns it off")
-    p.add_argument("--label-smoothing", type=non_negative_float, default=0.1)
-    p.add_argument("--distill", choices=KINDS, default="none", help="DeiT distillation kind")
+    p.add_argument("--epochs", type=positive_int, help="(default 30)")
+    p.add_argument("--batch-size", type=positive_int, help="per process and micro-batch (default 64)")
+    p.add_argument("--accum-steps", type=positive_int, help="micro-batches per optimiser step (default 1)")
+    p.add_argument("--lr", type=positive_float, help="peak AdamW learning rate (default 1e-3)")
+    p.add_argument("--weight-decay", type=non_negative_float, help="(default 0.05)")
+    p.add_argument("--layer-decay", type=positive_float, help="layer-wise lr decay rate, e.g. 0.65 when fine-tuning")
+    p.add_argument("--warmup-epochs", type=non_negative_float, help="(default 3)")
+    p.add_argument("--min-lr-ratio", type=non_negative_float, help="the cosine ends at lr × this (default 0.01)")
+    p.add_argument("--clip-grad", type=non_negative_float, help="gradient-norm clip; 0 turns it off (default 1)")
+    p.add_argument("--label-smoothing", type=non_negative_float, help="(default 0.1)")
+    p.add_argument("--no-augment", dest="augment", action="store_false", help="no training augmentation")
+    p.add_argument("--distill", choices=KINDS, help="DeiT distillation kind (default none)")
     p.add_argument("--teacher", help="teacher: a vitkit checkpoint, a model name, or tv:<torchvision name>")
     p.add_argument("--teacher-weights", help="weights file for a teacher given by name (default: random init)")
-    p.add_argument("--alpha", type=non_negative_float, default=0.5, help="weight of the distillation term, in [0, 1]")
-    p.add_argument("--tau", type=positive_float, default=1.0, help="soft-distillation temperature")
-    p.add_argument("--soft-normalisation", choices=("elementwise", "batch"), default="elementwise",
-                   help="soft KL divided by batch × classes (official DeiT) or by batch (timm)")
+    p.add_argument("--alpha", type=non_negative_float, help="weight of the distillation term, in [0, 1] (default 0.5)")
+    p.add_argument("--tau", type=positive_float, help="soft-distillation temperature (default 1)")
+    p.add_argument("--soft-normalisation", choices=("elementwise", "batch"),
+                   help="soft KL divided by batch × classes (official DeiT, default) or by batch (timm)")
+    p.add_argument("--init", help="fine-tune from these weights (timm, transformers, torchvision, official or vitkit)")
+    p.add_argument("--inflate", choices=INFLATIONS, help="image ViT -> ViViT tubelets: central frame (default) or mean")
+    p.add_argument("--ema", type=positive_float, help="EMA decay of the weights, e.g. 0.99996")
+    _add_device_args(p, defaults=False)
+    p.add_argument("--compile", action="store_true", help="torch.compile the training model")
+    p.add_argument("--grad-checkpointing", action="store_true", help="recompute block activations in backward")
     p.add_argument("--out", help="run folder (default runs/<model>)")
-    p.add_argument("--resume", action="store_true", help="continue from <out>/last.pt")
+    p.add_argument("--resume", action="store_true", help="continue from <out>/last.pt with the run's saved settings")
+    p.add_argument("--force", action="store_true", help="with --resume: accept settings that changed")
+    p.add_argument("--save-every", type=non_negative_int, help="also checkpoint every N optimiser steps (default 0)")
+    p.add_argument("--log-dir", help="TensorBoard log folder (needs tensorboard installed)")
     _add_overrides(p)
-    p.add_argument("--workers", type=non_negative_int, help="DataLoader worker processes (default: the machine's "
-                   "cores for folders, 0 for the bundled sets)")
-    p.add_argument("--seed", type=integer, default=0)
-    p.add_argument("--bf16", action="store_true", help="bf16 autocast (fast on CPUs with AVX-512 BF16 / AMX)")
+    p.add_argument("--workers", type=non_negative_int, help="DataLoader worker processes (default 0)")
+    p.add_argument("--seed", type=integer, help="(default 0)")
     p.add_argument("--limit", type=positive_int, help="train on the first N samples only (quick checks)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar or per-epoch lines")
-    g = p.add_argument_group("augmentation (DeiT's recipe: --randaugment 2,9 --reprob 0.25 --mixup 0.8 --cutmix 1.0 "
-                             "--repeated-aug 3)")
-    g.add_argument("--randaugment", metavar="N,M", help="v2 RandAugment: N ops of magnitude M (0-30)")
-    g.add_argument("--reprob", type=float, default=0.0, help="random-erasing probability, in [0, 1]")
-    g.add_argument("--mixup", type=non_negative_float, default=0.0, help="Mixup alpha (0: off)")
-    g.add_argument("--cutmix", type=non_negative_float, default=0.0, help="CutMix alpha (0: off)")
-    g.add_argument("--mix-prob", type=float, default=1.0, help="probability of mixing a batch, in [0, 1]")
-    g.add_argument("--switch-prob", type=float, default=0.5, help="probability of CutMix when both are on")
-    g.add_argument("--repeated-aug", type=positive_int, default=1, metavar="K", help="copies of each image per "
-                   "epoch, spread over the ranks (DeiT's sampler; 1: off)")
-    g.add_argument("--frame-stride", type=positive_int, default=2, help="video folders: frames between clip frames")
-    g.add_argument("--sampling", choices=("stride", "uniform"), default="stride",
-                   help="video folders: a strided clip at a random offset, or one frame per segment (ViViT)")
+    p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar or per-epoch lines")
+
+
+def train_settings(args) -> dict:
+    """TrainConfig fields from (lowest first) --config or, with --resume, <out>/config.yaml; then the flags given."""
+    from .train.config_file import load_config
+
+    flags = {k: v for k, v in vars(args).items() if k not in ("command", "debug", "config", "override", "bf16")}
+    if getattr(args, "bf16", False):
+        flags.setdefault("precision", "bf16")
+    if "clip_grad" in flags:
+        flags["clip_grad"] = flags["clip_grad"] or None
+    settings = load_config(args.config) if getattr(args, "config", None) else {}
+    if flags.get("resume"):
+        out = flags.get("out") or settings.get("out") or str(Path("runs") / (flags.get("model") or settings.get("model", "")))
+        saved = Path(out) / "config.yaml"
+        if saved.is_file() and not getattr(args, "config", None):
+            settings = load_config(saved)
+    overrides = {**settings.get("overrides", {}), **overrides_dict(getattr(args, "override", None))}
+    return {**settings, **flags, "overrides": overrides}
 
 
 def _train(args, argv: list[str]) -> int:
@@ -267,20 +314,13 @@ def _train(args, argv: list[str]) -> int:
 
         run_main_job()
         return 0
-    if not args.model:
-        raise ConfigError("train: --model is required (run `vitkit train` with no arguments for the main job)")
     from .train.run import TrainConfig, train
 
-    cfg = TrainConfig(
-        model=args.model, data=args.data, overrides=overrides_dict(args.override), epochs=args.epochs,
-        batch_size=args.batch_size, lr=args.lr, weight_decay=args.weight_decay, warmup_epochs=args.warmup_epochs,
-        clip_grad=args.clip_grad or None, label_smoothing=args.label_smoothing, distill=args.distill,
-        teacher=args.teacher, teacher_weights=args.teacher_weights, alpha=args.alpha, tau=args.tau,
-        soft_normalisation=args.soft_normalisation,
-        out=args.out, resume=args.resume, workers=args.workers, seed=args.seed, bf16=args.bf16, limit=args.limit,
-        progress=not args.no_progress, randaugment=args.randaugment, reprob=args.reprob, mixup=args.mixup,
-        cutmix=args.cutmix, mix_prob=args.mix_prob, switch_prob=args.switch_prob, repeated_aug=args.repeated_aug,
-        frame_stride=args.frame_stride, sampling=args.sampling)
+    settings = train_settings(args)
+    if not settings.get("model"):
+        raise ConfigError("train: --model is required (or a --config file with a model key; run `vitkit train` with "
+                          "no arguments for the main job)")
+    cfg = TrainConfig(**settings)
     result = train(cfg)
     if not result.is_main:
         return 0
@@ -319,12 +359,12 @@ def _eval_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-size", type=positive_int, default=256)
     p.add_argument("--workers", type=non_negative_int, help="DataLoader worker processes (default: the machine's "
                    "cores for folders, 0 for the bundled sets)")
-    p.add_argument("--bf16", action="store_true")
     p.add_argument("--test-views", default="1x1", metavar="TxS",
                    help="video models: T temporal clips x S spatial crops per video, logits averaged (e.g. 4x3)")
     p.add_argument("--frame-stride", type=positive_int, default=2, help="video folders: frames between clip frames")
     p.add_argument("--sampling", choices=("stride", "uniform"), default="stride",
                    help="video folders: strided clips (TimeSformer, MViT) or one frame per segment (ViViT)")
+    _add_device_args(p)
 
 
 def _eval(args) -> int:
@@ -334,7 +374,8 @@ def _eval(args) -> int:
     from .data.video_folder import ViewAverage, parse_views
     from .train.engine import evaluate
 
-    model = _load_model(args)
+    device, precision = _device_and_precision(args)
+    model = _load_model(args).to(device)
     views = parse_views(args.test_views)
     data = build_dataset(args.data, args.split, model.input_shape(), augment=False, data_cfg=model_data_config(model),
                          frame_stride=args.frame_stride, sampling=args.sampling, test_views=views)
@@ -343,7 +384,8 @@ def _eval(args) -> int:
     if views != (1, 1):
         model = ViewAverage(model)
     workers = default_workers(args.data) if args.workers is None else args.workers
-    m = evaluate(model, DataLoader(data, args.batch_size, num_workers=workers), args.bf16)
+    loader = DataLoader(data, args.batch_size, num_workers=workers, pin_memory=device.type == "cuda")
+    m = evaluate(model, loader, precision, device)
     print(f"{args.checkpoint} on {args.data} {args.split} ({len(data)} samples): top-1 {m['acc1']:.2f}%  "
           f"top-5 {m['acc5']:.2f}%  loss {m['loss']:.4f}")
     return 0
@@ -355,18 +397,21 @@ def _predict_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--topk", type=positive_int, default=5)
     p.add_argument("--data", help="the dataset the model was trained on, for its preprocessing and class names "
                    "(default: read from data.json next to the checkpoint, else ImageNet statistics)")
+    _add_device_args(p)
 
 
 def _predict(args) -> int:
     import torch
 
     from .data import model_data_config, prediction_inputs
+    from .train.distributed import autocast
 
-    model = _load_model(args)
+    device, precision = _device_and_precision(args)
+    model = _load_model(args).to(device)
     x, classes = prediction_inputs(args.files, model.input_shape(), args.data, Path(args.checkpoint).parent,
                                    model_data_config(model))
-    with torch.no_grad():
-        probs = model(x).float().softmax(-1)
+    with torch.no_grad(), autocast(device, precision):
+        probs = model(x.to(device)).float().softmax(-1).cpu()
     k = min(args.topk, probs.shape[1])
     top = probs.topk(k, dim=1)
     for f, p, i in zip(args.files, top.values.tolist(), top.indices.tolist()):
@@ -392,13 +437,13 @@ def _profile_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-size", type=positive_int, default=1, help="batch size for throughput")
     p.add_argument("--no-throughput", action="store_true", help="parameters and GMACs only (no compute)")
     p.add_argument("--memory", action="store_true", help="also the peak activation memory of one step")
-    p.add_argument("--precision", choices=("fp32", "bf16"), default="fp32", help="throughput under bf16 autocast")
     p.add_argument("--train", action="store_true", help="throughput and memory of a training step (fwd + bwd)")
     p.add_argument("--sweep", type=_sweep, help="KEY=N1,N2,...: profile at every img_size (or num_frames)")
     p.add_argument("--plot", help="with --sweep: draw GMACs, params, throughput and memory against the size (PNG)")
     out = p.add_mutually_exclusive_group()
     out.add_argument("--json", action="store_true", help="print the rows as JSON instead of a table")
     out.add_argument("--csv", action="store_true", help="print the rows as CSV instead of a table")
+    _add_device_args(p)
     _add_overrides(p)
 
 
@@ -423,8 +468,9 @@ def _profile(args) -> int:
         for v in values:
             with __import__("torch").device("meta"):
                 create_model(name, **overrides, **({key: v} if key else {}))
+    device, precision = _device_and_precision(args)
     options = dict(batch_size=args.batch_size, throughput=not args.no_throughput, memory=args.memory,
-                   bf16=args.precision == "bf16", train=args.train, **overrides)
+                   device=device, precision=precision, train=args.train, **overrides)
     rows = sweep(names, key, values, **options) if key else [profile_model(n, **options) for n in names]
     if args.plot:
         plot_sweep(rows, key, args.plot)
@@ -445,7 +491,7 @@ def _profile(args) -> int:
         ("model", "model", str), ("input", "input", str), ("params (M)", "params_m", "{:.2f}".format),
         ("GMACs", "gmacs", "{:.3f}".format)]
     if not args.no_throughput:
-        cols.append((f"samples/s (batch {args.batch_size}, {args.precision})", "samples_per_s", "{:.1f}".format))
+        cols.append((f"samples/s (batch {args.batch_size}, {precision})", "samples_per_s", "{:.1f}".format))
     if args.memory:
         cols.append(("peak MB", "peak_mem_mb", "{:.1f}".format))
     for title, _, _ in cols:

@@ -12,13 +12,14 @@ from functools import partial
 from torch import Tensor, nn
 
 from .attention import Attention
+from .checkpointing import GradCheckpointing
 from .drop_path import drop_path
 from .mlp import Mlp
 
 LayerNorm6 = partial(nn.LayerNorm, eps=1e-6)  # ViT/DeiT/TimeSformer/ViViT/MViT (Flax and timm default)
 
 
-class Block(nn.Module):
+class Block(GradCheckpointing, nn.Module):
     """Pre-norm transformer block over independent sequences: (B, N, D) -> (B, N, D)."""
 
     def __init__(self, dim: int, num_heads: int, mlp_ratio: float = 4.0, qkv_bias: bool = True, drop: float = 0.0,

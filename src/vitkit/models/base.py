@@ -11,6 +11,7 @@ from torch import Tensor, nn
 
 from ..errors import ConfigError
 from ..layers import Linear
+from ..layers.checkpointing import set_grad_checkpointing
 from .features import FeatureInfo, check_output_fmt, feature_take_indices, format_tokens, split_prefix
 
 
@@ -92,6 +93,10 @@ class VitkitModel(nn.Module):
         """x: images (B, C, H, W) or videos (B, C, T, H, W) -> logits (B, num_classes) (features (B, num_features)
         when num_classes is 0)."""
         return self.forward_head(self.forward_features(x))
+
+    def set_grad_checkpointing(self, enable: bool = True) -> None:
+        """Recompute each block's activations in the backward pass (non-reentrant activation checkpointing)."""
+        set_grad_checkpointing(self, enable)
 
     def new_head(self, num_classes: int) -> nn.Module:
         """The classifier on pooled features: Linear(num_features, num_classes), or Identity for 0 classes."""

@@ -29,6 +29,7 @@ from ..layers import (
     init_weights,
     trunc_normal_,
 )
+from ..layers.checkpointing import GradCheckpointing
 from ..registry import build_config, register_model
 from .base import VitkitModel, check_at_least, check_divisible, check_per_stage
 from .features import feature_info
@@ -69,7 +70,7 @@ def _conv_bn(dim: int, kernel: int, stride: int, padding: int) -> nn.Sequential:
     ))
 
 
-class CvTBlock(nn.Module):
+class CvTBlock(GradCheckpointing, nn.Module):
     """Pre-norm block with convolutional-projection attention: (B, P + N, D), grid -> (B, P + N, D)."""
 
     def __init__(self, dim: int, num_heads: int, *, mlp_ratio: float, qkv_bias: bool, kernel_qkv: int, stride_q: int,

@@ -38,6 +38,7 @@ from ..layers import (
     to_map,
     trunc_normal_,
 )
+from ..layers.checkpointing import GradCheckpointing
 from ..layers.pos_embed import resample_grid
 from ..registry import build_config, register_model
 from .base import VitkitModel, check_at_least, check_choice, check_divisible, to_2tuple
@@ -195,7 +196,7 @@ def _pool_tokens(x: Tensor, grid: tuple[int, ...], pool: nn.Module, num_prefix_t
     return torch.cat([x[:, :P], y], dim=1) if P else y
 
 
-class MultiScaleBlock(nn.Module):
+class MultiScaleBlock(GradCheckpointing, nn.Module):
     """Pre-norm block with pooling attention: (B, P + N, dim_in) on `grid` -> (B, P + N', dim_out) on the Q grid.
 
     When Q is strided, the skip is max-pooled with kernel s + 1 (§3.1, "residual pooling" of v1); when the

@@ -35,6 +35,7 @@ from ..layers import (
     resample_grid,
     trunc_normal_,
 )
+from ..layers.checkpointing import GradCheckpointing
 from ..layers.groupings import fold_tokens, shifted_window_mask, unfold_tokens, window_index
 from ..registry import build_config, register_model
 from .base import VitkitModel, check_at_least, check_divisible, check_patch_multiple, check_per_stage, to_2tuple
@@ -111,7 +112,7 @@ class WindowPlan(NamedTuple):
     mask: Tensor | None
 
 
-class SwinBlock(nn.Module):
+class SwinBlock(GradCheckpointing, nn.Module):
     """Pre-norm block with window attention, regular or shifted by M/2: (B, H, W, D) -> (B, H, W, D)."""
 
     def __init__(self, dim: int, num_heads: int, window_size: int, shifted: bool, mlp_ratio: float = 4.0,

@@ -48,6 +48,7 @@ from ..layers import (
     trunc_normal_,
 )
 from ..layers import groupings as G
+from ..layers.checkpointing import GradCheckpointing
 from ..layers.pos_embed import resample_square_pos_embed
 from ..registry import build_config, register_model
 from .base import VitkitModel, check_choice, check_divisible, check_patch_multiple, to_2tuple
@@ -100,7 +101,7 @@ def attention_step(dim: int, num_heads: int, qkv_bias: bool, attn_drop: float,
     return LayerNorm6(dim), Attention(dim, num_heads, qkv_bias, attn_drop, drop), Linear(dim, dim)
 
 
-class FactorisedBlock(nn.Module):
+class FactorisedBlock(GradCheckpointing, nn.Module):
     """Attention factorised into steps over regroupings of the (T, H, W) patch grid, then the MLP.
 
     Each extra step `s` (created by the subclass's `add_steps` as `s_norm1`, `s_attn`, `s_fc`, the official

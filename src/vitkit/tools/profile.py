@@ -122,20 +122,24 @@ def peak_memory(model: nn.Module, input_shape: tuple[int, ...], batch_size: int 
 
 
 def measure_throughput(model: nn.Module, input_shape: tuple[int, ...], batch_size: int = 8, steps: int = 5,
-                       warmup: int = 2, bf16: bool = False, train: bool = False) -> float:
-    """Samples per second (median over `steps` timed batches) of inference, or with `train` of a training step
-    (forward, sum of the logits, backward; no optimizer)."""
+                       warmup: int = 2, bf16: bool = False, train: bool = False, precision: str | None = None) -> float:
+    """Samples per second (median over `steps` timed batches) on the model's device, of inference or, with
+    `train`, of a training step (forward, sum of the logits, backward; no optimizer), under autocast in
+    `precision` ("fp32", "bf16", "fp16"; `bf16=True` is short for "bf16")."""
     x = _example(model, input_shape, batch_size)
     model.train(train)
+    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision or ("bf16" if bf16 else "fp32"))
+    sync = torch.cuda.synchronize if x.device.type == "cuda" else (lambda: None)
     times = []
     grad = torch.enable_grad() if train else torch.inference_mode()
-    with grad, torch.autocast(x.device.type, torch.bfloat16, enabled=bf16):
+    with grad, torch.autocast(x.device.type, dtype or torch.bfloat16, enabled=dtype is not None):
         for i in range(warmup + steps):
             t0 = time.perf_counter()
             out = model(x)
             if train:
                 out.float().sum().backward()
                 model.zero_grad(set_to_none=True)
+            sync()
             if i >= warmup:
                 times.append(time.perf_counter() - t0)
     model.eval()
@@ -144,9 +148,11 @@ def measure_throughput(model: nn.Module, input_shape: tuple[int, ...], batch_siz
 
 
 def profile_model(name: str, batch_size: int = 1, throughput: bool = True, memory: bool = True, bf16: bool = False,
-                  train: bool = False, **overrides) -> dict:
-    """Params, GMACs (meta device, no compute), and optionally throughput (bf16 autocast, training step) and peak
-    memory (of one inference forward, or a training step) of a registered model."""
+                  train: bool = False, device: torch.device | str = "cpu", precision: str | None = None,
+                  **overrides) -> dict:
+    """Params, GMACs (meta device, no compute), and optionally throughput (under autocast in `precision`, or of a
+    training step with `train`) and peak memory (of one inference forward, or a training step) of a registered
+    model on `device`."""
     from ..registry import create_model
 
     with torch.device("meta"):
@@ -155,9 +161,10 @@ def profile_model(name: str, batch_size: int = 1, throughput: bool = True, memor
     row = {"model": name, "input": "x".join(map(str, shape[1:])), "params_m": count_params(meta) / 1e6,
            "gmacs": count_gmacs(meta.eval(), shape)}
     if throughput or memory:
-        model = create_model(name, **overrides).eval()
+        model = create_model(name, **overrides).eval().to(device)
         if throughput:
-            row["samples_per_s"] = measure_throughput(model, shape, batch_size, bf16=bf16, train=train)
+            row["samples_per_s"] = measure_throughput(model, shape, batch_size, bf16=bf16, train=train,
+                                                      precision=precision)
         if memory:
             row["peak_mem_mb"] = peak_memory(model, shape, batch_size, train=train) / 2**20
     return row

@@ -36,11 +36,13 @@ def _student() -> TrainConfig:
     # position embedding has learned the layout, then climb: epochs matter more than width, and lr > 1e-3
     # hurts. bf16 autocast: 155 s and 98.1% against fp32's 173 s and 97.5% (fp32 linears on oneDNN; it was ~2×
     # slower on MKL); drop-path 0.1 and label smoothing 0.1 as DeiT; hard distillation with α = 0.5 is Eq. 3.
+    # Since training draws its randomness per step from (seed, epoch, step, rank) and reads the data in
+    # DistributedSampler order (issue 10), the same settings give 95.6% test (teacher 99.4%), one seed.
     return TrainConfig(
         model="deit_tiny_distilled_patch16_224", data="digits",
         overrides=dict(img_size=32, patch_size=4, embed_dim=192, depth=4, num_heads=3, drop_path_rate=0.1),
         epochs=40, batch_size=64, lr=1e-3, weight_decay=0.05, warmup_epochs=3, label_smoothing=0.1,
-        distill="hard", alpha=0.5, bf16=True, seed=0)
+        distill="hard", alpha=0.5, precision="bf16", seed=0)
 
 
 @dataclass(frozen=True)
@@ -54,9 +56,9 @@ def _fingerprint(cfg: TrainConfig) -> str:
     return json.dumps(cfg.settings(), sort_keys=True)
 
 
-def _test_accuracy(model, data: str, bf16: bool) -> float:
+def _test_accuracy(model, data: str, precision: str) -> float:
     test = build_dataset(data, "test", model.input_shape())
-    return evaluate(model, DataLoader(test, 256), bf16)["acc1"]
+    return evaluate(model, DataLoader(test, 256), precision)["acc1"]
 
 
 def run_main_job(job: MainJob = MainJob(), console=None) -> dict:
@@ -89,9 +91,9 @@ def run_main_job(job: MainJob = MainJob(), console=None) -> dict:
     student, student_time = result.model, result.train_time
 
     figures = {
-        "teacher_model": teacher_cfg.model, "teacher_test_acc": _test_accuracy(teacher, "digits", False),
+        "teacher_model": teacher_cfg.model, "teacher_test_acc": _test_accuracy(teacher, "digits", "fp32"),
         "teacher_train_s": teacher_time, "teacher_cached": cached,
-        "student_model": student_cfg.model, "student_test_acc": _test_accuracy(student, "digits", student_cfg.bf16),
+        "student_model": student_cfg.model, "student_test_acc": _test_accuracy(student, "digits", student_cfg.precision),
         "student_train_s": student_time,
     }
     figures["total_train_s"] = teacher_time + student_time

@@ -1,23 +1,39 @@
 """AdamW with the usual no-decay groups: biases, norm weights (every 1-D parameter) and the model's
-`no_weight_decay()` names (class/distillation tokens, position tables) are not decayed."""
+`no_weight_decay()` names (class/distillation tokens, position tables) are not decayed. With a layer decay
+rate, each (layer, decay) pair is its own group with lr · rate^(L + 1 − layer) (see `layer_decay`)."""
 
 from __future__ import annotations
 
 import torch
 from torch import nn
 
+from .layer_decay import lr_scales
 
-def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
-    """[{params with decay}, {params without}] over the trainable parameters of `model`."""
+
+def param_groups(model: nn.Module, weight_decay: float, layer_decay: float | None = None) -> list[dict]:
+    """Groups over the trainable parameters of `model`, each with "params", "weight_decay" and "lr_scale":
+    [{with decay}, {without}] or, with `layer_decay`, one pair per distinct scale (deepest layers first)."""
     skip = model.no_weight_decay() if hasattr(model, "no_weight_decay") else set()
-    decay, no_decay = [], []
+    scales = lr_scales(model, layer_decay) if layer_decay is not None else {}
+    groups: dict[tuple[float, bool], dict] = {}
+    if not scales:  # the two plain groups exist even when one is empty
+        groups = {(1.0, True): {"params": [], "weight_decay": weight_decay, "lr_scale": 1.0},
+                  (1.0, False): {"params": [], "weight_decay": 0.0, "lr_scale": 1.0}}
     for name, p in model.named_parameters():
         if not p.requires_grad:
             continue
-        (no_decay if p.ndim <= 1 or name in skip else decay).append(p)
-    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+        decay = not (p.ndim <= 1 or name in skip)
+        scale = scales.get(name, 1.0)
+        group = groups.setdefault((scale, decay), {"params": [], "weight_decay": weight_decay if decay else 0.0,
+                                                   "lr_scale": scale})
+        group["params"].append(p)
+    return list(groups.values())
 
 
 def build_optimizer(model: nn.Module, lr: float, weight_decay: float = 0.05,
-                    betas: tuple[float, float] = (0.9, 0.999)) -> torch.optim.AdamW:
-    return torch.optim.AdamW(param_groups(model, weight_decay), lr=lr, betas=betas)
+                    betas: tuple[float, float] = (0.9, 0.999), layer_decay: float | None = None) -> torch.optim.AdamW:
+    """AdamW whose groups start at lr · lr_scale (the schedule then scales every group alike)."""
+    groups = param_groups(model, weight_decay, layer_decay)
+    for g in groups:
+        g["lr"] = lr * g["lr_scale"]
+    return torch.optim.AdamW(groups, lr=lr, betas=betas)

@@ -1,31 +1,36 @@
-"""One training run from a `TrainConfig`: model + data + optional teacher -> epochs with an atomic
-`last.pt` every epoch, a metrics CSV, and the final weights as a vitkit safetensors file. `vitkit train`
-fills a TrainConfig from its flags; Python users can do the same."""
+"""One training run from a `TrainConfig`: model + data + optional teacher on one device per process (DDP under
+torchrun) -> epochs with an atomic `last.pt` every epoch (and every `save_every` optimiser steps), a metrics
+CSV, `curves.png`, optional TensorBoard scalars, and the final weights as a vitkit safetensors file.
+`vitkit train` fills a TrainConfig from its flags (and `--config FILE.yaml`); Python users can do the same."""
 
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
+import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, DistributedSampler, Subset
+from torch.utils.data import Subset
 
 from ..checkpoint import _atomic_write, load_state_dict, save_checkpoint
-from ..data import build_dataset, data_info, default_workers, model_data_config, parse_randaugment
-from ..data.mixing import BatchMix, MixCollate
-from ..data.sampler import RepeatedAugSampler
+from ..convert.video_init import INFLATIONS
+from ..data import build_dataset, data_info
 from ..errors import CheckpointError, ConfigError
 from ..registry import create_model
-from .distributed import DistInfo, barrier, cleanup, init_distributed, wrap_ddp
+from .data import build_loaders
+from .distributed import PRECISIONS, DistInfo, barrier, check_precision, cleanup, init_distributed, resolve_device, wrap_ddp
+from .ema import EMA
 from .engine import DistillHeads, DivergedError, evaluate, train_one_epoch
+from .finetune import init_from_checkpoint
 from .losses import KINDS, DistillationLoss
 from .optim import build_optimizer
 from .schedule import WarmupCosine
-from .state import load_training_state, save_training_state, set_rng_states
+from .state import load_training_state, save_training_state
 
 
 @dataclass(frozen=True)
@@ -36,35 +41,38 @@ class TrainConfig:
     data: str = "digits"                  # "digits", "moving-digits" or a folder (root/<class>/<file>)
     overrides: dict = field(default_factory=dict)  # model config overrides (img_size, depth, ...)
     epochs: int = 30
-    batch_size: int = 64
+    batch_size: int = 64                  # per process and micro-batch: the optimiser sees batch × accum × ranks
+    accum_steps: int = 1                  # micro-batches per optimiser step (gradient accumulation)
     lr: float = 1e-3                      # peak AdamW learning rate, reached after the warm-up
     weight_decay: float = 0.05            # not applied to biases, norms, tokens, position tables
-    warmup_epochs: float = 3.0            # linear warm-up (in epochs, stepped per batch)
+    layer_decay: float | None = None      # layer-wise lr decay rate (e.g. 0.65 for fine-tuning; BEiT §3.3)
+    warmup_epochs: float = 3.0            # linear warm-up (in epochs, stepped per optimiser step)
     min_lr_ratio: float = 0.01            # the cosine ends at lr · min_lr_ratio
     clip_grad: float | None = 1.0         # global gradient-norm clip (None: off)
     label_smoothing: float = 0.1          # on the true label only (DeiT §5.2)
+    augment: bool = True                  # the dataset's training augmentation
     distill: str = "none"                 # none | soft | hard (DeiT §4)
     teacher: str | None = None            # a vitkit checkpoint, a vitkit model name, or "tv:<torchvision name>"
     teacher_weights: str | None = None    # weights file for a teacher given by name (else random init)
     alpha: float = 0.5                    # weight of the distillation term
     tau: float = 1.0                      # soft-distillation temperature
     soft_normalisation: str = "elementwise"  # official DeiT (batch × classes) or "batch" (timm / lucidrains)
+    init: str | None = None               # weights to fine-tune from (any format vitkit reads)
+    inflate: str = "central"              # image ViT -> ViViT tubelets: "central" frame or "mean"
+    ema: float | None = None              # EMA decay of the weights (e.g. 0.99996), None: off
+    precision: str = "fp32"               # fp32 | bf16 | fp16 (autocast; fp16 with a GradScaler)
+    device: str = "auto"                  # auto | cpu | cuda | cuda:N | mps (torchrun: cuda:$LOCAL_RANK)
+    compile: bool = False                 # torch.compile the training model
+    grad_checkpointing: bool = False      # recompute each block's activations in the backward pass
     out: str | None = None                # run folder; default runs/<model>
     resume: bool = False                  # continue from <out>/last.pt
-    workers: int | None = None            # DataLoader worker processes (None: cores for folders, 0 for built-ins)
+    force: bool = False                   # with resume: accept changed settings
+    save_every: int = 0                   # also write last.pt every N optimiser steps (0: at epoch ends only)
+    log_dir: str | None = None            # TensorBoard scalars (when tensorboard is installed)
+    workers: int = 0                      # DataLoader worker processes
     seed: int = 0
-    bf16: bool = False                    # bf16 autocast (the CPU's fast low-precision path)
     limit: int | None = None              # use only the first `limit` training samples (quick checks)
     progress: bool = True                 # rich progress bar and per-epoch lines (rank 0)
-    randaugment: str | None = None        # "N,M": v2 RandAugment (the papers' recipes: 2,9)
-    reprob: float = 0.0                   # random-erasing probability (DeiT: 0.25)
-    mixup: float = 0.0                    # Mixup alpha (DeiT: 0.8; 0 = off)
-    cutmix: float = 0.0                   # CutMix alpha (DeiT: 1.0; 0 = off)
-    mix_prob: float = 1.0                 # probability of mixing a batch
-    switch_prob: float = 0.5              # probability of CutMix rather than Mixup when both are on
-    repeated_aug: int = 1                 # DeiT's repeated augmentation: copies of each image per epoch (1 = off)
-    frame_stride: int = 2                 # video folders: frames between a clip's frames
-    sampling: str = "stride"              # video folders: "stride" (random offset) or "uniform" (ViViT)
 
     def out_dir(self) -> Path:
         return Path(self.out) if self.out else Path("runs") / self.model
@@ -73,35 +81,35 @@ class TrainConfig:
         checks = [
             (self.epochs >= 1, f"--epochs must be at least 1, got {self.epochs}"),
             (self.batch_size >= 1, f"--batch-size must be at least 1, got {self.batch_size}"),
+            (self.accum_steps >= 1, f"--accum-steps must be at least 1, got {self.accum_steps}"),
             (self.lr > 0, f"--lr must be positive, got {self.lr}"),
             (self.weight_decay >= 0, f"--weight-decay must be non-negative, got {self.weight_decay}"),
+            (self.layer_decay is None or 0 < self.layer_decay <= 1, f"--layer-decay must be in (0, 1], got {self.layer_decay}"),
             (self.warmup_epochs >= 0, f"--warmup-epochs must be non-negative, got {self.warmup_epochs}"),
             (self.distill in KINDS, f"--distill must be one of {', '.join(KINDS)}, got {self.distill!r}"),
             (0 <= self.alpha <= 1, f"--alpha must be in [0, 1], got {self.alpha}"),
             (self.tau > 0, f"--tau must be positive, got {self.tau}"),
-            (self.workers is None or self.workers >= 0, f"--workers must be non-negative, got {self.workers}"),
+            (self.workers >= 0, f"--workers must be non-negative, got {self.workers}"),
             (self.limit is None or self.limit >= 1, f"--limit must be at least 1, got {self.limit}"),
             (0 <= self.label_smoothing < 1, f"label smoothing must be in [0, 1), got {self.label_smoothing}"),
             (self.distill == "none" or self.teacher, f"--distill {self.distill} needs --teacher (a checkpoint or model name)"),
-            (0 <= self.reprob <= 1, f"--reprob must be a probability in [0, 1], got {self.reprob}"),
-            (0 <= self.mix_prob <= 1, f"--mix-prob must be a probability in [0, 1], got {self.mix_prob}"),
-            (0 <= self.switch_prob <= 1, f"--switch-prob must be a probability in [0, 1], got {self.switch_prob}"),
-            (self.mixup >= 0 and self.cutmix >= 0, f"--mixup and --cutmix must be non-negative, got {self.mixup} "
-             f"and {self.cutmix}"),
-            (self.repeated_aug >= 1, f"--repeated-aug must be at least 1, got {self.repeated_aug}"),
-            (self.frame_stride >= 1, f"--frame-stride must be at least 1, got {self.frame_stride}"),
+            (self.precision in PRECISIONS, f"--precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}"),
+            (self.inflate in INFLATIONS, f"--inflate must be one of {', '.join(INFLATIONS)}, got {self.inflate!r}"),
+            (self.ema is None or 0 < self.ema < 1, f"--ema must be a decay in (0, 1), got {self.ema}"),
+            (self.save_every >= 0, f"--save-every must be non-negative, got {self.save_every}"),
         ]
         for ok, message in checks:
             if not ok:
                 raise ConfigError(message)
-        parse_randaugment(self.randaugment)
 
     def settings(self) -> dict:
-        """What must not change between a run and its resumption."""
-        keep = ("model", "data", "overrides", "epochs", "batch_size", "lr", "weight_decay", "warmup_epochs",
-                "min_lr_ratio", "distill", "alpha", "tau", "seed", "limit", "randaugment", "reprob", "mixup",
-                "cutmix", "mix_prob", "switch_prob", "repeated_aug", "frame_stride", "sampling")
-        return {k: getattr(self, k) for k in keep}
+        """What must not change between a run and its resumption (everything but where it runs and writes)."""
+        return {k: v for k, v in dataclasses.asdict(self).items() if k not in RUNTIME_FIELDS}
+
+
+# Options that change where and how fast a run goes, never its result (so --resume may change them).
+RUNTIME_FIELDS = ("out", "resume", "force", "save_every", "log_dir", "workers", "progress", "device", "compile",
+                  "grad_checkpointing")
 
 
 @dataclass
@@ -111,9 +119,11 @@ class TrainResult:
     out_dir: Path
     train_time: float                     # seconds spent in this process's training epochs
     is_main: bool = True                  # rank 0 (the process that writes files and prints)
+    ema_model: nn.Module | None = None    # the EMA weights when --ema was given
 
 
-METRIC_FIELDS = ("epoch", "train_loss", "val_loss", "val_acc1", "val_acc5", "lr", "epoch_time")
+METRIC_FIELDS = ("epoch", "train_loss", "val_loss", "val_acc1", "val_acc5", "val_ema_acc1", "lr", "grad_norm",
+                 "skipped_steps", "samples_per_s", "epoch_time")
 
 
 def write_metrics(path: Path, history: list[dict]) -> None:
@@ -126,20 +136,50 @@ def write_metrics(path: Path, history: list[dict]) -> None:
     _atomic_write(path, write)
 
 
-def _seed_epoch(seed: int, epoch: int, rank: int) -> None:
-    """Augmentation, dropout and drop-path draws of an epoch depend on (seed, epoch, rank) only, so a resumed
-    run repeats exactly what an uninterrupted one does."""
-    torch.manual_seed(seed * 1_000_003 + epoch * 1_009 + rank)
+def plot_curves(path: Path, history: list[dict]) -> None:
+    """curves.png: training / validation loss and validation accuracy (raw and EMA) per epoch."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    epochs = [r["epoch"] + 1 for r in history]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.5))
+    left.plot(epochs, [r["train_loss"] for r in history], label="train")
+    left.plot(epochs, [r["val_loss"] for r in history], label="val")
+    left.set(xlabel="epoch", ylabel="loss")
+    right.plot(epochs, [r["val_acc1"] for r in history], label="val top-1")
+    if any(r.get("val_ema_acc1") is not None for r in history):
+        right.plot(epochs, [r.get("val_ema_acc1") for r in history], label="val top-1 (EMA)")
+    right.set(xlabel="epoch", ylabel="accuracy (%)")
+    for ax in (left, right):
+        ax.legend()
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    _atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=100))
+    plt.close(fig)
+
+
+def _tensorboard(log_dir: str | None, say):
+    if not log_dir:
+        return None
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        say(f"tensorboard is not installed, so --log-dir {log_dir} gets no scalars (pip install 'vitkit[tensorboard]'); "
+            "metrics.csv is written as always")
+        return None
+    return SummaryWriter(log_dir)
 
 
 def build_model(cfg: TrainConfig) -> tuple[nn.Module, object, object]:
     """(model with the dataset's class count, train set, val set), seeded by cfg.seed."""
-    probe = create_model(cfg.model, **cfg.overrides)
+    probe_ctx = torch.device("meta")
+    with probe_ctx:
+        probe = create_model(cfg.model, **cfg.overrides)
     shape = probe.input_shape()
-    video = {"frame_stride": cfg.frame_stride, "sampling": cfg.sampling}
-    train_set = build_dataset(cfg.data, "train", shape, data_cfg=model_data_config(probe),
-                              randaugment=parse_randaugment(cfg.randaugment), reprob=cfg.reprob, **video)
-    val_set = build_dataset(cfg.data, "val", shape, data_cfg=model_data_config(probe), **video)
+    train_set = build_dataset(cfg.data, "train", shape, augment=cfg.augment)
+    val_set = build_dataset(cfg.data, "val", shape)
     n = train_set.num_classes
     if "num_classes" in cfg.overrides and cfg.overrides["num_classes"] != n:
         raise ConfigError(f"num_classes={cfg.overrides['num_classes']} but the dataset {cfg.data!r} has {n} classes")
@@ -151,10 +191,31 @@ def build_model(cfg: TrainConfig) -> tuple[nn.Module, object, object]:
     return model, train_set, val_set
 
 
+def build_criterion(cfg: TrainConfig, num_classes: int, device: torch.device) -> DistillationLoss:
+    teacher = None
+    if cfg.distill != "none":
+        from .teacher import build_teacher
+
+        teacher = build_teacher(cfg.teacher, num_classes=num_classes, weights=cfg.teacher_weights)
+        t_classes = getattr(teacher, "num_classes", None)
+        if t_classes is not None and t_classes != num_classes:
+            raise ConfigError(f"the teacher predicts {t_classes} classes but the data has {num_classes}")
+        teacher = teacher.to(device)
+    return DistillationLoss(nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing), teacher, cfg.distill,
+                            cfg.alpha, cfg.tau, cfg.soft_normalisation)
+
+
+def changed_settings(saved: dict, current: dict) -> list[str]:
+    """'name (old -> new)' for every setting that differs (tuples and lists compare equal, as in JSON)."""
+    norm = lambda v: json.dumps(v, sort_keys=True)
+    return [f"{k} ({saved.get(k, 'unset')!r} -> {current.get(k, 'unset')!r})" for k in sorted(set(saved) | set(current))
+            if norm(saved.get(k)) != norm(current.get(k))]
+
+
 def train(cfg: TrainConfig, console=None) -> TrainResult:
     """Run `cfg`; returns the trained model (unwrapped), its per-epoch history and the run folder."""
     cfg.validate()
-    info = init_distributed()
+    info = init_distributed(cfg.device)
     try:
         return _train(cfg, info, console)
     finally:
@@ -166,88 +227,118 @@ def _train(cfg: TrainConfig, info: DistInfo, console) -> TrainResult:
 
     console = console or Console(stderr=True)
     say = console.print if (info.is_main and cfg.progress) else (lambda *a, **k: None)
+    device = resolve_device(cfg.device, info.local_rank)
+    check_precision(cfg.precision, device)
     out = cfg.out_dir()
     model, train_set, val_set = build_model(cfg)
+    if cfg.init and not cfg.resume:
+        for note in init_from_checkpoint(model, cfg.init, cfg.inflate):
+            say(note)
+    if cfg.grad_checkpointing:
+        model.set_grad_checkpointing(True)
+    model.to(device)
+    criterion = build_criterion(cfg, model.num_classes, device)
+    loaders = build_loaders(train_set, val_set, cfg.batch_size, info, cfg.seed, cfg.workers,
+                            pin_memory=device.type == "cuda")
 
-    teacher = None
-    if cfg.distill != "none":
-        from .teacher import build_teacher
-
-        teacher = build_teacher(cfg.teacher, num_classes=model.num_classes, weights=cfg.teacher_weights)
-        t_classes = getattr(teacher, "num_classes", None)
-        if t_classes is not None and t_classes != model.num_classes:
-            raise ConfigError(f"the teacher predicts {t_classes} classes but the data has {model.num_classes}")
-    # CrossEntropyLoss takes the soft (B, K) targets of Mixup/CutMix too, smoothing them as (1 - ε)·p + ε/K.
-    criterion = DistillationLoss(nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing), teacher, cfg.distill,
-                                 cfg.alpha, cfg.tau, cfg.soft_normalisation)
-
-    workers = default_workers(cfg.data) if cfg.workers is None else cfg.workers
-    generator = torch.Generator()
-    if cfg.repeated_aug > 1:
-        sampler = RepeatedAugSampler(train_set, info.world_size, info.rank, cfg.repeated_aug, seed=cfg.seed)
-    elif info.enabled:
-        sampler = DistributedSampler(train_set, info.world_size, info.rank, shuffle=True, seed=cfg.seed,
-                                     drop_last=True)
-    else:
-        sampler = None
-    collate = MixCollate(BatchMix(model.num_classes, cfg.mixup, cfg.cutmix, cfg.mix_prob, cfg.switch_prob)) \
-        if cfg.mixup > 0 or cfg.cutmix > 0 else None
-    drop_last = (len(sampler) if sampler is not None else len(train_set)) > cfg.batch_size  # per rank
-    train_loader = DataLoader(train_set, cfg.batch_size, shuffle=sampler is None, sampler=sampler,
-                              num_workers=workers, drop_last=drop_last, generator=generator, collate_fn=collate)
-    val_loader = DataLoader(val_set, max(cfg.batch_size, 256), num_workers=workers)
-
-    optimizer = build_optimizer(model, cfg.lr, cfg.weight_decay)
-    steps = len(train_loader)
+    optimizer = build_optimizer(model, cfg.lr, cfg.weight_decay, layer_decay=cfg.layer_decay)
+    steps = math.ceil(len(loaders.train) / cfg.accum_steps)  # optimiser steps per epoch
     total = max(1, cfg.epochs * steps)
     scheduler = WarmupCosine(optimizer, min(round(cfg.warmup_epochs * steps), total), total, cfg.min_lr_ratio)
-    start_epoch, history = 0, []
+    scaler = torch.amp.GradScaler(device.type) if cfg.precision == "fp16" else None
+    ema = EMA(model, cfg.ema, device) if cfg.ema else None
+    start_epoch, start_step, totals, history = 0, 0, None, []
     if cfg.resume:
-        state = load_training_state(out / "last.pt")
-        same = json.dumps(state["settings"], sort_keys=True) == json.dumps(cfg.settings(), sort_keys=True)  # tuples == lists
-        if state["model_name"] != model.model_name or not same:
-            raise CheckpointError(f"cannot resume from {str(out / 'last.pt')!r}: it was written by a run with other "
-                                  "settings (model, data or schedule); use another --out or the same flags")
-        load_state_dict(model, state["model"], str(out / "last.pt"))
+        path = out / "last.pt"
+        state = load_training_state(path)
+        changed = changed_settings(state["settings"], cfg.settings())
+        if state["model_name"] != model.model_name:
+            changed.insert(0, f"model ({state['model_name']!r} -> {model.model_name!r})")
+        if changed and not cfg.force:
+            raise CheckpointError(f"cannot resume from {str(path)!r}: it was written by a run with other settings "
+                                  f"({'; '.join(changed)}); use the same settings, another --out, or --force")
+        if changed:
+            say(f"resuming with changed settings (--force): {'; '.join(changed)}")
+        load_state_dict(model, state["model"], str(path))
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
-        set_rng_states(state["rng"])
-        start_epoch, history = state["epoch"] + 1, list(state["history"])
-        say(f"resuming {model.model_name} from {out / 'last.pt'} after epoch {state['epoch']}")
+        if scaler is not None and state.get("scaler"):
+            scaler.load_state_dict(state["scaler"])
+        if ema is not None and state.get("ema"):
+            ema.load_state_dict(state["ema"])
+        start_epoch, start_step = state["epoch"] + 1, state.get("step", 0)
+        totals, history = (state.get("totals") or None) if start_step else None, list(state["history"])
+        where = f", step {start_step} of epoch {start_epoch + 1}" if start_step else ""
+        say(f"resuming {model.model_name} from {path} after epoch {state['epoch'] + 1}{where}")
 
-    train_model = wrap_ddp(DistillHeads(model) if criterion.kind != "none" and getattr(model, "head_dist", None)
-                           is not None else model, info)
+    train_model = DistillHeads(model) if criterion.kind != "none" and getattr(model, "head_dist", None) is not None \
+        else model
+    train_model = wrap_ddp(train_model, info, device)
+    if cfg.compile:
+        train_model = torch.compile(train_model)
     if info.is_main:
         out.mkdir(parents=True, exist_ok=True)
         base = train_set.dataset if isinstance(train_set, Subset) else train_set
-        (out / "data.json").write_text(json.dumps(data_info(cfg.data, base, model.input_shape()[0],
-                                                            model_data_config(model))))
+        (out / "data.json").write_text(json.dumps(data_info(cfg.data, base, model.input_shape()[0])))
+        from .config_file import save_config
+
+        save_config(out / "config.yaml", cfg)
+    writer = _tensorboard(cfg.log_dir, say) if info.is_main else None
+
+    def save(epoch_done: int, step: int = 0, partial: dict | None = None) -> None:
+        if info.is_main:
+            save_training_state(out / "last.pt", model, optimizer, scheduler, epoch_done, history, cfg.settings(),
+                                step=step, totals=partial, scaler=scaler, ema=ema)
+
     elapsed = 0.0
     for epoch in range(start_epoch, cfg.epochs):
-        _seed_epoch(cfg.seed, epoch, info.rank)
-        generator.manual_seed(cfg.seed * 1_000_003 + epoch)
-        if sampler is not None:
-            sampler.set_epoch(epoch)
+        loaders.start_epoch(epoch, start_step, cfg.accum_steps)
+
+        def on_step(step: int, partial: dict, epoch=epoch) -> None:
+            if cfg.save_every and step % cfg.save_every == 0 and step < steps:
+                save(epoch - 1, step, partial)
+
         t0 = time.perf_counter()
         try:
-            stats = train_one_epoch(train_model, train_loader, criterion, optimizer, scheduler, epoch,
-                                    cfg.clip_grad, cfg.bf16, progress=info.is_main and cfg.progress)
+            stats = train_one_epoch(train_model, loaders.train, criterion, optimizer, scheduler, epoch, cfg.clip_grad,
+                                    cfg.precision, progress=info.is_main and cfg.progress, device=device,
+                                    accum_steps=cfg.accum_steps, scaler=scaler, ema=ema, ema_source=model, info=info,
+                                    seed=cfg.seed, start_step=start_step, totals=totals, on_step=on_step)
         except DivergedError as e:
             kept = f"; the last good checkpoint is {str(out / 'last.pt')!r}" if (out / "last.pt").exists() else ""
             raise DivergedError(f"{e}{kept}") from None
-        val = evaluate(model, val_loader, cfg.bf16)
+        start_step, totals = 0, None
+        val = evaluate(model, loaders.val, cfg.precision, device, info)
+        val_ema = evaluate(ema.module, loaders.val, cfg.precision, device, info) if ema is not None else None
         dt = time.perf_counter() - t0
         elapsed += dt
         row = {"epoch": epoch, "train_loss": round(stats["train_loss"], 5), "val_loss": round(val["loss"], 5),
-               "val_acc1": round(val["acc1"], 3), "val_acc5": round(val["acc5"], 3), "lr": stats["lr"],
+               "val_acc1": round(val["acc1"], 3), "val_acc5": round(val["acc5"], 3),
+               "val_ema_acc1": round(val_ema["acc1"], 3) if val_ema else None, "lr": stats["lr"],
+               "grad_norm": round(stats["grad_norm"], 5), "skipped_steps": stats["skipped_steps"],
+               "samples_per_s": round(stats["samples"] * info.world_size / max(stats["train_time"], 1e-9), 1),
                "epoch_time": round(dt, 3)}
         history.append(row)
+        save(epoch)
         if info.is_main:
-            save_training_state(out / "last.pt", model, optimizer, scheduler, epoch, history, cfg.settings())
             write_metrics(out / "metrics.csv", history)
-        say(f"epoch {epoch + 1}/{cfg.epochs}  loss {row['train_loss']:.4f}  val acc {row['val_acc1']:.2f}%  "
+            if writer is not None:
+                for key in ("train_loss", "val_loss", "val_acc1", "val_ema_acc1", "lr", "grad_norm", "samples_per_s"):
+                    if row[key] is not None:
+                        writer.add_scalar(key, row[key], epoch + 1)
+                writer.flush()
+        ema_text = f"  EMA {row['val_ema_acc1']:.2f}%" if val_ema else ""
+        say(f"epoch {epoch + 1}/{cfg.epochs}  loss {row['train_loss']:.4f}  val acc {row['val_acc1']:.2f}%{ema_text}  "
             f"({dt:.1f}s)")
         barrier(info)
     if info.is_main:
-        save_checkpoint(model, out / "model.safetensors")
-    return TrainResult(model, history, out, elapsed, info.is_main)
+        final = model
+        if ema is not None and history and (history[-1]["val_ema_acc1"] or 0) > history[-1]["val_acc1"]:
+            final = ema.module
+            say("the EMA weights scored higher; model.safetensors holds them")
+        save_checkpoint(final, out / "model.safetensors")
+        if history:
+            plot_curves(out / "curves.png", history)
+        if writer is not None:
+            writer.close()
+    return TrainResult(model, history, out, elapsed, info.is_main, ema.module if ema is not None else None)

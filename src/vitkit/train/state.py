@@ -1,5 +1,7 @@
-"""Training checkpoints (`last.pt`): model, optimiser, scheduler, completed epoch, RNG states, metrics
-history and the run's settings, written atomically so a crash mid-write never loses the previous one."""
+"""Training checkpoints (`last.pt`): model, optimiser, scheduler, grad scaler, EMA weights, the position in
+the data (completed epoch, and optimiser steps done in the next one for mid-epoch checkpoints, with the
+epoch's running sums), RNG states, metrics history and the run's settings, written atomically so a crash
+mid-write (even SIGKILL) never loses the previous one."""
 
 from __future__ import annotations
 
@@ -34,8 +36,11 @@ def set_rng_states(states: dict) -> None:
 
 
 def save_training_state(path: str | os.PathLike, model: nn.Module, optimizer: torch.optim.Optimizer, scheduler,
-                        epoch: int, history: list[dict], settings: dict) -> None:
-    """`epoch` is the last completed epoch (0-based); `settings` are the run's options, checked on resume."""
+                        epoch: int, history: list[dict], settings: dict, *, step: int = 0, totals: dict | None = None,
+                        scaler=None, ema: nn.Module | None = None) -> None:
+    """`epoch` is the last completed epoch (0-based, -1 before the first); `step` the optimiser steps already
+    done in epoch `epoch + 1` (0 at an epoch boundary) and `totals` that partial epoch's running sums;
+    `settings` are the run's options, checked on resume."""
     state = {
         "format": FORMAT,
         "model_name": getattr(model, "model_name", None),
@@ -44,6 +49,10 @@ def save_training_state(path: str | os.PathLike, model: nn.Module, optimizer: to
         "optimizer": optimizer.state_dict(),
         "scheduler": scheduler.state_dict() if scheduler is not None else None,
         "epoch": epoch,
+        "step": step,
+        "totals": dict(totals or {}),
+        "scaler": scaler.state_dict() if scaler is not None else None,
+        "ema": ema.state_dict() if ema is not None else None,
         "rng": rng_states(),
         "history": history,
         "settings": settings,

@@ -1,0 +1,89 @@
+"""Recipes as files: every shipped recipe loads, validates and starts (a few steps at a tiny size on generated
+data); an unknown key is one error listing the valid ones; `--config` then `--resume` uses the saved settings."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import timm
+import torch
+import yaml
+from PIL import Image
+from tiny import tiny_overrides
+
+import vitkit
+from vitkit.cli import main
+from vitkit.errors import ConfigError
+from vitkit.train.config_file import load_config
+from vitkit.train.run import TrainConfig
+
+RECIPES = sorted((Path(__file__).parent.parent / "recipes").glob("*.yaml"))
+SHIPPED = {"deit_small_distilled_imagenet", "deit_base_distilled_imagenet", "swin_tiny_imagenet", "cvt_13_imagenet",
+           "timesformer_divided_8x224_k400", "vivit_b_factorised_encoder_k400", "mvitv2_small_imagenet"}
+
+
+def _image_folder(root: Path) -> Path:
+    rng = np.random.default_rng(0)
+    for split in ("train", "val"):
+        for c in ("cat", "dog"):
+            (root / split / c).mkdir(parents=True)
+            for i in range(2):
+                Image.fromarray(rng.integers(0, 255, (40, 40, 3), dtype=np.uint8)).save(root / split / c / f"{i}.png")
+    return root
+
+
+def test_the_papers_recipes_are_shipped():
+    assert {p.stem for p in RECIPES} == SHIPPED
+
+
+@pytest.mark.parametrize("recipe", RECIPES, ids=lambda p: p.stem)
+def test_recipe_loads_validates_and_starts(tmp_path, recipe):
+    settings = load_config(recipe)
+    cfg = TrainConfig(**settings)
+    cfg.validate()
+    tiny = {k: v for k, v in tiny_overrides(cfg.model).items() if k != "num_classes"}
+    video = "num_frames" in tiny and "mvit" not in recipe.stem
+    argv = ["train", "--config", str(recipe), "--epochs", "1", "--limit", "2", "--batch-size", "2", "--precision",
+            "fp32", "--device", "cpu", "--no-progress", "--out", str(tmp_path / "run"),
+            "--data", "moving-digits" if video else str(_image_folder(tmp_path / "data")),
+            *[f"--override={k}={list(v) if isinstance(v, tuple) else v}" for k, v in tiny.items()]]
+    if cfg.teacher:
+        argv += ["--teacher", "resnet_tiny_cifar"]  # the paper's RegNetY-16GF is too big for a CPU test
+    if cfg.init:  # an image ViT of the tiny video model's width, as the recipe's ImageNet-21k ViT-B
+        vit = timm.create_model("vit_tiny_patch16_224", img_size=32, patch_size=8, embed_dim=tiny["embed_dim"],
+                                depth=tiny["depth"], num_heads=tiny["num_heads"])
+        torch.save(vit.state_dict(), tmp_path / "vit.pth")
+        argv += ["--init", str(tmp_path / "vit.pth")]
+    assert main(argv) == 0
+    saved = yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())
+    assert saved["model"] == cfg.model and saved["lr"] == cfg.lr and saved["epochs"] == 1
+    assert vitkit.load_checkpoint(tmp_path / "run" / "model.safetensors").model_name == cfg.model
+
+
+def test_unknown_key_lists_the_valid_ones(tmp_path, capsys):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("model: vit_tiny_patch16_224\nlearning_rate: 0.1\n")
+    with pytest.raises(ConfigError, match=r"unknown key learning_rate; valid keys are model, data, .*\blr\b"):
+        load_config(bad)
+    assert main(["train", "--config", str(bad)]) == 2
+    assert len(capsys.readouterr().err.strip().splitlines()) == 1
+
+
+def test_config_then_resume_uses_the_saved_settings(tmp_path, capsys):
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(yaml.safe_dump({"model": "vit_tiny_patch16_224", "epochs": 1, "batch_size": 8, "limit": 8,
+                                      "lr": 3e-3, "label_smoothing": 0.2, "ema": 0.9,
+                                      "overrides": {"img_size": 16, "patch_size": 8, "embed_dim": 24, "depth": 1,
+                                                    "num_heads": 2}}))
+    out = str(tmp_path / "run")
+    assert main(["train", "--config", str(recipe), "--out", out, "--seed", "3", "--no-progress"]) == 0
+    saved = load_config(Path(out) / "config.yaml")
+    assert (saved["lr"], saved["label_smoothing"], saved["seed"], saved["ema"]) == (3e-3, 0.2, 3, 0.9)
+    # --resume alone picks up every saved setting (a default would differ: lr, smoothing, seed, EMA, overrides)
+    assert main(["train", "--out", out, "--resume", "--no-progress"]) == 0
+    # a flag given with --resume overrides the saved value and is named
+    assert main(["train", "--out", out, "--resume", "--lr", "0.1"]) == 2
+    assert "lr (0.003 -> 0.1)" in capsys.readouterr().err
+    assert main(["train", "--out", out, "--resume", "--epochs", "2", "--force", "--no-progress"]) == 0
+    assert load_config(Path(out) / "config.yaml")["epochs"] == 2
+    assert (Path(out) / "curves.png").stat().st_size > 1000
