@@ -10,6 +10,7 @@ import torch
 from tiny import tiny_overrides
 
 import vitkit
+from vitkit.layers.checkpointing import GradCheckpointing
 from vitkit.models.features import FeatureBackbone, feature_take_indices
 
 NAMES = vitkit.list_models()
@@ -160,3 +161,34 @@ def test_readme_backbone_example_runs_as_written():
     assert scope["swin"].feature_info.reduction() == [8, 16, 32]
     assert scope["feature_map"].shape == (1, 384, 14, 20) and scope["prefix"].shape == (1, 2, 384)
     assert len(scope["vit"].blocks) == 12 and isinstance(scope["vit"].head, torch.nn.Identity)
+
+
+@pytest.mark.parametrize("name", ["deit_tiny_distilled_patch16_224", "swin_tiny_patch4_window7_224", "cvt_13_224",
+                                  "mvit_base_16x4", "mvitv2_tiny", "vivit_base_16x2_factorised_encoder",
+                                  "vivit_base_16x2_factorised_self_attention", "timesformer_base_8x224_space_only",
+                                  "timesformer_base_8x224_local_global"])
+def test_gradient_checkpointing_applies_inside_forward_intermediates(name):
+    """Same gradients with checkpointing on (the block-level mixin of layers/checkpointing.py), and the blocks
+    really are recomputed: each runs twice per step instead of once."""
+    model = _tiny(name).train()  # drop-path and dropout as configured: the recomputation replays the RNG
+    x = _input(model)
+    blocks = [m for m in model.modules() if isinstance(m, GradCheckpointing)]
+    calls = []
+    for b in blocks:
+        b.register_forward_pre_hook(lambda *_: calls.append(1))  # pre: recomputation may stop before the end
+
+    def step() -> tuple[dict, int]:
+        model.zero_grad()
+        calls.clear()
+        torch.manual_seed(1)
+        final, levels = model.forward_intermediates(x, norm=True, output_fmt="NLC")
+        (final.square().mean() + sum(t.square().mean() for t in levels)).backward()
+        return {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}, len(calls)
+
+    plain, plain_calls = step()
+    model.set_grad_checkpointing(True)
+    checkpointed, checkpointed_calls = step()
+    assert blocks and plain_calls == len(blocks) and checkpointed_calls == 2 * len(blocks)
+    assert plain.keys() == checkpointed.keys()
+    for n in plain:
+        torch.testing.assert_close(checkpointed[n], plain[n], rtol=0, atol=1e-6, msg=n)
