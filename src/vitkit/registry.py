@@ -8,7 +8,7 @@ import fnmatch
 import numbers
 import types
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TypeVar
 
 from torch import nn
@@ -38,8 +38,14 @@ def list_models(pattern: str = "*") -> list[str]:
     return sorted(n for n in _MODELS if fnmatch.fnmatch(n, pattern))
 
 
-def create_model(name: str, checkpoint: str | None = None, **overrides) -> nn.Module:
-    """Build a registered model; `overrides` replace config fields; `checkpoint` is any supported weights file."""
+def create_model(name: str, checkpoint: str | None = None, features_only: bool = False,
+                 out_indices: int | Sequence[int] | None = None, **overrides) -> nn.Module:
+    """Build a registered model; `overrides` replace config fields; `checkpoint` is any supported weights file.
+    With `features_only`, a backbone whose forward gives the maps at `out_indices` (timm's rule: an int takes the
+    last n levels, a list those levels; default every stage of a hierarchical model, the last 3 blocks of an
+    isotropic one), with `feature_info` per output (models/features.py)."""
+    if out_indices is not None and not features_only:
+        raise ConfigError("out_indices selects backbone outputs; pass features_only=True with it")
     _load_families()
     if name not in _MODELS:
         close = difflib.get_close_matches(name, list(_MODELS), n=3, cutoff=0.5)
@@ -51,6 +57,10 @@ def create_model(name: str, checkpoint: str | None = None, **overrides) -> nn.Mo
         from .checkpoint import load_weights
 
         load_weights(model, checkpoint)
+    if features_only:
+        from .models.features import FeatureBackbone
+
+        return FeatureBackbone(model, out_indices)
     return model
 
 

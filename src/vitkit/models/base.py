@@ -3,15 +3,16 @@ each family's `validate_config` is made of (each raises ConfigError with one sen
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import replace
-from typing import Any
+from typing import Any, ClassVar
 
 from torch import Tensor, nn
 
 from ..errors import ConfigError
 from ..layers import Linear
 from ..layers.checkpointing import set_grad_checkpointing
+from .features import FeatureInfo, check_output_fmt, feature_take_indices, format_tokens, split_prefix
 
 
 def to_2tuple(v: int | tuple[int, int]) -> tuple[int, int]:
@@ -63,6 +64,8 @@ class VitkitModel(nn.Module):
     config: Any
     model_name: str | None = None
     is_video: bool = False
+    hierarchical: ClassVar[bool] = False  # levels are stages (the final norm fits the last one only), not blocks
+    feature_info: FeatureInfo  # one entry per level (models/features.py)
     num_classes: int
     num_features: int
 
@@ -104,3 +107,67 @@ class VitkitModel(nn.Module):
         self.num_classes = num_classes
         self.config = replace(self.config, num_classes=num_classes)
         self.head = self.new_head(num_classes)
+
+    # --- intermediate features (timm's convention; the shared pieces are in models/features.py) -----------------
+    def _intermediates(self, x: Tensor) -> Iterator[tuple[Tensor, tuple[int, ...]]]:
+        """Yield each level's running tensor and its token grid, in order."""
+        raise NotImplementedError
+
+    def _split_tokens(self, x: Tensor, grid: tuple[int, ...]) -> tuple[Tensor | None, Tensor]:
+        """A level's running tensor -> prefix tokens (B, P, C) or None, patch tokens (B, N, C)."""
+        return split_prefix(x, grid)
+
+    def _finish(self, x: Tensor, grid: tuple[int, ...]) -> Tensor:
+        """The last level's running tensor -> what forward_features returns."""
+        raise NotImplementedError
+
+    def forward_intermediates(self, x: Tensor, indices: int | Sequence[int] | None = None, norm: bool = False,
+                              output_fmt: str = "NCHW", intermediates_only: bool = False,
+                              return_prefix_tokens: bool = False, stop_early: bool = False):
+        """x: (B, C, H, W) or (B, C, T, H, W) -> (forward_features output, intermediates), or the intermediates
+        alone with `intermediates_only`. `indices`: None takes every level, n the last n, a list those levels.
+        Each intermediate is a map (B, C_i, H_i, W_i) (videos (B, C_i, T_i, H_i, W_i)) for "NCHW"/"NCTHW", or
+        patch tokens (B, N_i, C_i) for "NLC"; class/distillation tokens are split off and, with
+        `return_prefix_tokens`, paired with it as (map, prefix (B, P, C_i)). `norm` applies the final norm
+        (every level of an isotropic model, the last stage of a hierarchical one). The levels are called as
+        modules, so gradient checkpointing applies here too; the pass ends at the last index taken when
+        `stop_early` or `intermediates_only` (the final output is then the last level's raw tensor)."""
+        check_output_fmt(output_fmt)
+        num_levels = len(self.feature_info)
+        take, last = feature_take_indices(num_levels, indices)
+        out, i, y, grid = [], -1, x, ()
+        for i, (y, grid) in enumerate(self._intermediates(x)):
+            if i in take:
+                prefix, patches = self._split_tokens(y, grid)
+                final_norm = self._intermediate_norm(i) if norm else None
+                if final_norm is not None:
+                    prefix, patches = (None if prefix is None else final_norm(prefix)), final_norm(patches)
+                patches = format_tokens(patches, grid, output_fmt)
+                out.append((patches, prefix) if return_prefix_tokens and prefix is not None else patches)
+            if i == last and (stop_early or intermediates_only):
+                break
+        if intermediates_only:
+            return out
+        return (self._finish(y, grid) if i == num_levels - 1 else y), out
+
+    def _intermediate_norm(self, i: int) -> nn.Module | None:
+        norm = getattr(self, "norm", None)
+        return norm if not self.hierarchical or i == len(self.feature_info) - 1 else None
+
+    def prune_intermediate_layers(self, indices: int | Sequence[int] = 1, prune_norm: bool = False,
+                                  prune_head: bool = True) -> list[int]:
+        """Drop the levels past the last of `indices` (and the head, and the final norm when asked or when a
+        hierarchical model loses its last stage); returns the absolute indices kept."""
+        take, last = feature_take_indices(len(self.feature_info), indices)
+        pruned_end = last < len(self.feature_info) - 1
+        container, end = self.feature_info[last]["module"].rsplit(".", 1)
+        setattr(self, container, getattr(self, container)[:int(end) + 1])
+        self.feature_info = FeatureInfo(self.feature_info[:last + 1])
+        stage_cut = self.hierarchical and pruned_end  # the final norm and the head are sized for the last stage
+        if (prune_norm or stage_cut) and isinstance(getattr(self, "norm", None), nn.Module):
+            self.norm = nn.Identity()
+        if stage_cut:
+            self.num_features = self.feature_info[-1]["num_chs"]
+        if prune_head or stage_cut:
+            self.reset_classifier(0)
+        return take

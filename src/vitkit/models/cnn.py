@@ -8,14 +8,16 @@ no reference implementation of this exact shape.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from torch import Tensor, nn
 
 from ..errors import ConfigError
-from ..layers import check_input
+from ..layers import check_input, from_map
 from ..registry import build_config, register_model
 from .base import VitkitModel, check_at_least
+from .features import feature_info
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,8 @@ class BasicBlock(nn.Module):
 class SmallResNet(VitkitModel):
     """ResNet for small images: (B, C, H, W) -> logits (B, num_classes)."""
 
+    hierarchical = True
+
     def __init__(self, cfg: ResNetConfig):
         validate_config(cfg)
         super().__init__()
@@ -65,6 +69,8 @@ class SmallResNet(VitkitModel):
         self.stages = nn.Sequential(*stages)
         self.head_drop = nn.Dropout(cfg.drop_rate) if cfg.drop_rate > 0 else nn.Identity()
         self.head = self.new_head(cfg.num_classes)
+        S = len(cfg.widths)
+        self.feature_info = feature_info("stages", range(S), cfg.widths, [cfg.stem_stride * 2 ** i for i in range(S)])
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
@@ -75,6 +81,20 @@ class SmallResNet(VitkitModel):
         """x: (B, C, H, W) -> feature map (B, D, H/s, W/s), s = stem_stride · 2^(stages − 1)."""
         check_input(x, self.config.in_chans, 4)
         return self.stages(self.stem(x))
+
+    def _intermediates(self, x: Tensor) -> Iterator[tuple[Tensor, tuple[int, int]]]:
+        """Each stage's map (B, C_i, H_i, W_i)."""
+        check_input(x, self.config.in_chans, 4)
+        x = self.stem(x)
+        for stage in self.stages:
+            x = stage(x)
+            yield x, tuple(x.shape[2:])
+
+    def _split_tokens(self, x: Tensor, grid: tuple[int, int]) -> tuple[None, Tensor]:
+        return None, from_map(x)[0]  # (B, C, H, W) -> (B, H·W, C)
+
+    def _finish(self, x: Tensor, grid: tuple[int, int]) -> Tensor:
+        return x
 
     def forward_head(self, x: Tensor, pre_logits: bool = False) -> Tensor:
         """x: (B, D, h, w) -> logits (B, num_classes), or pooled features (B, D) with pre_logits."""

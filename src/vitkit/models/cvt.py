@@ -9,7 +9,9 @@ transformers `CvtForImageClassification` by tests/parity/test_cvt.py.
 
 from __future__ import annotations
 
+import math
 from collections import OrderedDict
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from functools import partial
 
@@ -30,6 +32,7 @@ from ..layers import (
 from ..layers.checkpointing import GradCheckpointing
 from ..registry import build_config, register_model
 from .base import VitkitModel, check_at_least, check_divisible, check_per_stage
+from .features import feature_info
 
 
 @dataclass(frozen=True)
@@ -118,6 +121,8 @@ class CvTStage(nn.Module):
 class CvT(VitkitModel):
     """CvT: (B, C, H, W) -> logits (B, num_classes). Stages 1–2 hand on a map; stage 3 carries the class token."""
 
+    hierarchical = True
+
     def __init__(self, cfg: CvTConfig):
         if isinstance(cfg.drop_path_rate, (int, float)):
             cfg = replace(cfg, drop_path_rate=(float(cfg.drop_path_rate),) * len(cfg.depths))
@@ -141,6 +146,9 @@ class CvT(VitkitModel):
         self.stages = nn.ModuleList(stages)
         self.norm = LayerNorm5(self.num_features)
         self.head = self.new_head(cfg.num_classes)
+        S = len(cfg.depths)
+        self.feature_info = feature_info("stages", range(S), cfg.embed_dims,
+                                         [math.prod(cfg.patch_strides[:i + 1]) for i in range(S)])
         self.apply(init_weights)
         if cfg.cls_token:
             trunc_normal_(self.stages[-1].cls_token)
@@ -152,6 +160,18 @@ class CvT(VitkitModel):
         for stage in self.stages[1:]:  # earlier stages carry no class token: their tokens are the whole map
             x, grid = stage(x.transpose(1, 2).reshape(x.shape[0], -1, *grid))  # (B, N, D) -> (B, D, H, W)
         return self.norm(x)  # token-wise, so norm(x)[:, 0] is the official norm(cls)
+
+    def _intermediates(self, x: Tensor) -> Iterator[tuple[Tensor, tuple[int, int]]]:
+        """Each stage's tokens (B, P + N_i, C_i) and grid."""
+        check_input(x, self.config.in_chans, 4)
+        x, grid = self.stages[0](x)
+        yield x, grid
+        for stage in self.stages[1:]:
+            x, grid = stage(x.transpose(1, 2).reshape(x.shape[0], -1, *grid))  # (B, N, D) -> (B, D, H, W)
+            yield x, grid
+
+    def _finish(self, x: Tensor, grid: tuple[int, int]) -> Tensor:
+        return self.norm(x)
 
     def forward_head(self, x: Tensor, pre_logits: bool = False) -> Tensor:
         """x: (B, P + N, D) -> logits (B, num_classes), or pooled features (B, D) with pre_logits."""

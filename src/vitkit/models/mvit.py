@@ -14,7 +14,10 @@ and LayerNorm after pooling (class token included, as in every reference). Check
 
 from __future__ import annotations
 
+import itertools
 import math
+import operator
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
@@ -39,6 +42,7 @@ from ..layers.checkpointing import GradCheckpointing
 from ..layers.pos_embed import resample_grid
 from ..registry import build_config, register_model
 from .base import VitkitModel, check_at_least, check_choice, check_divisible, to_2tuple
+from .features import feature_info
 
 
 @dataclass(frozen=True)
@@ -248,6 +252,8 @@ class MViT(VitkitModel):
     """MViT v1/v2: videos (B, C, T, H, W) or images (B, C, H, W) -> logits (B, num_classes).
     Token order is [cls?, patches in (t, h, w) row-major order]."""
 
+    hierarchical = True
+
     def __init__(self, cfg: MViTConfig):
         validate_config(cfg)
         super().__init__()
@@ -283,6 +289,10 @@ class MViT(VitkitModel):
         self.norm = LayerNorm6(self.num_features)
         self.head_drop = nn.Dropout(cfg.head_drop_rate) if cfg.head_drop_rate > 0 else nn.Identity()
         self.head = self.new_head(cfg.num_classes)
+        ends = [e - 1 for e in itertools.accumulate(cfg.depths)]
+        strides = list(itertools.accumulate((s.stride_q[-1] for s in settings), operator.mul))
+        self.feature_info = feature_info("blocks", ends, [settings[e].dim_out for e in ends],
+                                         [cfg.patch_stride[-1] * strides[e] for e in ends])
         # timm/torchvision init (zero biases); SlowFast sets Linear and LayerNorm biases to 0.02 instead.
         self.apply(init_weights)
         for t in (self.cls_token, self.pos_embed_spatial, self.pos_embed_temporal, self.pos_embed_class):
@@ -302,16 +312,32 @@ class MViT(VitkitModel):
         pos = pos.reshape(1, -1, D)  # -> (1, N, D)
         return torch.cat([self.pos_embed_class, pos], dim=1) if self.pos_embed_class is not None else pos
 
-    def forward_features(self, x: Tensor) -> Tensor:
-        """x: (B, C, T, H, W) or (B, C, H, W) -> normalised tokens (B, P + N_last, D_last)."""
+    def _embed(self, x: Tensor) -> tuple[Tensor, tuple[int, ...]]:
+        """x: (B, C, T, H, W) or (B, C, H, W) -> tokens (B, P + N, D) with position embedding, and their grid."""
         x, grid = self.patch_embed(x)
         if self.cls_token is not None:
             x = torch.cat([self.cls_token.expand(x.shape[0], -1, -1), x], dim=1)  # -> (B, 1 + N, D)
         if self.pos_embed_spatial is not None:
             x = x + self._abs_pos_embed(grid)
-        x = self.pos_drop(x)
+        return self.pos_drop(x), grid
+
+    def forward_features(self, x: Tensor) -> Tensor:
+        """x: (B, C, T, H, W) or (B, C, H, W) -> normalised tokens (B, P + N_last, D_last)."""
+        x, grid = self._embed(x)
         for blk in self.blocks:
             x, grid = blk(x, grid)
+        return self.norm(x)
+
+    def _intermediates(self, x: Tensor) -> Iterator[tuple[Tensor, tuple[int, ...]]]:
+        """Tokens (B, P + N_i, D_i) and grid at the end of each stage."""
+        x, grid = self._embed(x)
+        ends = set(itertools.accumulate(self.config.depths))
+        for i, blk in enumerate(self.blocks, 1):
+            x, grid = blk(x, grid)
+            if i in ends:
+                yield x, grid
+
+    def _finish(self, x: Tensor, grid: tuple[int, ...]) -> Tensor:
         return self.norm(x)
 
     def forward_head(self, x: Tensor, pre_logits: bool = False) -> Tensor:

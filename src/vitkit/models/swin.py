@@ -15,6 +15,7 @@ shift (official rule; stage 4 at 224/M=7 and 384/M=12).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -38,6 +39,7 @@ from ..layers.checkpointing import GradCheckpointing
 from ..layers.groupings import fold_tokens, shifted_window_mask, unfold_tokens, window_index
 from ..registry import build_config, register_model
 from .base import VitkitModel, check_at_least, check_divisible, check_patch_multiple, check_per_stage, to_2tuple
+from .features import feature_info
 
 
 @dataclass(frozen=True)
@@ -228,6 +230,8 @@ class ClassifierHead(nn.Module):
 class SwinTransformer(VitkitModel):
     """Swin Transformer: (B, C, H, W) -> logits (B, num_classes). Tokens stay on their (B, H, W, D) grid."""
 
+    hierarchical = True
+
     def __init__(self, cfg: SwinConfig):
         validate_config(cfg)
         super().__init__()
@@ -246,6 +250,7 @@ class SwinTransformer(VitkitModel):
         ])
         self.norm = nn.LayerNorm(self.num_features)
         self.head = self.new_head(cfg.num_classes)
+        self.feature_info = feature_info("layers", range(S), dims, [cfg.patch_size * 2 ** i for i in range(S)])
         self.apply(init_weights)
 
     @property
@@ -253,8 +258,8 @@ class SwinTransformer(VitkitModel):
         """Smallest side (pixels) that leaves every stage at least one token made of image: P·2^(S-1)."""
         return self.config.patch_size * 2 ** (len(self.config.depths) - 1)
 
-    def forward_features(self, x: Tensor) -> Tensor:
-        """x: (B, C, H, W) -> normalised last-stage tokens (B, H/(P·2^(S-1)), W/(P·2^(S-1)), D) (sides rounded up)."""
+    def _embed(self, x: Tensor) -> Tensor:
+        """x: (B, C, H, W) -> patch tokens on their grid (B, H/P, W/P, D)."""
         x_size, grid = tuple(x.shape[-2:]), self.patch_embed.grid(x)
         x = self.patch_embed(x)  # (B, N, D); checks the batch's shape, channels and patch multiples
         if min(x_size) < self.min_input_size:
@@ -262,8 +267,24 @@ class SwinTransformer(VitkitModel):
             raise InputError(f"image size {x_size} is too small for {name}: each side must be at least "
                              f"{self.min_input_size} pixels (patch {self.config.patch_size} × "
                              f"{len(self.config.depths) - 1} patch merges)")
-        x = self.pos_drop(x.reshape(x.shape[0], *grid, -1))  # (B, N, D) -> (B, H/P, W/P, D)
-        return self.norm(self.layers(x))
+        return self.pos_drop(x.reshape(x.shape[0], *grid, -1))  # (B, N, D) -> (B, H/P, W/P, D)
+
+    def forward_features(self, x: Tensor) -> Tensor:
+        """x: (B, C, H, W) -> normalised last-stage tokens (B, H/(P·2^(S-1)), W/(P·2^(S-1)), D) (sides rounded up)."""
+        return self.norm(self.layers(self._embed(x)))
+
+    def _intermediates(self, x: Tensor) -> Iterator[tuple[Tensor, tuple[int, int]]]:
+        """Each stage's map (B, H_i, W_i, D_i)."""
+        x = self._embed(x)
+        for stage in self.layers:
+            x = stage(x)
+            yield x, tuple(x.shape[1:3])
+
+    def _split_tokens(self, x: Tensor, grid: tuple[int, int]) -> tuple[None, Tensor]:
+        return None, x.flatten(1, 2)  # (B, H, W, D) -> (B, H·W, D)
+
+    def _finish(self, x: Tensor, grid: tuple[int, int]) -> Tensor:
+        return self.norm(x)
 
     def forward_head(self, x: Tensor, pre_logits: bool = False) -> Tensor:
         """x: (B, H', W', D) -> logits (B, num_classes), or average-pooled features (B, D) with pre_logits."""

@@ -23,7 +23,7 @@ tests/test_timesformer.py.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import partial
 from typing import ClassVar
@@ -52,6 +52,7 @@ from ..layers.checkpointing import GradCheckpointing
 from ..layers.pos_embed import resample_square_pos_embed
 from ..registry import build_config, register_model
 from .base import VitkitModel, check_choice, check_divisible, check_patch_multiple, to_2tuple
+from .features import feature_info, split_frame_prefix
 
 Grid = tuple[int, int, int]  # (T, H, W) of patch tokens
 
@@ -264,6 +265,7 @@ class TimeSformer(VitkitModel):
         ])
         self.norm = LayerNorm6(D)
         self.head = self.new_head(cfg.num_classes)
+        self.feature_info = feature_info("blocks", range(cfg.depth), [D] * cfg.depth, [cfg.patch_size] * cfg.depth)
         self.apply(init_weights)
         trunc_normal_(self.pos_embed)
         trunc_normal_(self.cls_token)
@@ -280,9 +282,9 @@ class TimeSformer(VitkitModel):
         """(1, T, D), resampled (linear) when the clip length differs from the config's."""
         return resample_grid(self.time_embed, (T,))
 
-    def forward_features(self, x: Tensor) -> Tensor:
-        """x: (B, C, T, H, W) -> normalised tokens (B, 1 + T·H'·W', D) (space-only: (B, 1 + H'·W', D), averaged
-        over frames), H' = H/P, W' = W/P, patches in (t, h, w) order."""
+    def _embed(self, x: Tensor) -> tuple[Tensor, Grid]:
+        """x: (B, C, T, H, W) -> tokens with position (and time) embeddings, (B, 1 + T·H'·W', D) (space-only:
+        per-frame sequences (B·T, 1 + H'·W', D)), and the grid (T, H', W')."""
         P = self.patch_embed.patch_size
         check_input(x, self.config.in_chans, 5, (P, P))
         B, _, T, H, W = x.shape
@@ -296,11 +298,31 @@ class TimeSformer(VitkitModel):
             x = self.pos_drop(x + pos[:, 1:]).reshape(B, T, -1, x.shape[-1])  # (B·T, S, D) -> (B, T, S, D)
             x = self.pos_drop((x + self._time_embed(T)[:, :, None]).flatten(1, 2))  # -> (B, T·S, D)
             x = torch.cat((cls, x), dim=1)  # -> (B, 1 + T·S, D)
+        return x, grid
+
+    def forward_features(self, x: Tensor) -> Tensor:
+        """x: (B, C, T, H, W) -> normalised tokens (B, 1 + T·H'·W', D) (space-only: (B, 1 + H'·W', D), averaged
+        over frames), H' = H/P, W' = W/P, patches in (t, h, w) order."""
+        x, grid = self._embed(x)
         for blk in self.blocks:
             x = blk(x, grid)
+        return self._finish(x, grid)
+
+    def _finish(self, x: Tensor, grid: Grid) -> Tensor:
         if self.per_frame_cls:
-            x = x.reshape(B, T, *x.shape[1:]).mean(1)  # (B·T, 1 + S, D) -> (B, 1 + S, D)
+            x = x.reshape(-1, grid[0], *x.shape[1:]).mean(1)  # (B·T, 1 + S, D) -> (B, 1 + S, D)
         return self.norm(x)
+
+    def _intermediates(self, x: Tensor) -> Iterator[tuple[Tensor, Grid]]:
+        """Tokens after each block, (B, 1 + T·H'·W', D) (space-only: (B·T, 1 + H'·W', D))."""
+        x, grid = self._embed(x)
+        for blk in self.blocks:
+            x = blk(x, grid)
+            yield x, grid
+
+    def _split_tokens(self, x: Tensor, grid: Grid) -> tuple[Tensor, Tensor]:
+        # space-only: the T per-frame class tokens are the prefix (B, T, D)
+        return split_frame_prefix(x, grid) if self.per_frame_cls else super()._split_tokens(x, grid)
 
     def forward_head(self, x: Tensor, pre_logits: bool = False) -> Tensor:
         """x: (B, 1 + N, D) -> logits (B, num_classes), or the cls features (B, D) with pre_logits."""

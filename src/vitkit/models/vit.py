@@ -7,6 +7,7 @@ keys these are. Checked against timm `vision_transformer.py` by tests/parity/tes
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
@@ -15,6 +16,7 @@ from torch import Tensor, nn
 from ..layers import Block, LayerNorm6, PatchEmbed, drop_path_rates, init_weights, resample_abs_pos_embed, trunc_normal_
 from ..registry import build_config, register_model
 from .base import VitkitModel, check_at_least, check_choice, check_divisible, check_patch_multiple, to_2tuple
+from .features import feature_info
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,7 @@ class VisionTransformer(VitkitModel):
         self.norm = LayerNorm6(D)
         self.head = self.new_head(cfg.num_classes)
         self.head_dist = self.new_head(cfg.num_classes) if cfg.distilled else None
+        self.feature_info = feature_info("blocks", range(cfg.depth), [D] * cfg.depth, [cfg.patch_size] * cfg.depth)
         self.apply(init_weights)
         for t in (self.pos_embed, self.cls_token, self.dist_token):
             if t is not None:
@@ -75,14 +78,28 @@ class VisionTransformer(VitkitModel):
             return self.pos_embed
         return resample_abs_pos_embed(self.pos_embed, grid, self.grid_size, self.num_prefix_tokens)
 
-    def forward_features(self, x: Tensor) -> Tensor:
-        """x: (B, C, H, W) -> tokens (B, P + N, D), layer-normalised unless global_pool is "avg"."""
+    def _embed(self, x: Tensor) -> tuple[Tensor, tuple[int, int]]:
+        """x: (B, C, H, W) -> tokens (B, P + N, D) with position embedding, and the patch grid (H/P, W/P)."""
         grid = self.patch_embed.grid(x)
         x = self.patch_embed(x)  # (B, N, D)
         x = torch.cat([*self._prefix_tokens(x.shape[0]), x], dim=1) + self._pos_embed(grid)  # -> (B, P + N, D)
-        x = self.blocks(self.pos_drop(x))
+        return self.pos_drop(x), grid
+
+    def forward_features(self, x: Tensor) -> Tensor:
+        """x: (B, C, H, W) -> tokens (B, P + N, D), layer-normalised unless global_pool is "avg"."""
+        x, grid = self._embed(x)
+        return self._finish(self.blocks(x), grid)
+
+    def _finish(self, x: Tensor, grid: tuple[int, int]) -> Tensor:
         # avg pooling normalises after pooling (timm's fc_norm), token pooling the whole sequence (Eq. 4)
         return x if self.avg_pool else self.norm(x)
+
+    def _intermediates(self, x: Tensor) -> Iterator[tuple[Tensor, tuple[int, int]]]:
+        """Tokens (B, P + N, D) after each block."""
+        x, grid = self._embed(x)
+        for blk in self.blocks:
+            x = blk(x)
+            yield x, grid
 
     def _pool(self, x: Tensor) -> Tensor:
         """(B, P + N, D) -> (B, D)."""

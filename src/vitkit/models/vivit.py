@@ -13,6 +13,7 @@ per frame, and every factorisation is a regrouping from `layers.groupings` aroun
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -37,6 +38,7 @@ from ..layers.groupings import frames, tubes, unframes, untubes
 from ..layers.pos_embed import resample_square_pos_embed, resample_tube_pos_embed
 from ..registry import build_config, register_model
 from .base import VitkitModel, check_choice, check_divisible, check_patch_multiple, to_2tuple
+from .features import feature_info, split_frame_prefix
 
 
 @dataclass(frozen=True)
@@ -140,6 +142,8 @@ class _ViViTBase(VitkitModel):
         super().__init__()
         self.config = cfg
         self.num_classes, self.num_features = cfg.num_classes, cfg.embed_dim
+        self.feature_info = feature_info("blocks", range(cfg.depth), [cfg.embed_dim] * cfg.depth,
+                                         [cfg.patch_size] * cfg.depth)
         self.patch_embed = TubeletEmbed(cfg.tubelet_size, cfg.patch_size, cfg.in_chans, cfg.embed_dim)
         H, W = to_2tuple(cfg.img_size)
         self.grid_size = (cfg.num_frames // cfg.tubelet_size, H // cfg.patch_size, W // cfg.patch_size)  # n_t, n_h, n_w
@@ -186,15 +190,29 @@ class ViViT(_ViViTBase):
     def _pos_embed(self, grid: tuple[int, int, int]) -> Tensor:
         return resample_tube_pos_embed(self.pos_embed, grid, self.grid_size, self.num_prefix_tokens)
 
-    def forward_features(self, x: Tensor) -> Tensor:
-        """x: (B, C, T, H, W) -> normalised tokens (B, [1 +] n_t·n_h·n_w, D)."""
+    def _embed(self, x: Tensor) -> tuple[Tensor, tuple[int, int, int]]:
+        """x: (B, C, T, H, W) -> tokens (B, [1 +] N, D) with position embedding, and the grid (n_t, n_h, n_w)."""
         grid = self.patch_embed.grid(x)
         x = self.patch_embed(x)  # (B, N, D)
         if self.cls_token is not None:
             x = torch.cat((self.cls_token.expand(x.shape[0], -1, -1), x), dim=1)  # -> (B, 1 + N, D)
-        x = self.pos_drop(x + self._pos_embed(grid))
+        return self.pos_drop(x + self._pos_embed(grid)), grid
+
+    def forward_features(self, x: Tensor) -> Tensor:
+        """x: (B, C, T, H, W) -> normalised tokens (B, [1 +] n_t·n_h·n_w, D)."""
+        x, grid = self._embed(x)
         for blk in self.blocks:
             x = blk(x, grid[0])
+        return self.norm(x)
+
+    def _intermediates(self, x: Tensor) -> Iterator[tuple[Tensor, tuple[int, int, int]]]:
+        """Tokens (B, [1 +] N, D) after each block."""
+        x, grid = self._embed(x)
+        for blk in self.blocks:
+            x = blk(x, grid[0])
+            yield x, grid
+
+    def _finish(self, x: Tensor, grid: tuple[int, int, int]) -> Tensor:
         return self.norm(x)
 
     def forward_head(self, x: Tensor, pre_logits: bool = False) -> Tensor:
@@ -244,15 +262,35 @@ class ViViTFactorisedEncoder(_ViViTBase):
         self.head = self.new_head(cfg.num_classes)
         self._init()
 
-    def forward_spatial(self, x: Tensor) -> Tensor:
-        """x: (B, C, T, H, W) -> frame tokens h_i (B, n_t, D): the spatial encoder's normalised cls outputs."""
-        B = x.shape[0]
+    def _embed(self, x: Tensor) -> tuple[Tensor, tuple[int, int, int]]:
+        """x: (B, C, T, H, W) -> per-frame tokens (B·n_t, 1 + S, D) with position embedding, and (n_t, n_h, n_w)."""
         n_t, n_h, n_w = self.patch_embed.grid(x)
         x = frames(self.patch_embed(x), n_t)  # (B, n_t·S, D) -> (B·n_t, S, D)
         x = torch.cat((self.cls_token.expand(x.shape[0], -1, -1), x), dim=1)  # -> (B·n_t, 1 + S, D)
         x = x + resample_abs_pos_embed(self.pos_embed, (n_h, n_w), self.grid_size[1:], 1)
-        x = self.norm(self.blocks(self.pos_drop(x)))
-        return x[:, 0].reshape(B, n_t, -1)  # (B·n_t, D) -> (B, n_t, D)
+        return self.pos_drop(x), (n_t, n_h, n_w)
+
+    def forward_spatial(self, x: Tensor) -> Tensor:
+        """x: (B, C, T, H, W) -> frame tokens h_i (B, n_t, D): the spatial encoder's normalised cls outputs."""
+        x, grid = self._embed(x)
+        return self._frame_tokens(self.norm(self.blocks(x)), grid)
+
+    @staticmethod
+    def _frame_tokens(x: Tensor, grid: tuple[int, int, int]) -> Tensor:
+        return x[:, 0].reshape(-1, grid[0], x.shape[-1])  # (B·n_t, D) -> (B, n_t, D)
+
+    def _intermediates(self, x: Tensor) -> Iterator[tuple[Tensor, tuple[int, int, int]]]:
+        """The spatial encoder's per-frame tokens (B·n_t, 1 + S, D) after each of its blocks (the levels)."""
+        x, grid = self._embed(x)
+        for blk in self.blocks:
+            x = blk(x)
+            yield x, grid
+
+    def _split_tokens(self, x: Tensor, grid: tuple[int, int, int]) -> tuple[Tensor, Tensor]:
+        return split_frame_prefix(x, grid)  # the per-frame class tokens are the prefix (B, n_t, D)
+
+    def _finish(self, x: Tensor, grid: tuple[int, int, int]) -> Tensor:
+        return self.forward_temporal(self._frame_tokens(self.norm(x), grid))
 
     def forward_temporal(self, x: Tensor) -> Tensor:
         """x: frame tokens (B, n_t, D) -> normalised tokens (B, 1 + n_t, D)."""
