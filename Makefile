@@ -24,7 +24,7 @@ dev: $(VENV)/.dev
 # Idle OpenMP threads sleep instead of spinning: on a shared 2-core machine spinning threads made a bf16
 # training step ~10x slower (libgomp reads this when torch loads, so it is set here, not in Python).
 run: $(VENV)/.base
-	OMP_WAIT_POLICY=$${OMP_WAIT_POLICY:-PASSIVE} $(VENV)/bin/vitkit train
+	OMP_WAIT_POLICY=$${OMP_WAIT_POLICY:-PASSIVE} $(VENV)/bin/vitkit train $(if $(SEED),--seed $(SEED))
 
 test: $(VENV)/.dev
 	$(PY) -m pytest -n 2 --dist loadfile -p no:cacheprovider tests

@@ -244,7 +244,7 @@ def _train_args(p: argparse.ArgumentParser) -> None:
     from .convert.video_init import INFLATIONS
     from .train.losses import KINDS
 
-    p.description = ("Train a model. With no arguments: the main job (a CNN teacher, then a DeiT-tiny-style "
+    p.description = ("Train a model. Without --model: the main job (a CNN teacher, then a DeiT-tiny-style "
                      "student with hard distillation on the bundled digits; see vitkit/train/main_job.py). "
                      "Settings come from the defaults, then --config FILE.yaml (or, with --resume, the run's saved "
                      "config.yaml), then the flags given.")
@@ -308,18 +308,22 @@ def train_settings(args) -> dict:
     return {**settings, **flags, "overrides": overrides}
 
 
-def _train(args, argv: list[str]) -> int:
-    if not argv:
-        from .train.main_job import run_main_job
+MAIN_JOB_FLAGS = {"seed", "out"}  # what the main job (no --model, no --config) takes
 
-        run_main_job()
-        return 0
+
+def _train(args, argv: list[str]) -> int:
     from .train.run import TrainConfig, train
 
     settings = train_settings(args)
     if not settings.get("model"):
-        raise ConfigError("train: --model is required (or a --config file with a model key; run `vitkit train` with "
-                          "no arguments for the main job)")
+        given = {k for k, v in settings.items() if k != "overrides" or v}
+        if not getattr(args, "config", None) and given <= MAIN_JOB_FLAGS:
+            from .train.main_job import MainJob, run_main_job
+
+            run_main_job(MainJob().with_seed(settings.get("seed", 0), settings.get("out")))
+            return 0
+        raise ConfigError("train: --model is required (or a --config file with a model key); `vitkit train` with no "
+                          "--model runs the main job, which takes only --seed and --out")
     cfg = TrainConfig(**settings)
     result = train(cfg)
     if not result.is_main:
