@@ -3,6 +3,7 @@
 from .checkpoint import load_checkpoint, save_checkpoint
 from .errors import CheckpointError, ConfigError, DataError, InputError, VitkitError
 from .registry import create_model, list_models, register_model
+from .tools.fast import optimize_for_inference
 
 __version__ = "0.1.0"
 
@@ -16,6 +17,7 @@ __all__ = [
     "create_model",
     "list_models",
     "load_checkpoint",
+    "optimize_for_inference",
     "register_model",
     "save_checkpoint",
 ]

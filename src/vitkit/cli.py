@@ -175,15 +175,20 @@ def _eval_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-size", type=positive_int, default=256)
     p.add_argument("--workers", type=non_negative_int, default=0)
     p.add_argument("--bf16", action="store_true")
+    p.add_argument("--fast", action="store_true", help="serve through vitkit.optimize_for_inference (bf16 where "
+                   "the CPU has it, weights cast once)")
 
 
 def _eval(args) -> int:
     from torch.utils.data import DataLoader
 
     from .data import build_dataset
+    from .tools.fast import optimize_for_inference
     from .train.engine import evaluate
 
     model = _load_model(args)
+    if args.fast:
+        model = optimize_for_inference(model)
     data = build_dataset(args.data, args.split, model.input_shape(), augment=False)
     if data.num_classes != model.num_classes:
         raise DataError(f"the model predicts {model.num_classes} classes but {args.data!r} has {data.num_classes}")
@@ -199,14 +204,19 @@ def _predict_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--topk", type=positive_int, default=5)
     p.add_argument("--data", help="the dataset the model was trained on, for its preprocessing and class names "
                    "(default: read from data.json next to the checkpoint, else ImageNet statistics)")
+    p.add_argument("--fast", action="store_true", help="serve through vitkit.optimize_for_inference (bf16 where "
+                   "the CPU has it, weights cast once)")
 
 
 def _predict(args) -> int:
     import torch
 
     from .data import prediction_inputs
+    from .tools.fast import optimize_for_inference
 
     model = _load_model(args)
+    if args.fast:
+        model = optimize_for_inference(model)
     x, classes = prediction_inputs(args.files, model.input_shape(), args.data, Path(args.checkpoint).parent)
     with torch.no_grad():
         probs = model(x).float().softmax(-1)
@@ -223,6 +233,8 @@ def _profile_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("models", nargs="+", help="registered names or shell patterns (e.g. 'deit_*')")
     p.add_argument("--batch-size", type=positive_int, default=1, help="batch size for throughput")
     p.add_argument("--no-throughput", action="store_true", help="parameters and GMACs only (no compute)")
+    p.add_argument("--fast", action="store_true", help="time through vitkit.optimize_for_inference (bf16 where "
+                   "the CPU has it, weights cast once)")
     _add_overrides(p)
 
 
@@ -243,8 +255,8 @@ def _profile(args) -> int:
     for name in names:  # unknown names and overrides fail here, with one sentence, before any timing
         with __import__("torch").device("meta"):
             create_model(name, **overrides)
-    rows = [profile_model(n, batch_size=args.batch_size, throughput=not args.no_throughput, memory=False, **overrides)
-            for n in names]
+    rows = [profile_model(n, batch_size=args.batch_size, throughput=not args.no_throughput, memory=False,
+                          fast=args.fast, **overrides) for n in names]
     table = Table(title="vitkit profile (GMACs per sample; throughput in samples/s, this machine)")
     cols = [("model", "model", str), ("input", "input", str), ("params (M)", "params_m", "{:.2f}".format),
             ("GMACs", "gmacs", "{:.3f}".format)]

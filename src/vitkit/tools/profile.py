@@ -136,10 +136,12 @@ def measure_throughput(model: nn.Module, input_shape: tuple[int, ...], batch_siz
     return batch_size / times[len(times) // 2]
 
 
-def profile_model(name: str, batch_size: int = 1, throughput: bool = True, memory: bool = True,
+def profile_model(name: str, batch_size: int = 1, throughput: bool = True, memory: bool = True, fast: bool = False,
                   **overrides) -> dict:
-    """Params, GMACs (meta device, no compute), and optionally throughput and peak memory of a registered model."""
+    """Params, GMACs (meta device, no compute), and optionally throughput and peak memory of a registered model
+    (`fast`: of the model `optimize_for_inference` returns)."""
     from ..registry import create_model
+    from .fast import optimize_for_inference
 
     with torch.device("meta"):
         meta = create_model(name, **overrides)
@@ -148,6 +150,8 @@ def profile_model(name: str, batch_size: int = 1, throughput: bool = True, memor
            "gmacs": count_gmacs(meta.eval(), shape)}
     if throughput or memory:
         model = create_model(name, **overrides).eval()
+        if fast:
+            model = optimize_for_inference(model)
         if throughput:
             row["samples_per_s"] = measure_throughput(model, shape, batch_size)
         if memory:
