@@ -6,7 +6,11 @@ well under half the speed the hardware gives. oneDNN, which PyTorch already uses
 picks kernels by instruction set. `Linear` therefore computes x·Wᵀ + b and both gradients with oneDNN's
 matmul when that is safe (fp32, CPU, plain tensors; no autocast, compile, tracing, export, dispatch mode or torch.func —
 all of which see the ordinary `F.linear`); the result is the same product up to summation order.
-`benchmarks/bench_gemm.py` measures the two backends; `set_onednn_linear(False)` turns the path off.
+The op (`torch.ops.mkldnn._linear_pointwise`) is private: it is checked once per process (present, and right on
+a small product) before any call is routed to it, else every call takes `F.linear`. Gradients recorded for a
+second differentiation (`create_graph=True`) are computed with ordinary ops.
+`benchmarks/bench_gemm.py` and `bench_onednn.py` measure the two backends; `set_onednn_linear(False)` turns
+the path off.
 """
 
 from __future__ import annotations
