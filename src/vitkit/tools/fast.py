@@ -4,8 +4,9 @@ bf16 (where the device computes it natively: CPUs with AVX-512 BF16 or AMX, CUDA
 model under bf16 autocast, with two differences from wrapping `forward` in `torch.autocast` by hand:
 - The weights of the matrix products (every `nn.Linear` and `nn.ConvNd`: all but ~1 % of the FLOPs) are cast
   to bf16 once, here. Under plain autocast in inference mode every call casts every weight again (the cast
-  cache is off there): a read of the fp32 weights and a write of a bf16 copy per forward, 1-3 % of the time
-  at batch 8 on a CPU.
+  cache is off there): a read of the fp32 weights and a write of a bf16 copy per forward. At batch 8 on a
+  2-core EPYC that is within the noise (fast path / plain autocast 0.94-1.03x, `bench_fast.py --autocast`);
+  it counts at batch 1 and for large weights.
 - Nothing else is cast: norms, position embeddings, relative-position tables and the residual stream keep
   fp32, as autocast keeps them (layer norm of an fp32 stream runs in fp32; SDPA's softmax accumulates in
   fp32), so the logits differ from fp32 by bf16 rounding of the products only. Logits come back as fp32.
