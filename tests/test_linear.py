@@ -4,6 +4,7 @@ where it is safe, and leaves parameters and state dicts as nn.Linear's."""
 import os
 import subprocess
 import sys
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -15,22 +16,20 @@ import vitkit
 from vitkit.layers import Linear, set_onednn_linear
 
 L = sys.modules["vitkit.layers.linear"]
-needs_onednn = pytest.mark.skipif(L._OP is None, reason="this PyTorch build has no oneDNN")
+needs_onednn = pytest.mark.skipif(L._checked_op() is None, reason="this PyTorch build has no working oneDNN linear")
 
 
 @pytest.fixture
 def calls(monkeypatch):
-    """Turns the route on (as on x86-64 by default) and counts calls of the oneDNN op."""
+    """Turns the route on (whatever the default) and counts calls of the oneDNN op."""
     n = [0]
-    op = L._OP
+    op = L._checked_op()
 
     def counted(*args):
         n[0] += 1
         return op(*args)
     monkeypatch.setattr(L, "_OP", counted)
-    old = set_onednn_linear(True)
-    yield n
-    set_onednn_linear(old)
+    return n
 
 
 def _close(a, b):
@@ -135,7 +134,64 @@ def test_model_train_step_matches_with_and_without_onednn():
 
 
 def test_environment_variable_turns_the_route_off():
-    code = "import sys, vitkit.layers; print(sys.modules['vitkit.layers.linear']._enabled)"
+    code = "import sys, vitkit.layers; print(sys.modules['vitkit.layers.linear']._OP)"
     out = subprocess.run([sys.executable, "-c", code], env={**os.environ, "VITKIT_ONEDNN_LINEAR": "0"},
                          capture_output=True, text=True, check=True).stdout
-    assert out.strip() == "False"
+    assert out.strip() == "None"
+
+
+@pytest.fixture
+def fresh_check(monkeypatch):
+    """Re-runs the once-per-process op check inside the test, and again (on the real op) afterwards."""
+    L._checked_op.cache_clear()
+    monkeypatch.setattr(L, "_OP", None)
+    yield
+    L._checked_op.cache_clear()
+
+
+@pytest.mark.parametrize("ops", [
+    SimpleNamespace(),                                                         # op missing from this build
+    SimpleNamespace(_linear_pointwise=lambda x, w, b, *a: torch.zeros(x.shape[0], w.shape[0])),  # wrong values
+    SimpleNamespace(_linear_pointwise=lambda *a: torch.ops.aten.mm(*a)),       # changed signature: raises
+])
+def test_missing_or_broken_op_falls_back_to_f_linear(monkeypatch, fresh_check, ops):
+    monkeypatch.setattr(torch.ops, "mkldnn", ops)
+    assert L._checked_op() is None
+    assert set_onednn_linear(True) is False and L._OP is None  # asked for, refused: the route stays off
+    layer = Linear(5, 3)
+    x = torch.randn(4, 5, requires_grad=True)
+    out = layer(x)
+    _close(out, F.linear(x, layer.weight, layer.bias))
+    out.sum().backward()
+    _close(x.grad, layer.weight.sum(0).expand(4, 5))
+
+
+@needs_onednn
+def test_working_op_passes_the_check(fresh_check):
+    assert L._checked_op() is torch.ops.mkldnn._linear_pointwise
+    set_onednn_linear(True)
+    assert L._OP is torch.ops.mkldnn._linear_pointwise
+
+
+@needs_onednn
+@pytest.mark.parametrize("bias", [True, False])
+def test_double_backward_matches_f_linear(calls, bias):
+    """A gradient penalty (create_graph=True) differentiates the backward itself; values as with F.linear."""
+    torch.manual_seed(0)
+    layer = Linear(6, 4, bias=bias)
+    x = torch.randn(3, 6, requires_grad=True)
+
+    def penalty(f):
+        layer.zero_grad()
+        x.grad = None
+        y = f(x)
+        gx, = torch.autograd.grad((y.tanh() ** 2).sum(), x, create_graph=True)
+        (gx ** 2).sum().backward()
+        return [x.grad, layer.weight.grad] + ([layer.bias.grad] if bias else [])
+
+    got = penalty(layer)
+    # oneDNN: the forward, and dx, dW of the last backward (through y); the create_graph pass: ordinary ops
+    assert calls[0] == 3
+    want = penalty(lambda t: F.linear(t, layer.weight, layer.bias))
+    for a, b in zip(got, want, strict=True):
+        _close(a, b)

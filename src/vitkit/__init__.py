@@ -6,6 +6,7 @@ from .errors import CheckpointError, ConfigError, DataError, InputError, VitkitE
 from .registry import create_model, list_models, register_model
 from .tools.attention_maps import record_attention
 from .tools.export import export_onnx, onnx_dynamic_axes
+from .tools.fast import optimize_for_inference
 
 __version__ = "0.1.0"
 _LAZY = {"create_transform": ".data.config", "data_config": ".data.config"}  # torchvision loads on first use
@@ -34,6 +35,7 @@ __all__ = [
     "list_models",
     "load_checkpoint",
     "onnx_dynamic_axes",
+    "optimize_for_inference",
     "record_attention",
     "register_model",
     "save_checkpoint",

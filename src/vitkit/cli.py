@@ -369,6 +369,8 @@ def _eval_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--sampling", choices=("stride", "uniform"), default="stride",
                    help="video folders: strided clips (TimeSformer, MViT) or one frame per segment (ViViT)")
     _add_device_args(p)
+    p.add_argument("--fast", action="store_true", help="through vitkit.optimize_for_inference (bf16 where the "
+                   "device has it, weights cast once)")
 
 
 def _eval(args) -> int:
@@ -376,10 +378,13 @@ def _eval(args) -> int:
 
     from .data import build_dataset, default_workers, model_data_config
     from .data.video_folder import ViewAverage, parse_views
+    from .tools.fast import optimize_for_inference
     from .train.engine import evaluate
 
     device, precision = _device_and_precision(args)
     model = _load_model(args).to(device)
+    if args.fast:
+        model = optimize_for_inference(model)
     views = parse_views(args.test_views)
     data = build_dataset(args.data, args.split, model.input_shape(), augment=False, data_cfg=model_data_config(model),
                          frame_stride=args.frame_stride, sampling=args.sampling, test_views=views)
@@ -402,16 +407,21 @@ def _predict_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", help="the dataset the model was trained on, for its preprocessing and class names "
                    "(default: read from data.json next to the checkpoint, else ImageNet statistics)")
     _add_device_args(p)
+    p.add_argument("--fast", action="store_true", help="through vitkit.optimize_for_inference (bf16 where the "
+                   "device has it, weights cast once)")
 
 
 def _predict(args) -> int:
     import torch
 
     from .data import model_data_config, prediction_inputs
+    from .tools.fast import optimize_for_inference
     from .train.distributed import autocast
 
     device, precision = _device_and_precision(args)
     model = _load_model(args).to(device)
+    if args.fast:
+        model = optimize_for_inference(model)
     x, classes = prediction_inputs(args.files, model.input_shape(), args.data, Path(args.checkpoint).parent,
                                    model_data_config(model))
     with torch.no_grad(), autocast(device, precision):
@@ -448,6 +458,8 @@ def _profile_args(p: argparse.ArgumentParser) -> None:
     out.add_argument("--json", action="store_true", help="print the rows as JSON instead of a table")
     out.add_argument("--csv", action="store_true", help="print the rows as CSV instead of a table")
     _add_device_args(p)
+    p.add_argument("--fast", action="store_true", help="through vitkit.optimize_for_inference (bf16 where the "
+                   "device has it, weights cast once)")
     _add_overrides(p)
 
 
@@ -474,7 +486,7 @@ def _profile(args) -> int:
                 create_model(name, **overrides, **({key: v} if key else {}))
     device, precision = _device_and_precision(args)
     options = dict(batch_size=args.batch_size, throughput=not args.no_throughput, memory=args.memory,
-                   device=device, precision=precision, train=args.train, **overrides)
+                   device=device, precision=precision, train=args.train, fast=args.fast, **overrides)
     rows = sweep(names, key, values, **options) if key else [profile_model(n, **options) for n in names]
     if args.plot:
         plot_sweep(rows, key, args.plot)

@@ -6,38 +6,64 @@ well under half the speed the hardware gives. oneDNN, which PyTorch already uses
 picks kernels by instruction set. `Linear` therefore computes x·Wᵀ + b and both gradients with oneDNN's
 matmul when that is safe (fp32, CPU, plain tensors; no autocast, compile, tracing, export, dispatch mode or torch.func —
 all of which see the ordinary `F.linear`); the result is the same product up to summation order.
-`benchmarks/bench_gemm.py` measures the two backends; `set_onednn_linear(False)` turns the path off.
+The op (`torch.ops.mkldnn._linear_pointwise`) is private: it is checked once per process (present, and right on
+a small product) before any call is routed to it, else every call takes `F.linear`. Gradients recorded for a
+second differentiation (`create_graph=True`) are computed with ordinary ops.
+`benchmarks/bench_gemm.py` and `bench_onednn.py` measure the two backends; `set_onednn_linear(False)` turns
+the path off.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import platform
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torch.autograd.function import once_differentiable
 from torch.utils._python_dispatch import _get_current_dispatch_mode
 
-_OP = getattr(getattr(torch.ops, "mkldnn", None), "_linear_pointwise", None) if torch.backends.mkldnn.is_available() else None
-# On by default on x86-64 (where MKL is PyTorch's fp32 BLAS); other CPUs keep PyTorch's own choice.
-# VITKIT_ONEDNN_LINEAR=0 turns it off for a whole process, `set_onednn_linear` at run time.
-_enabled = (_OP is not None and platform.machine().lower() in ("x86_64", "amd64")
-            and os.environ.get("VITKIT_ONEDNN_LINEAR", "1") != "0")
+
+@functools.cache
+def _checked_op() -> Callable | None:
+    """oneDNN's private linear op, once checked: present in this build and right on a small product; else None."""
+    if not torch.backends.mkldnn.is_available():
+        return None
+    op = getattr(getattr(torch.ops, "mkldnn", None), "_linear_pointwise", None)
+    if op is None:
+        return None
+    x = torch.linspace(-1, 1, 15).reshape(3, 5)            # (M, K)
+    w = torch.linspace(0.5, -2, 20).reshape(4, 5)          # (N, K)
+    b = torch.linspace(-1, 1, 4)                           # (N,)
+    try:
+        ok = all(torch.allclose(op(x, w, bias, "none", [], ""), x @ w.t() + (0 if bias is None else bias), atol=1e-5)
+                 for bias in (b, None))
+    except Exception:  # a changed signature or an unsupported CPU: any failure means "do not route"
+        return None
+    return op if ok else None
+
+
+# The op the route calls; None while the route is off. On by default on x86-64 (where MKL is PyTorch's fp32
+# BLAS); other CPUs keep PyTorch's own choice. VITKIT_ONEDNN_LINEAR=0 turns it off for a whole process,
+# `set_onednn_linear` at run time.
+_OP: Callable | None = (_checked_op() if platform.machine().lower() in ("x86_64", "amd64")
+                        and os.environ.get("VITKIT_ONEDNN_LINEAR", "1") != "0" else None)
 
 
 def set_onednn_linear(enabled: bool) -> bool:
-    """Route fp32 CPU linears through oneDNN (True) or PyTorch's default path (False); returns the old setting."""
-    global _enabled
-    old, _enabled = _enabled, bool(enabled) and _OP is not None
+    """Route fp32 CPU linears through oneDNN (True; only where its op passes the check) or PyTorch's default path
+    (False); returns the old setting."""
+    global _OP
+    old, _OP = _OP is not None, _checked_op() if enabled else None
     return old
 
 
 def _plain(*ts: Tensor | None) -> bool:
     """True when oneDNN may take these tensors: fp32 CPU dense tensors outside any tracing or dispatch mode."""
     return (
-        _enabled
+        _OP is not None
         and all(t is None or (type(t) in (Tensor, nn.Parameter) and t.dtype == torch.float32
                               and t.device.type == "cpu" and t.layout == torch.strided) for t in ts)
         and not torch.is_autocast_enabled("cpu")
@@ -63,11 +89,14 @@ class _OneDNNLinear(torch.autograd.Function):
         return _OP(x, weight, bias, "none", [], "")
 
     @staticmethod
-    @once_differentiable
     def backward(ctx, g: Tensor) -> tuple[Tensor | None, Tensor | None, Tensor | None]:
         """g: (M, N) -> dx = g·W: (M, K), dW = gᵀ·x: (N, K), db = Σ_M g: (N,)."""
         x, weight = ctx.saved_tensors
         need_x, need_w, need_b = ctx.needs_input_grad
+        if torch.is_grad_enabled():
+            # create_graph=True (gradient penalties, double backward): the oneDNN op records no graph, so the
+            # gradients are computed with ordinary differentiable ops.
+            return (g @ weight if need_x else None, g.t() @ x if need_w else None, g.sum(0) if need_b else None)
         dx = _mm(g, weight.t()) if need_x else None
         dw = None
         if need_w:

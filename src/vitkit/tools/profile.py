@@ -149,11 +149,12 @@ def measure_throughput(model: nn.Module, input_shape: tuple[int, ...], batch_siz
 
 def profile_model(name: str, batch_size: int = 1, throughput: bool = True, memory: bool = True, bf16: bool = False,
                   train: bool = False, device: torch.device | str = "cpu", precision: str | None = None,
-                  **overrides) -> dict:
+                  fast: bool = False, **overrides) -> dict:
     """Params, GMACs (meta device, no compute), and optionally throughput (under autocast in `precision`, or of a
     training step with `train`) and peak memory (of one inference forward, or a training step) of a registered
-    model on `device`."""
+    model on `device` (`fast`: of the model `optimize_for_inference` returns)."""
     from ..registry import create_model
+    from .fast import optimize_for_inference
 
     with torch.device("meta"):
         meta = create_model(name, **overrides)
@@ -162,6 +163,8 @@ def profile_model(name: str, batch_size: int = 1, throughput: bool = True, memor
            "gmacs": count_gmacs(meta.eval(), shape)}
     if throughput or memory:
         model = create_model(name, **overrides).eval().to(device)
+        if fast:
+            model = optimize_for_inference(model)
         if throughput:
             row["samples_per_s"] = measure_throughput(model, shape, batch_size, bf16=bf16, train=train,
                                                       precision=precision)
