@@ -7,6 +7,7 @@ import re
 
 import pytest
 import torch
+from PIL import Image
 from tiny import tiny_overrides
 from torch import nn
 
@@ -33,9 +34,10 @@ def test_unusable_device_or_precision_is_one_sentence(tmp_path, monkeypatch, cap
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     m = vitkit.create_model("vit_tiny_patch16_224", **tiny_overrides("vit_tiny_patch16_224"))
     vitkit.save_checkpoint(m, tmp_path / "m.safetensors")
+    Image.new("RGB", (8, 8)).save(tmp_path / "x.png")  # a real input, so the device is what is wrong
     args = {"train": ["train", "--model", "vit_tiny_patch16_224", "--out", str(tmp_path / "run")],
             "eval": ["eval", str(tmp_path / "m.safetensors")],
-            "predict": ["predict", str(tmp_path / "m.safetensors"), str(tmp_path / "missing.png")],
+            "predict": ["predict", str(tmp_path / "m.safetensors"), str(tmp_path / "x.png")],
             "profile": ["profile", "vit_tiny_patch16_224", "--no-throughput"]}[command] + argv
     assert main(args) == 2
     err = capsys.readouterr().err.strip().splitlines()
