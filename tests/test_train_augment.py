@@ -71,3 +71,18 @@ def test_repeated_copies_are_augmented_apart_and_batches_mix_the_same_after_a_re
     loaders.start_epoch(1)
     second = list(loaders.train)[1]
     assert torch.equal(resumed[0], second[0]) and torch.equal(resumed[1], second[1])
+
+
+def test_an_image_folder_run_follows_the_models_data_config(capsys, tmp_path):
+    import json
+
+    from test_data import _make_folder
+
+    root = _make_folder(tmp_path / "data", size=(40, 30))
+    code, _, err = run(capsys, "train", "--model", "vit_tiny_patch16_224", "--override", "img_size=16", "--override",
+                       "patch_size=8", "--override", "embed_dim=16", "--override", "depth=1", "--override", "num_heads=2",
+                       "--data", str(root), "--epochs", "1", "--batch-size", "2", "--randaugment", "2,9", "--reprob",
+                       "0.25", "--out", str(tmp_path / "r"), "--no-progress")
+    assert code == 0, err
+    info = json.loads((tmp_path / "r" / "data.json").read_text())
+    assert info["mean"] == info["std"] == [0.5, 0.5, 0.5] and info["classes"] == ["cat", "dog"]  # augreg's, not ImageNet's
