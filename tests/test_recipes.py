@@ -87,3 +87,9 @@ def test_config_then_resume_uses_the_saved_settings(tmp_path, capsys):
     assert main(["train", "--out", out, "--resume", "--epochs", "2", "--force", "--no-progress"]) == 0
     assert load_config(Path(out) / "config.yaml")["epochs"] == 2
     assert (Path(out) / "curves.png").stat().st_size > 1000
+
+
+def test_deit_recipes_carry_table_9s_augmentation():
+    for name in ("deit_small_distilled_imagenet", "deit_base_distilled_imagenet"):
+        cfg = TrainConfig(**load_config(Path(__file__).parent.parent / "recipes" / f"{name}.yaml"))
+        assert (cfg.randaugment, cfg.reprob, cfg.mixup, cfg.cutmix, cfg.repeated_aug) == ("2,9", 0.25, 0.8, 1.0, 3)

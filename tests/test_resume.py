@@ -90,11 +90,15 @@ def test_a_changed_setting_is_named_and_force_accepts_it(tmp_path):
     assert len(again.history) == 2
 
 
-def test_augmentation_does_not_depend_on_workers_and_a_mid_epoch_resume_with_workers_matches(tmp_path, monkeypatch):
+@pytest.mark.parametrize("augmentation", [{}, dict(randaugment="2,9", reprob=0.25, mixup=0.8, cutmix=1.0, repeated_aug=3)],
+                         ids=["digits", "deit-recipe"])
+def test_augmentation_does_not_depend_on_workers_and_a_mid_epoch_resume_with_workers_matches(tmp_path, monkeypatch,
+                                                                                             augmentation):
     from vitkit.train import engine
 
     base = dict(model="deit_tiny_patch16_224", overrides=STUDENT, epochs=1, batch_size=8, limit=32, save_every=1,
-                progress=False)  # digits augmentation on, drop-path and dropout on
+                progress=False, **augmentation)  # digits augmentation on, drop-path and dropout on; DeiT's
+    # recipe adds RandAugment, random erasing, Mixup/CutMix in the workers' collate, and repeated augmentation
     whole = train(TrainConfig(out=str(tmp_path / "whole"), **base)).model.state_dict()
     real, calls = engine.loss_fn, []
 

@@ -44,3 +44,45 @@ def test_video_folder_training_with_uniform_sampling_and_mixing(capsys, tmp_path
                          "--mixup", "0.5", "--cutmix", "1.0", "--randaugment", "1,5", "--workers", "0",
                          "--out", str(tmp_path / "r"), "--no-progress")
     assert code == 0 and "val acc" in out, err
+
+
+def test_repeated_copies_are_augmented_apart_and_batches_mix_the_same_after_a_resume():
+    import torch
+
+    from vitkit.data import build_dataset
+    from vitkit.data.mixing import BatchMix
+    from vitkit.train.data import build_loaders
+    from vitkit.train.distributed import DistInfo
+
+    digits = build_dataset("digits", "train", (1, 16, 16), randaugment=(2, 9))
+    loaders = build_loaders(torch.utils.data.Subset(digits, range(16)), digits, 8, DistInfo(), seed=3, repeated_aug=3,
+                            mix=BatchMix(10, 0.8, 1.0))
+    loaders.start_epoch(1)
+    keys = list(loaders.sampler)
+    assert len(keys) == 16 and keys[0][1] == keys[1][1] == keys[2][1]  # one image's three copies, side by side
+    copies = [loaders.samples[k][0] for k in keys[:3]]
+    assert not torch.equal(copies[0], copies[1]) and not torch.equal(copies[1], copies[2])
+    assert torch.equal(loaders.samples[keys[1]][0], copies[1])  # a copy's augmentation is fixed by its position
+    _, y = next(iter(loaders.train))
+    assert y.shape == (8, 10) and torch.allclose(y.sum(1), torch.ones(8)) and (y.max(1).values < 1).any()
+    loaders.start_epoch(1, step=1)  # resumed after the first batch: the second batch and its mixing draws repeat
+    torch.manual_seed(123)
+    resumed = next(iter(loaders.train))
+    loaders.start_epoch(1)
+    second = list(loaders.train)[1]
+    assert torch.equal(resumed[0], second[0]) and torch.equal(resumed[1], second[1])
+
+
+def test_an_image_folder_run_follows_the_models_data_config(capsys, tmp_path):
+    import json
+
+    from test_data import _make_folder
+
+    root = _make_folder(tmp_path / "data", size=(40, 30))
+    code, _, err = run(capsys, "train", "--model", "vit_tiny_patch16_224", "--override", "img_size=16", "--override",
+                       "patch_size=8", "--override", "embed_dim=16", "--override", "depth=1", "--override", "num_heads=2",
+                       "--data", str(root), "--epochs", "1", "--batch-size", "2", "--randaugment", "2,9", "--reprob",
+                       "0.25", "--out", str(tmp_path / "r"), "--no-progress")
+    assert code == 0, err
+    info = json.loads((tmp_path / "r" / "data.json").read_text())
+    assert info["mean"] == info["std"] == [0.5, 0.5, 0.5] and info["classes"] == ["cat", "dog"]  # augreg's, not ImageNet's

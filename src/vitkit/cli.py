@@ -230,6 +230,18 @@ def _add_device_args(p: argparse.ArgumentParser, defaults: bool = True) -> None:
     p.add_argument("--bf16", action="store_true", default=d(False), help="same as --precision bf16")
 
 
+def _clip_args(p: argparse.ArgumentParser, defaults: bool = True) -> None:
+    """--frame-stride / --sampling for video folders; without defaults for train (TrainConfig holds them)."""
+    from .data.video_folder import SAMPLINGS
+
+    d = lambda value: value if defaults else argparse.SUPPRESS
+    p.add_argument("--frame-stride", type=positive_int, default=d(2),
+                   help="video folders: frames between clip frames (default 2)")
+    p.add_argument("--sampling", choices=SAMPLINGS, default=d("stride"),
+                   help="video folders: strided clips at a random offset in training (TimeSformer, MViT; default) "
+                   "or one frame per segment (ViViT)")
+
+
 def _device_and_precision(args):
     """(torch.device, precision) from --device / --precision / --bf16, checked (one sentence if unusable)."""
     from .train.distributed import check_precision, resolve_device
@@ -283,10 +295,22 @@ def _train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--save-every", type=non_negative_int, help="also checkpoint every N optimiser steps (default 0)")
     p.add_argument("--log-dir", help="TensorBoard log folder (needs tensorboard installed)")
     _add_overrides(p)
-    p.add_argument("--workers", type=non_negative_int, help="DataLoader worker processes (default 0)")
+    p.add_argument("--workers", type=non_negative_int, help="DataLoader worker processes (default: the machine's "
+                   "cores for folders, 0 for the bundled sets)")
     p.add_argument("--seed", type=integer, help="(default 0)")
     p.add_argument("--limit", type=positive_int, help="train on the first N samples only (quick checks)")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar or per-epoch lines")
+    g = p.add_argument_group("augmentation (DeiT's recipe: --randaugment 2,9 --reprob 0.25 --mixup 0.8 --cutmix 1.0 "
+                             "--repeated-aug 3)")
+    g.add_argument("--randaugment", metavar="N,M", help="v2 RandAugment: N ops of magnitude M (0-30) (default off)")
+    g.add_argument("--reprob", type=float, help="random-erasing probability, in [0, 1] (default 0)")
+    g.add_argument("--mixup", type=non_negative_float, help="Mixup alpha (default 0: off)")
+    g.add_argument("--cutmix", type=non_negative_float, help="CutMix alpha (default 0: off)")
+    g.add_argument("--mix-prob", type=float, help="probability of mixing a batch, in [0, 1] (default 1)")
+    g.add_argument("--switch-prob", type=float, help="probability of CutMix when both are on (default 0.5)")
+    g.add_argument("--repeated-aug", type=positive_int, metavar="K", help="copies of each image per epoch, spread "
+                   "over the ranks (DeiT's sampler; default 1: off)")
+    _clip_args(g, defaults=False)
 
 
 def train_settings(args) -> dict:
@@ -365,9 +389,7 @@ def _eval_args(p: argparse.ArgumentParser) -> None:
                    "cores for folders, 0 for the bundled sets)")
     p.add_argument("--test-views", default="1x1", metavar="TxS",
                    help="video models: T temporal clips x S spatial crops per video, logits averaged (e.g. 4x3)")
-    p.add_argument("--frame-stride", type=positive_int, default=2, help="video folders: frames between clip frames")
-    p.add_argument("--sampling", choices=("stride", "uniform"), default="stride",
-                   help="video folders: strided clips (TimeSformer, MViT) or one frame per segment (ViViT)")
+    _clip_args(p)
     _add_device_args(p)
     p.add_argument("--fast", action="store_true", help="through vitkit.optimize_for_inference (bf16 where the "
                    "device has it, weights cast once)")

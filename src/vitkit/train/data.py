@@ -1,8 +1,10 @@
 """Training and validation loaders for a run: this rank's share of a seeded shuffle (DistributedSampler, also
-with one process, so one process × batch 16 sees the same samples per step as 2 ranks × batch 8), a resumable
-position inside the epoch, per-sample augmentation seeds, and validation split across ranks without padding.
+with one process, so one process × batch 16 sees the same samples per step as 2 ranks × batch 8; or DeiT's
+repeated-augmentation sampler), a resumable position inside the epoch, per-sample augmentation seeds, per-batch
+Mixup/CutMix seeds, and validation split across ranks without padding.
 
-`build_loaders` is the seam the data pipeline extends (samplers, batch-level mixing)."""
+Every random draw of the data pipeline is a function of (seed, epoch, rank, position in the rank's epoch order):
+the same whichever worker makes it and whether or not the epoch was resumed half-way."""
 
 from __future__ import annotations
 
@@ -12,12 +14,16 @@ from itertools import islice
 import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler, Subset
 
+from ..data.mixing import BatchMix, MixCollate
+from ..data.sampler import RepeatedAugSampler
 from .distributed import DistInfo
 
 
 class SeededSamples(Dataset):
-    """Seeds torch's generator from (seed, epoch, rank, index) before reading a sample, so its augmentation is
-    the same whichever worker reads it and whether or not the epoch was resumed half-way."""
+    """Reads `dataset[index]` for a key (position, index) after seeding torch's generator from (seed, epoch, rank,
+    position), so a sample's augmentation is fixed by where it sits in the epoch (repeated-augmentation copies
+    of one image, at different positions, are augmented differently). A batch read through `__getitems__` then
+    seeds the generator from its first position, for the draws of the collate (Mixup/CutMix)."""
 
     def __init__(self, dataset: Dataset, seed: int, rank: int):
         self.dataset, self.seed, self.rank, self.epoch = dataset, seed, rank, 0
@@ -26,15 +32,26 @@ class SeededSamples(Dataset):
     def __len__(self) -> int:
         return len(self.dataset)
 
-    def __getitem__(self, index: int):
-        torch.manual_seed((((self.seed * 1_000_003 + self.epoch) * 1_009 + self.rank) * 10_000_019 + index) % 2**63)
+    def _seed(self, position: int, stream: int) -> None:
+        key = (((self.seed * 1_000_003 + self.epoch) * 1_009 + self.rank) * 10_000_019 + position) * 2 + stream
+        torch.manual_seed(key % 2**63)
+
+    def __getitem__(self, key: tuple[int, int]):
+        position, index = key
+        self._seed(position, 0)
         return self.dataset[index]
+
+    def __getitems__(self, keys: list[tuple[int, int]]) -> list:
+        items = [self[key] for key in keys]
+        self._seed(keys[0][0], 1)  # the collate that follows in this process draws from here
+        return items
 
 
 class ResumableSampler(Sampler):
-    """A sampler's order for the epoch, from its `skip`-th index on (a resumed epoch skips what was trained)."""
+    """A sampler's order for the epoch as (position, index) keys, from position `skip` on (a resumed epoch skips
+    what was trained)."""
 
-    def __init__(self, sampler: DistributedSampler):
+    def __init__(self, sampler: DistributedSampler | RepeatedAugSampler):
         self.sampler, self.skip = sampler, 0
 
     def set_epoch(self, epoch: int, skip: int = 0) -> None:
@@ -42,7 +59,7 @@ class ResumableSampler(Sampler):
         self.skip = skip
 
     def __iter__(self):
-        return islice(iter(self.sampler), self.skip, None)
+        return islice(enumerate(self.sampler), self.skip, None)
 
     def __len__(self) -> int:
         return max(0, len(self.sampler) - self.skip)
@@ -63,15 +80,19 @@ class Loaders:
 
 
 def build_loaders(train_set: Dataset, val_set: Dataset, batch_size: int, info: DistInfo, seed: int = 0,
-                  workers: int = 0, pin_memory: bool = False) -> Loaders:
-    """Per-rank loaders; the last partial batch of an epoch is dropped when a full one exists."""
+                  workers: int = 0, pin_memory: bool = False, repeated_aug: int = 1,
+                  mix: BatchMix | None = None) -> Loaders:
+    """Per-rank loaders; the last partial batch of an epoch is dropped when a full one exists. `repeated_aug`
+    > 1 samples with DeiT's RepeatedAugSampler; `mix` (Mixup/CutMix) runs as the training loader's collate."""
     samples = SeededSamples(train_set, seed, info.rank)
-    # drop_last: every rank gets the same number of samples (DDP needs equal step counts)
-    sampler = ResumableSampler(DistributedSampler(samples, info.world_size, info.rank, shuffle=True, seed=seed,
-                                                  drop_last=info.enabled))
+    if repeated_aug > 1:
+        order = RepeatedAugSampler(samples, info.world_size, info.rank, repeated_aug, seed=seed)
+    else:  # drop_last: every rank gets the same number of samples (DDP needs equal step counts)
+        order = DistributedSampler(samples, info.world_size, info.rank, shuffle=True, seed=seed, drop_last=info.enabled)
+    sampler = ResumableSampler(order)
     per_rank = len(sampler)
     train = DataLoader(samples, batch_size, sampler=sampler, num_workers=workers, pin_memory=pin_memory,
-                       drop_last=per_rank > batch_size)
+                       drop_last=per_rank > batch_size, collate_fn=MixCollate(mix) if mix is not None else None)
     # validation: rank r takes samples r, r + world, ... (no padding, so nothing is counted twice)
     shard = Subset(val_set, range(info.rank, len(val_set), info.world_size)) if info.enabled else val_set
     val = DataLoader(shard, max(batch_size, 256), num_workers=workers, pin_memory=pin_memory)

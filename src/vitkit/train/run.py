@@ -19,7 +19,9 @@ from torch.utils.data import Subset
 
 from ..checkpoint import _atomic_write, load_state_dict, save_checkpoint
 from ..convert.video_init import INFLATIONS
-from ..data import build_dataset, data_info
+from ..data import build_dataset, data_info, default_workers, model_data_config, parse_randaugment
+from ..data.mixing import BatchMix
+from ..data.video_folder import SAMPLINGS
 from ..errors import CheckpointError, ConfigError
 from ..registry import create_model
 from .data import build_loaders
@@ -51,6 +53,15 @@ class TrainConfig:
     clip_grad: float | None = 1.0         # global gradient-norm clip (None: off)
     label_smoothing: float = 0.1          # on the true label only (DeiT §5.2)
     augment: bool = True                  # the dataset's training augmentation
+    randaugment: str | None = None        # "N,M": v2 RandAugment, N ops of magnitude M (DeiT: 2,9)
+    reprob: float = 0.0                   # random-erasing probability (DeiT: 0.25)
+    mixup: float = 0.0                    # Mixup alpha (DeiT: 0.8; 0 = off)
+    cutmix: float = 0.0                   # CutMix alpha (DeiT: 1.0; 0 = off)
+    mix_prob: float = 1.0                 # probability of mixing a batch
+    switch_prob: float = 0.5              # probability of CutMix rather than Mixup when both are on
+    repeated_aug: int = 1                 # DeiT's repeated augmentation: copies of each image per epoch (1 = off)
+    frame_stride: int = 2                 # video folders: frames between a clip's frames
+    sampling: str = "stride"              # video folders: "stride" (a random offset) or "uniform" (ViViT)
     distill: str = "none"                 # none | soft | hard (DeiT §4)
     teacher: str | None = None            # a vitkit checkpoint, a vitkit model name, or "tv:<torchvision name>"
     teacher_weights: str | None = None    # weights file for a teacher given by name (else random init)
@@ -69,7 +80,7 @@ class TrainConfig:
     force: bool = False                   # with resume: accept changed settings
     save_every: int = 0                   # also write last.pt every N optimiser steps (0: at epoch ends only)
     log_dir: str | None = None            # TensorBoard scalars (when tensorboard is installed)
-    workers: int = 0                      # DataLoader worker processes
+    workers: int | None = None            # DataLoader worker processes (None: the cores for folders, 0 for built-ins)
     seed: int = 0
     limit: int | None = None              # use only the first `limit` training samples (quick checks)
     progress: bool = True                 # rich progress bar and per-epoch lines (rank 0)
@@ -89,7 +100,7 @@ class TrainConfig:
             (self.distill in KINDS, f"--distill must be one of {', '.join(KINDS)}, got {self.distill!r}"),
             (0 <= self.alpha <= 1, f"--alpha must be in [0, 1], got {self.alpha}"),
             (self.tau > 0, f"--tau must be positive, got {self.tau}"),
-            (self.workers >= 0, f"--workers must be non-negative, got {self.workers}"),
+            (self.workers is None or self.workers >= 0, f"--workers must be non-negative, got {self.workers}"),
             (self.limit is None or self.limit >= 1, f"--limit must be at least 1, got {self.limit}"),
             (0 <= self.label_smoothing < 1, f"label smoothing must be in [0, 1), got {self.label_smoothing}"),
             (self.distill == "none" or self.teacher, f"--distill {self.distill} needs --teacher (a checkpoint or model name)"),
@@ -97,10 +108,19 @@ class TrainConfig:
             (self.inflate in INFLATIONS, f"--inflate must be one of {', '.join(INFLATIONS)}, got {self.inflate!r}"),
             (self.ema is None or 0 < self.ema < 1, f"--ema must be a decay in (0, 1), got {self.ema}"),
             (self.save_every >= 0, f"--save-every must be non-negative, got {self.save_every}"),
+            (0 <= self.reprob <= 1, f"--reprob must be a probability in [0, 1], got {self.reprob}"),
+            (0 <= self.mix_prob <= 1, f"--mix-prob must be a probability in [0, 1], got {self.mix_prob}"),
+            (0 <= self.switch_prob <= 1, f"--switch-prob must be a probability in [0, 1], got {self.switch_prob}"),
+            (self.mixup >= 0 and self.cutmix >= 0,
+             f"--mixup and --cutmix must be non-negative (0 turns them off), got {self.mixup} and {self.cutmix}"),
+            (self.repeated_aug >= 1, f"--repeated-aug must be at least 1, got {self.repeated_aug}"),
+            (self.frame_stride >= 1, f"--frame-stride must be at least 1, got {self.frame_stride}"),
+            (self.sampling in SAMPLINGS, f"--sampling must be one of {', '.join(SAMPLINGS)}, got {self.sampling!r}"),
         ]
         for ok, message in checks:
             if not ok:
                 raise ConfigError(message)
+        parse_randaugment(self.randaugment)
 
     def settings(self) -> dict:
         """What must not change between a run and its resumption (everything but where it runs and writes)."""
@@ -178,8 +198,10 @@ def build_model(cfg: TrainConfig) -> tuple[nn.Module, object, object]:
     with probe_ctx:
         probe = create_model(cfg.model, **cfg.overrides)
     shape = probe.input_shape()
-    train_set = build_dataset(cfg.data, "train", shape, augment=cfg.augment)
-    val_set = build_dataset(cfg.data, "val", shape)
+    data_cfg, video = model_data_config(probe), {"frame_stride": cfg.frame_stride, "sampling": cfg.sampling}
+    train_set = build_dataset(cfg.data, "train", shape, augment=cfg.augment, data_cfg=data_cfg,
+                              randaugment=parse_randaugment(cfg.randaugment), reprob=cfg.reprob, **video)
+    val_set = build_dataset(cfg.data, "val", shape, data_cfg=data_cfg, **video)
     n = train_set.num_classes
     if "num_classes" in cfg.overrides and cfg.overrides["num_classes"] != n:
         raise ConfigError(f"num_classes={cfg.overrides['num_classes']} but the dataset {cfg.data!r} has {n} classes")
@@ -238,8 +260,12 @@ def _train(cfg: TrainConfig, info: DistInfo, console) -> TrainResult:
         model.set_grad_checkpointing(True)
     model.to(device)
     criterion = build_criterion(cfg, model.num_classes, device)
-    loaders = build_loaders(train_set, val_set, cfg.batch_size, info, cfg.seed, cfg.workers,
-                            pin_memory=device.type == "cuda")
+    workers = default_workers(cfg.data) if cfg.workers is None else cfg.workers
+    # Mixup/CutMix targets are soft (B, K); CrossEntropyLoss smooths them as (1 - ε)·p + ε/K
+    mix = BatchMix(model.num_classes, cfg.mixup, cfg.cutmix, cfg.mix_prob, cfg.switch_prob) \
+        if cfg.mixup > 0 or cfg.cutmix > 0 else None
+    loaders = build_loaders(train_set, val_set, cfg.batch_size, info, cfg.seed, workers,
+                            pin_memory=device.type == "cuda", repeated_aug=cfg.repeated_aug, mix=mix)
 
     optimizer = build_optimizer(model, cfg.lr, cfg.weight_decay, layer_decay=cfg.layer_decay)
     steps = math.ceil(len(loaders.train) / cfg.accum_steps)  # optimiser steps per epoch
@@ -279,7 +305,8 @@ def _train(cfg: TrainConfig, info: DistInfo, console) -> TrainResult:
     if info.is_main:
         out.mkdir(parents=True, exist_ok=True)
         base = train_set.dataset if isinstance(train_set, Subset) else train_set
-        (out / "data.json").write_text(json.dumps(data_info(cfg.data, base, model.input_shape()[0])))
+        (out / "data.json").write_text(json.dumps(data_info(cfg.data, base, model.input_shape()[0],
+                                                            model_data_config(model))))
         from .config_file import save_config
 
         save_config(out / "config.yaml", cfg)
