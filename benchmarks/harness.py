@@ -5,12 +5,15 @@ a shared machine hits both alike, and the ratio of medians is reported. A traini
 cross-entropy + backward + AdamW step. Peak memory is the peak of live tensor storage in one step
 (`vitkit.tools.profile.PeakMemory`). Run a script with `.venv/bin/python benchmarks/bench_vit.py`; add
 `--linear torch` to run vitkit's linears on PyTorch's default fp32 path (MKL), the reference's, so that the
-ratio shows the model code alone (see `vitkit.layers.linear` and `bench_gemm.py`).
+ratio shows the model code alone (see `vitkit.layers.linear` and `bench_gemm.py`). `--profile N` instead runs
+N alternating steps of each under torch.profiler and prints, per op, the self time of each side (mean per step):
+where a ratio comes from (e.g. `bench_swin.py --linear torch --threads 1 --modes train --profile 3`).
 """
 
 from __future__ import annotations
 
 import argparse
+import collections
 import statistics
 import sys
 import time
@@ -23,6 +26,7 @@ from vitkit.layers import set_onednn_linear
 from vitkit.tools.profile import PeakMemory
 
 Call = Callable[[nn.Module, Tensor], Tensor]
+PROFILE = 0  # steps per side profiled instead of timed (`--profile`); 0: time them
 
 
 def _plain(m: nn.Module, x: Tensor) -> Tensor:
@@ -59,6 +63,28 @@ def _peak(step: Callable[[], None]) -> int:
     return mem.peak
 
 
+def profile_ops(run_ours: Callable[[], None], run_ref: Callable[[], None], steps: int, top: int = 30) -> dict:
+    """Self CPU time per op (ms per step) of each side over `steps` alternating profiled steps; prints the `top`
+    ops by the larger of the two and returns {op: (ours_ms, ref_ms)}."""
+    from torch.profiler import profile
+
+    ms = {"ours": collections.Counter(), "ref": collections.Counter()}
+    for _ in range(steps):
+        for side, run in (("ours", run_ours), ("ref", run_ref)):
+            with profile() as prof:
+                run()
+            for e in prof.key_averages():
+                ms[side][e.key] += e.self_cpu_time_total / 1e3 / steps
+    ops = {k: (ms["ours"][k], ms["ref"][k]) for k in ms["ours"].keys() | ms["ref"].keys()}
+    gemm = ("aten::mm", "aten::addmm", "aten::bmm")
+    total = [sum(v[i] for v in ops.values()) for i in (0, 1)]
+    other = [sum(v[i] for k, v in ops.items() if k not in gemm) for i in (0, 1)]
+    print(f"  total {total[0]:.0f} vs {total[1]:.0f} ms/step; outside mm/addmm/bmm {other[0]:.0f} vs {other[1]:.0f}")
+    for k, (a, b) in sorted(ops.items(), key=lambda kv: -max(kv[1]))[:top]:
+        print(f"  {k[:48]:<48} vitkit {a:8.1f}  ref {b:8.1f}  diff {a - b:+8.1f}")
+    return ops
+
+
 def compare(label: str, ours: nn.Module, ref: nn.Module, make_input: Callable[[], Tensor], *, train: bool,
             ours_call: Call = _plain, ref_call: Call = _plain, steps: int = 10, warmup: int = 2) -> dict:
     """Time `steps` alternating steps of each model after `warmup`; return and print one result row."""
@@ -68,6 +94,9 @@ def compare(label: str, ours: nn.Module, ref: nn.Module, make_input: Callable[[]
     for _ in range(warmup):
         run_ours()
         run_ref()
+    if PROFILE:
+        print(f"{label} {'train' if train else 'infer'} batch {batch}: self CPU ms per step", flush=True)
+        return profile_ops(run_ours, run_ref, PROFILE)
     t_ours, t_ref = [], []
     for i in range(steps):
         for run, times in ((run_ours, t_ours), (run_ref, t_ref)) if i % 2 == 0 else ((run_ref, t_ref), (run_ours, t_ours)):
@@ -93,7 +122,11 @@ def parse_args(argv: list[str] | None = None, steps: int = 10) -> argparse.Names
     p.add_argument("--modes", default="infer,train", help="comma-separated: infer,train")
     p.add_argument("--linear", choices=("onednn", "torch"), default="onednn",
                    help="vitkit's fp32 CPU linears on oneDNN (default) or on PyTorch's own path, as the reference's")
+    p.add_argument("--profile", type=int, default=0, metavar="N",
+                   help="profile N steps per model and print self time per op instead of timing")
     args = p.parse_args(argv)
+    global PROFILE
+    PROFILE = args.profile
     torch.set_num_threads(args.threads)
     set_onednn_linear(args.linear == "onednn")
     args.modes = args.modes.split(",")

@@ -1,7 +1,8 @@
 """The one attention core of vitkit.
 
 Every family computes softmax(QKᵀ·scale + bias)·V through `attend`, which is
-`torch.nn.functional.scaled_dot_product_attention` with dropout that is on only while training.
+`torch.nn.functional.scaled_dot_product_attention` with dropout that is on only while training; while a
+learned bias needs its gradient (which SDPA's fused kernels do not give), the same math written out.
 `Attention` adds the fused qkv and output projections used by most families; variants (windows,
 factorised heads, reduced token maps) own only their projections, biases and regroupings and call
 `split_heads` / `attend` / `merge_heads` themselves.
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
@@ -40,7 +42,16 @@ def attend(q: Tensor, k: Tensor, v: Tensor, bias: Tensor | None = None, dropout_
     """
     if bias is not None and bias.dim() == 3:
         bias = bias.unsqueeze(0)  # (h, Nq, Nk) -> (1, h, Nq, Nk): the fused CPU kernel refuses 3-D masks
-    out = F.scaled_dot_product_attention(q, k, v, attn_mask=bias, dropout_p=dropout_p, scale=scale)
+    if bias is not None and bias.requires_grad and torch.is_grad_enabled():
+        # A learned bias (Swin's relative-position table, MViT's decomposed rel-pos) needs a gradient, which
+        # SDPA's fused kernels do not give: SDPA would fall back to its math path, which is this same product
+        # plus a "safe" softmax's checks for fully masked rows and two scalings. Written out, it costs less.
+        # (A row that is -inf everywhere would give NaN here; no vitkit mask leaves a row empty.)
+        logits = (q * (q.shape[-1] ** -0.5 if scale is None else scale)) @ k.transpose(-2, -1)  # (B, h, Nq, Nk)
+        probs = (logits + bias).softmax(-1)
+        out = F.dropout(probs, dropout_p) @ v if dropout_p else probs @ v  # (B, h, Nq, d)
+    else:
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=bias, dropout_p=dropout_p, scale=scale)
     if RECORDERS:
         RECORDERS[-1](attention_probs(q.detach(), k.detach(), None if bias is None else bias.detach(), scale))
     return out
