@@ -62,7 +62,7 @@ def run(out: Path, quick: bool, seeds: list[int]) -> C.ClaimResult:
     else:
         verdict, why = "not reproduced", f"no 2-D structure (r = {mean_after:+.2f}) at this training length."
     init, trained = tables[seeds[0]]
-    with C.figure(out / "C2.png") as fig:
+    with C.figure(out / "C2.png") as fig:  # tile (r, c): cosine similarity of patch (r, c) to every patch
         for k, (title, table) in enumerate((("initialisation", init), ("trained", trained))):
             sim = similarity(table).reshape(side, side, side, side)  # (query y, x, key y, x)
             grid = sim.permute(0, 2, 1, 3).reshape(side * side, side * side)  # one side×side tile per query patch
@@ -72,7 +72,7 @@ def run(out: Path, quick: bool, seeds: list[int]) -> C.ClaimResult:
                 ax.axhline(i * side - 0.5, color="w", lw=0.5)
                 ax.axvline(i * side - 0.5, color="w", lw=0.5)
             ax.set_axis_off()
-            ax.set_title(f"{title}: tile (r, c) = similarity of patch (r, c) to all")
+            ax.set_title(f"{title}", fontsize=10)
     return C.ClaimResult(ID, TITLE, PAPER, ["seed", "test top-1 %", "r(similarity, distance) at init",
                                             "r after training"], rows, verdict, why, seeds, quick, figure="C2.png",
                          notes=[f"ViT at 16×16 digits, patch 2 (an 8×8 grid), D 64, 4 blocks, {fit.epochs} epochs; "
