@@ -29,10 +29,13 @@ def run(out: Path, quick: bool, seeds: list[int]) -> C.ClaimResult:
     most_accurate = max(acc, key=acc.get) == m1
     cheapest = min(cost, key=cost.get) == m2
     fastest = max(speed, key=speed.get) == m2
-    parts = [most_accurate, cheapest and fastest]
+    saturated = max(acc.values()) - min(acc.values()) < 1.0  # every model solves the task: accuracy cannot rank them
+    parts = [most_accurate and not saturated, cheapest and fastest]
     verdict = "reproduced" if all(parts) else "partly reproduced" if any(parts) else "not reproduced"
-    why = (f"most accurate: {max(acc, key=acc.get)} ({max(acc.values()):.1f} %); fewest GMACs: {min(cost, key=cost.get)}; "
-           f"fastest: {max(speed, key=speed.get)} on this CPU.")
+    ranking = ("all four models reach " + f"{min(acc.values()):.1f}–{max(acc.values()):.1f} %, so accuracy cannot rank "
+               "them at this scale" if saturated else f"most accurate: {max(acc, key=acc.get)} ({max(acc.values()):.1f} %)")
+    why = (f"{ranking}; fewest GMACs: {min(cost, key=cost.get)}; fastest: {max(speed, key=speed.get)} on this CPU "
+           "(with 2 spatial blocks and 1 temporal block, Model 2 saves little: its savings grow with depth and frames).")
     with C.figure(out / "C8.png") as fig:
         ax = fig.add_subplot(1, 1, 1)
         for k in MODELS:
