@@ -380,6 +380,22 @@ def _load_model(args):
     return model.eval()
 
 
+def _add_serving_args(p: argparse.ArgumentParser) -> None:
+    """--device / --precision / --bf16 and --fast, for the commands that run a model (eval, predict, profile)."""
+    _add_device_args(p)
+    p.add_argument("--fast", action="store_true", help="through vitkit.optimize_for_inference (bf16 where the "
+                   "device has it, weights cast once)")
+
+
+def _serving_model(args):
+    """(the checkpoint's model on its device, through the fast path with --fast, device, precision)."""
+    from .tools.fast import optimize_for_inference
+
+    device, precision = _device_and_precision(args)
+    model = _load_model(args).to(device)
+    return (optimize_for_inference(model) if args.fast else model), device, precision
+
+
 def _eval_args(p: argparse.ArgumentParser) -> None:
     _model_args(p)
     p.add_argument("--data", default="digits", help="'digits', 'moving-digits' or a folder")
@@ -390,9 +406,7 @@ def _eval_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--test-views", default="1x1", metavar="TxS",
                    help="video models: T temporal clips x S spatial crops per video, logits averaged (e.g. 4x3)")
     _clip_args(p)
-    _add_device_args(p)
-    p.add_argument("--fast", action="store_true", help="through vitkit.optimize_for_inference (bf16 where the "
-                   "device has it, weights cast once)")
+    _add_serving_args(p)
 
 
 def _eval(args) -> int:
@@ -400,13 +414,9 @@ def _eval(args) -> int:
 
     from .data import build_dataset, default_workers, model_data_config
     from .data.video_folder import ViewAverage, parse_views
-    from .tools.fast import optimize_for_inference
     from .train.engine import evaluate
 
-    device, precision = _device_and_precision(args)
-    model = _load_model(args).to(device)
-    if args.fast:
-        model = optimize_for_inference(model)
+    model, device, precision = _serving_model(args)
     views = parse_views(args.test_views)
     data = build_dataset(args.data, args.split, model.input_shape(), augment=False, data_cfg=model_data_config(model),
                          frame_stride=args.frame_stride, sampling=args.sampling, test_views=views)
@@ -428,22 +438,16 @@ def _predict_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--topk", type=positive_int, default=5)
     p.add_argument("--data", help="the dataset the model was trained on, for its preprocessing and class names "
                    "(default: read from data.json next to the checkpoint, else ImageNet statistics)")
-    _add_device_args(p)
-    p.add_argument("--fast", action="store_true", help="through vitkit.optimize_for_inference (bf16 where the "
-                   "device has it, weights cast once)")
+    _add_serving_args(p)
 
 
 def _predict(args) -> int:
     import torch
 
     from .data import model_data_config, prediction_inputs
-    from .tools.fast import optimize_for_inference
     from .train.distributed import autocast
 
-    device, precision = _device_and_precision(args)
-    model = _load_model(args).to(device)
-    if args.fast:
-        model = optimize_for_inference(model)
+    model, device, precision = _serving_model(args)
     x, classes = prediction_inputs(args.files, model.input_shape(), args.data, Path(args.checkpoint).parent,
                                    model_data_config(model))
     with torch.no_grad(), autocast(device, precision):
@@ -479,9 +483,7 @@ def _profile_args(p: argparse.ArgumentParser) -> None:
     out = p.add_mutually_exclusive_group()
     out.add_argument("--json", action="store_true", help="print the rows as JSON instead of a table")
     out.add_argument("--csv", action="store_true", help="print the rows as CSV instead of a table")
-    _add_device_args(p)
-    p.add_argument("--fast", action="store_true", help="through vitkit.optimize_for_inference (bf16 where the "
-                   "device has it, weights cast once)")
+    _add_serving_args(p)
     _add_overrides(p)
 
 
