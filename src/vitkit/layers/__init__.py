@@ -2,6 +2,7 @@
 
 from .attention import Attention, attend
 from .block import Block, LayerNorm6
+from .conv import Conv2d, Conv3d
 from .drop_path import DropPath, drop_path, drop_path_rates
 from .embed import ConvEmbed, PatchEmbed, TubeletEmbed, check_input
 from .init import init_weights, trunc_normal_
@@ -13,6 +14,8 @@ from .reduced_attention import ReducedAttention, from_map, to_map
 __all__ = [
     "Attention",
     "Block",
+    "Conv2d",
+    "Conv3d",
     "ConvEmbed",
     "DropPath",
     "LayerNorm6",

@@ -6,6 +6,7 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from ..errors import InputError
+from .conv import Conv2d, Conv3d
 
 
 def check_input(x: Tensor, in_chans: int, ndim: int, multiple: tuple[int, ...] = ()) -> None:
@@ -30,7 +31,7 @@ class PatchEmbed(nn.Module):
         self.patch_size = patch_size
         self.in_chans = in_chans
         # A conv with kernel = stride = P is the linear map E of ViT Eq. 1 applied to each patch.
-        self.proj = nn.Conv2d(in_chans, embed_dim, patch_size, patch_size, bias=bias)
+        self.proj = Conv2d(in_chans, embed_dim, patch_size, patch_size, bias=bias)
         self.norm = norm_layer(embed_dim) if norm_layer else nn.Identity()
 
     def grid(self, x: Tensor) -> tuple[int, int]:
@@ -55,7 +56,7 @@ class ConvEmbed(nn.Module):
         self.in_chans = in_chans
         self.kernel = (kernel,) * nd if isinstance(kernel, int) else tuple(kernel)
         self.padding = (padding,) * nd if isinstance(padding, int) else tuple(padding)
-        self.proj = {2: nn.Conv2d, 3: nn.Conv3d}[nd](in_chans, embed_dim, kernel, stride, padding)
+        self.proj = {2: Conv2d, 3: Conv3d}[nd](in_chans, embed_dim, kernel, stride, padding)
         self.norm = norm_layer(embed_dim) if norm_layer else nn.Identity()
 
     def forward(self, x: Tensor) -> tuple[Tensor, tuple[int, ...]]:
@@ -78,7 +79,7 @@ class TubeletEmbed(nn.Module):
         super().__init__()
         self.tubelet_size, self.patch_size, self.in_chans = tubelet_size, patch_size, in_chans
         # kernel = stride = (t, P, P): the linear map E applied to each non-overlapping tubelet
-        self.proj = nn.Conv3d(in_chans, embed_dim, (tubelet_size, patch_size, patch_size),
+        self.proj = Conv3d(in_chans, embed_dim, (tubelet_size, patch_size, patch_size),
                               (tubelet_size, patch_size, patch_size), bias=bias)
 
     def grid(self, x: Tensor) -> tuple[int, int, int]:

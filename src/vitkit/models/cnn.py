@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from torch import Tensor, nn
 
 from ..errors import ConfigError
-from ..layers import check_input, from_map
+from ..layers import Conv2d, check_input, from_map
 from ..registry import build_config, register_model
 from .base import VitkitModel, check_at_least
 from .features import feature_info
@@ -36,13 +36,13 @@ class BasicBlock(nn.Module):
 
     def __init__(self, in_ch: int, out_ch: int, stride: int):
         super().__init__()
-        self.conv1 = nn.Conv2d(in_ch, out_ch, 3, stride, 1, bias=False)
+        self.conv1 = Conv2d(in_ch, out_ch, 3, stride, 1, bias=False)
         self.bn1 = nn.BatchNorm2d(out_ch)
-        self.conv2 = nn.Conv2d(out_ch, out_ch, 3, 1, 1, bias=False)
+        self.conv2 = Conv2d(out_ch, out_ch, 3, 1, 1, bias=False)
         self.bn2 = nn.BatchNorm2d(out_ch)
         self.act = nn.ReLU(inplace=True)
         self.shortcut = nn.Identity() if stride == 1 and in_ch == out_ch else nn.Sequential(
-            nn.Conv2d(in_ch, out_ch, 1, stride, bias=False), nn.BatchNorm2d(out_ch))
+            Conv2d(in_ch, out_ch, 1, stride, bias=False), nn.BatchNorm2d(out_ch))
 
     def forward(self, x: Tensor) -> Tensor:
         out = self.act(self.bn1(self.conv1(x)))
@@ -59,7 +59,7 @@ class SmallResNet(VitkitModel):
         super().__init__()
         self.config = cfg
         self.num_classes, self.num_features = cfg.num_classes, cfg.widths[-1]
-        self.stem = nn.Sequential(nn.Conv2d(cfg.in_chans, cfg.widths[0], 3, cfg.stem_stride, 1, bias=False),
+        self.stem = nn.Sequential(Conv2d(cfg.in_chans, cfg.widths[0], 3, cfg.stem_stride, 1, bias=False),
                                   nn.BatchNorm2d(cfg.widths[0]), nn.ReLU(inplace=True))
         stages, ch = [], cfg.widths[0]
         for i, (w, d) in enumerate(zip(cfg.widths, cfg.depths)):

@@ -19,6 +19,7 @@ import torch
 from torch import Tensor, nn
 
 from ..layers import (
+    Conv2d,
     ConvEmbed,
     Mlp,
     ReducedAttention,
@@ -65,7 +66,7 @@ LayerNorm5 = partial(nn.LayerNorm, eps=1e-5)  # official get_cls_model: partial(
 def _conv_bn(dim: int, kernel: int, stride: int, padding: int) -> nn.Sequential:
     """The `dw_bn` reducer: depthwise Conv2d (no bias) -> BatchNorm2d, (B, C, H, W) -> (B, C, H', W')."""
     return nn.Sequential(OrderedDict(
-        conv=nn.Conv2d(dim, dim, kernel, stride, padding, groups=dim, bias=False),
+        conv=Conv2d(dim, dim, kernel, stride, padding, groups=dim, bias=False),
         bn=nn.BatchNorm2d(dim),
     ))
 

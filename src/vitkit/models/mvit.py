@@ -26,6 +26,8 @@ from torch import Tensor, nn
 
 from ..errors import ConfigError
 from ..layers import (
+    Conv2d,
+    Conv3d,
     ConvEmbed,
     LayerNorm6,
     Linear,
@@ -110,7 +112,7 @@ def block_settings(cfg: MViTConfig) -> list[BlockSetting]:
     return rows
 
 
-_CONV = {2: nn.Conv2d, 3: nn.Conv3d}
+_CONV = {2: Conv2d, 3: Conv3d}
 _POOL = {"max": {2: nn.MaxPool2d, 3: nn.MaxPool3d}, "avg": {2: nn.AvgPool2d, 3: nn.AvgPool3d}}
 
 
