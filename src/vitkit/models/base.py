@@ -69,6 +69,13 @@ class VitkitModel(nn.Module):
     num_classes: int
     num_features: int
 
+    def __init__(self, cfg: Any, num_features: int):
+        """Keep the (validated) config that rebuilds the model, its class count and the width of the pooled
+        features the head reads."""
+        super().__init__()
+        self.config = cfg
+        self.num_classes, self.num_features = cfg.num_classes, num_features
+
     def input_shape(self) -> tuple[int, ...]:
         """(C, H, W) for images, (C, T, H, W) for videos, from the config."""
         c = self.config

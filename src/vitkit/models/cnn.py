@@ -56,9 +56,7 @@ class SmallResNet(VitkitModel):
 
     def __init__(self, cfg: ResNetConfig):
         validate_config(cfg)
-        super().__init__()
-        self.config = cfg
-        self.num_classes, self.num_features = cfg.num_classes, cfg.widths[-1]
+        super().__init__(cfg, num_features=cfg.widths[-1])
         self.stem = nn.Sequential(Conv2d(cfg.in_chans, cfg.widths[0], 3, cfg.stem_stride, 1, bias=False),
                                   nn.BatchNorm2d(cfg.widths[0]), nn.ReLU(inplace=True))
         stages, ch = [], cfg.widths[0]

@@ -128,10 +128,8 @@ class CvT(VitkitModel):
         if isinstance(cfg.drop_path_rate, (int, float)):
             cfg = replace(cfg, drop_path_rate=(float(cfg.drop_path_rate),) * len(cfg.depths))
         validate_config(cfg)
-        super().__init__()
-        self.config = cfg
+        super().__init__(cfg, num_features=cfg.embed_dims[-1])
         act = activation(cfg.act_layer)
-        self.num_classes, self.num_features = cfg.num_classes, cfg.embed_dims[-1]
         stages, in_chans = [], cfg.in_chans
         for i, D in enumerate(cfg.embed_dims):
             with_cls = cfg.cls_token and i == len(cfg.depths) - 1

@@ -258,8 +258,8 @@ class MViT(VitkitModel):
 
     def __init__(self, cfg: MViTConfig):
         validate_config(cfg)
-        super().__init__()
-        self.config = cfg
+        settings = block_settings(cfg)
+        super().__init__(cfg, num_features=settings[-1].dim_out)
         nd = len(cfg.patch_kernel)
         self.is_video = nd == 3
         D = cfg.embed_dim
@@ -277,7 +277,6 @@ class MViT(VitkitModel):
             if cfg.class_token:
                 self.pos_embed_class = nn.Parameter(torch.zeros(1, 1, D))
         self.pos_drop = nn.Dropout(cfg.drop_rate) if cfg.drop_rate > 0 else nn.Identity()
-        settings = block_settings(cfg)
         grid, blocks = self.grid_size, []
         for s, dpr in zip(settings, drop_path_rates(cfg.drop_path_rate, len(settings))):
             blocks.append(MultiScaleBlock(
@@ -287,7 +286,6 @@ class MViT(VitkitModel):
                 attn_drop=cfg.attn_drop_rate, drop_path_rate=dpr))
             grid = tuple(n // st for n, st in zip(grid, s.stride_q))  # the references size tables this way
         self.blocks = nn.ModuleList(blocks)
-        self.num_classes, self.num_features = cfg.num_classes, settings[-1].dim_out
         self.norm = LayerNorm6(self.num_features)
         self.head_drop = nn.Dropout(cfg.head_drop_rate) if cfg.head_drop_rate > 0 else nn.Identity()
         self.head = self.new_head(cfg.num_classes)

@@ -234,11 +234,9 @@ class SwinTransformer(VitkitModel):
 
     def __init__(self, cfg: SwinConfig):
         validate_config(cfg)
-        super().__init__()
-        self.config = cfg
         S = len(cfg.depths)
         dims = [cfg.embed_dim * 2 ** i for i in range(S)]
-        self.num_classes, self.num_features = cfg.num_classes, dims[-1]
+        super().__init__(cfg, num_features=dims[-1])
         self.patch_embed = PatchEmbed(cfg.patch_size, cfg.in_chans, cfg.embed_dim, norm_layer=nn.LayerNorm)
         self.pos_drop = nn.Dropout(cfg.drop_rate) if cfg.drop_rate > 0 else nn.Identity()
         dpr = drop_path_rates(cfg.drop_path_rate, sum(cfg.depths))

@@ -247,10 +247,8 @@ class TimeSformer(VitkitModel):
 
     def __init__(self, cfg: TimeSformerConfig):
         validate_config(cfg)
-        super().__init__()
-        self.config = cfg
+        super().__init__(cfg, num_features=cfg.embed_dim)
         D = cfg.embed_dim
-        self.num_classes, self.num_features = cfg.num_classes, D
         block_cls = SCHEMES[cfg.attention_type]
         self.per_frame_cls = block_cls.per_frame_cls
         self.patch_embed = PatchEmbed(cfg.patch_size, cfg.in_chans, D)

@@ -42,10 +42,8 @@ class VisionTransformer(VitkitModel):
 
     def __init__(self, cfg: ViTConfig):
         validate_config(cfg)
-        super().__init__()
-        self.config = cfg
+        super().__init__(cfg, num_features=cfg.embed_dim)
         D = cfg.embed_dim
-        self.num_classes, self.num_features = cfg.num_classes, D
         self.num_prefix_tokens = 2 if cfg.distilled else 1
         self.avg_pool = cfg.global_pool == "avg"  # mean of the patch tokens, normalised after pooling (timm's fc_norm)
         self.patch_embed = PatchEmbed(cfg.patch_size, cfg.in_chans, D)

@@ -139,9 +139,7 @@ class _ViViTBase(VitkitModel):
 
     def __init__(self, cfg: ViViTConfig):
         validate_config(cfg)
-        super().__init__()
-        self.config = cfg
-        self.num_classes, self.num_features = cfg.num_classes, cfg.embed_dim
+        super().__init__(cfg, num_features=cfg.embed_dim)
         self.feature_info = feature_info("blocks", range(cfg.depth), [cfg.embed_dim] * cfg.depth,
                                          [cfg.patch_size] * cfg.depth)
         self.patch_embed = TubeletEmbed(cfg.tubelet_size, cfg.patch_size, cfg.in_chans, cfg.embed_dim)
