@@ -112,3 +112,25 @@ def test_cli_draws_attention_rollout_and_position_tables_for_every_family(name, 
     assert main(["visualize", str(ckpt), "--what", "attention", "--input", source, "--query", "9,9,9,9",
                  "--out", str(tmp_path / "q.png")]) == 2
     assert "one coordinate per axis" in capsys.readouterr().err
+
+
+def test_visualize_preprocesses_its_input_as_predict_does(inputs, tmp_path, monkeypatch):
+    """The rollout is drawn over what the model sees: the model's own data config (here Swin's ImageNet statistics,
+    bicubic, crop 0.9), not a generic resize."""
+    from tiny import tiny_overrides
+
+    from vitkit.cli import main
+    from vitkit.data import create_transform, data_config, open_image
+    from vitkit.tools import visualize as vis
+
+    name = "swin_tiny_patch4_window7_224"
+    ckpt = tmp_path / "m.safetensors"
+    vitkit.save_checkpoint(vitkit.create_model(name, **tiny_overrides(name)), ckpt)
+    seen = []
+    record = vis.record
+    monkeypatch.setattr(vis, "record", lambda model, x: seen.append(x) or record(model, x))
+    assert main(["visualize", str(ckpt), "--what", "rollout", "--input", str(inputs / "x.png"),
+                 "--out", str(tmp_path / "r.png")]) == 0
+    model = vitkit.load_checkpoint(ckpt)
+    want = create_transform(data_config(model), train=False)(open_image(str(inputs / "x.png")))
+    torch.testing.assert_close(seen[0][0], want)

@@ -441,15 +441,22 @@ def _predict_args(p: argparse.ArgumentParser) -> None:
     _add_serving_args(p)
 
 
+def _read_inputs(args, model, files: list[str]):
+    """(batch, class names or None): image or video files preprocessed for `model` as `predict` does — the
+    model's own data config (size, interpolation, crop, mean/std), --data or the checkpoint's data.json."""
+    from .data import model_data_config, prediction_inputs
+
+    return prediction_inputs(files, model.input_shape(), args.data, Path(args.checkpoint).parent,
+                             model_data_config(model))
+
+
 def _predict(args) -> int:
     import torch
 
-    from .data import model_data_config, prediction_inputs
     from .train.distributed import autocast
 
     model, device, precision = _serving_model(args)
-    x, classes = prediction_inputs(args.files, model.input_shape(), args.data, Path(args.checkpoint).parent,
-                                   model_data_config(model))
+    x, classes = _read_inputs(args, model, args.files)
     with torch.no_grad(), autocast(device, precision):
         probs = model(x.to(device)).float().softmax(-1).cpu()
     k = min(args.topk, probs.shape[1])
@@ -578,9 +585,7 @@ def _visualize(args) -> int:
     else:
         if not args.input:
             raise ConfigError(f"visualize --what {args.what} needs --input IMAGE (or VIDEO for a video model)")
-        from .data import prediction_inputs
-
-        x, _ = prediction_inputs([args.input], model.input_shape(), args.data, Path(args.checkpoint).parent)
+        x, _ = _read_inputs(args, model, [args.input])
         layers = vis.record(model, x)
         if args.what == "attention":
             vis.plot_attention(layers, args.out, args.query)
