@@ -175,3 +175,25 @@ def test_resume_with_tuple_overrides(tmp_path):
     cfg = tiny_cfg(tmp_path, model="resnet_tiny_cifar", overrides={"img_size": 16, "widths": (4, 8, 8)}, epochs=1)
     train(cfg)
     assert len(train(dataclasses.replace(cfg, epochs=1, resume=True)).history) == 1
+
+
+def test_a_nan_gradient_under_a_finite_loss_stops_before_the_step(tmp_path, monkeypatch):
+    """A broken backward (the loss is finite, a gradient is NaN) must not reach the weights."""
+    real = run_mod.train_one_epoch
+
+    class NanGrad(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            return x.clone()
+
+        @staticmethod
+        def backward(ctx, g):
+            return torch.full_like(g, float("nan"))
+
+    def poisoned(model, *args, **kwargs):
+        model.head.register_forward_hook(lambda module, inputs, out: NanGrad.apply(out))
+        return real(model, *args, **kwargs)
+
+    monkeypatch.setattr(run_mod, "train_one_epoch", poisoned)
+    with pytest.raises(DivergedError, match=r"gradient norm became nan at epoch 0, step 0 while the loss was finite"):
+        train(tiny_cfg(tmp_path, epochs=1))

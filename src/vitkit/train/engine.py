@@ -23,7 +23,7 @@ from .losses import DistillationLoss
 
 
 class DivergedError(VitkitError):
-    """The loss became NaN or infinite; training stops and the last good checkpoint is kept."""
+    """The loss or the gradient became NaN or infinite; training stops and the last good checkpoint is kept."""
 
 
 def step_seed(seed: int, epoch: int, step: int, rank: int) -> int:
@@ -79,7 +79,8 @@ def train_one_epoch(model: nn.Module, loader: Iterable, criterion: nn.Module, op
     `ema_source` (the bare model) after every optimiser step. With `seed`, each step's random draws are seeded
     by `step_seed`. `on_step(step, totals)` runs after every optimiser step (mid-epoch checkpoints); `totals`
     carries the running sums, so a resumed epoch reports what an uninterrupted one does. Raises DivergedError,
-    on every rank, when any rank's loss is not finite, before the optimiser touches the weights."""
+    on every rank, when any rank's loss or the gradient norm (fp32 / bf16; fp16's scaler skips such steps itself)
+    is not finite, before the optimiser touches the weights."""
     info = info or DistInfo()
     device = device or next(model.parameters()).device
     params = [p for g in optimizer.param_groups for p in g["params"]]
@@ -110,6 +111,9 @@ def train_one_epoch(model: nn.Module, loader: Iterable, criterion: nn.Module, op
                 scaler.unscale_(optimizer)
             norm = nn.utils.clip_grad_norm_(params, clip_grad or math.inf)
             t["grad_norm"] = float(norm)
+            if scaler is None and not math.isfinite(t["grad_norm"]):  # the same on every rank: grads are all-reduced
+                raise DivergedError(f"the gradient norm became {t['grad_norm']} at epoch {epoch}, step {step} while "
+                                    "the loss was finite; the weights were left as they were before this step")
             if scaler is not None:
                 scale = scaler.get_scale()
                 scaler.step(optimizer)
