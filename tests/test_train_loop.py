@@ -62,6 +62,26 @@ def test_one_training_step_per_family(name, precision):
     assert len(changed) >= len(list(model.parameters())) // 2
 
 
+
+@pytest.mark.parametrize("name", [*FAMILIES, "resnet_tiny_cifar"])
+def test_bf16_autocast_gradients_agree_with_fp32_per_family(name):
+    """Every parameter's bf16-autocast gradient is the fp32 one up to bf16 rounding (here ≤ 0.08 relative; torch
+    2.14.1's oneDNN bf16 conv backward gave MViT's pooling convs 1.1 before layers.conv routed them to fp32)."""
+    torch.manual_seed(0)
+    model = vitkit.create_model(name, **tiny_overrides(name)).eval()  # eval: no dropout draws between the two
+    x, y = torch.randn(4, *model.input_shape()), torch.arange(4) % 7
+    grads = []
+    for bf16 in (False, True):
+        model.zero_grad()
+        with torch.autocast("cpu", torch.bfloat16, enabled=bf16):
+            nn.functional.cross_entropy(model(x), y).backward()
+        grads.append({k: p.grad.clone() for k, p in model.named_parameters() if p.grad is not None})
+    fp32, bf16 = grads
+    top = max(g.norm() for g in fp32.values())
+    for k, g in fp32.items():
+        if g.norm() > 1e-2 * top:  # gradients that are ~0 in exact arithmetic are rounding noise in both
+            assert torch.isfinite(bf16[k]).all() and (bf16[k] - g).norm() / g.norm() < 0.25, k
+
 VIT = dict(img_size=16, patch_size=8, embed_dim=24, depth=1, num_heads=2, qkv_bias=False, drop_rate=0.0,
            drop_path_rate=0.0)
 
