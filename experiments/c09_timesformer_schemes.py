@@ -29,6 +29,12 @@ def run(out: Path, quick: bool, seeds: list[int]) -> C.ClaimResult:
     verdict = "reproduced" if close and far else "partly reproduced" if close or far else "not reproduced"
     why = (f"on the appearance task the five schemes lie within {spread_app:.1f} points; on the motion task "
            f"space-only is {gap_motion:.1f} points below the mean of the other four (chance is 12.5 %).")
+    chance = {appearance: 100 / C.DIGITS_CLASSES, motion: 100 / C.DIRECTIONS}
+    stuck = [f"{s.replace('_', ' ')} on {t.split()[0]}" for s in SCHEMES for t in TASKS
+             if s != "space_only" and mean[s, t] < chance[t] + 3]
+    if stuck:
+        why += (f" {'; '.join(stuck).capitalize()} stayed at chance: that scheme did not learn at this budget (2 blocks, "
+                "12 epochs), so its row says nothing about the scheme itself.")
     with C.figure(out / "C9.png") as fig:
         ax = fig.add_subplot(1, 1, 1)
         width = 0.38
