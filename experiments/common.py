@@ -175,16 +175,31 @@ def mean_std(values: list[float]) -> str:
     return f"{statistics.mean(values):.1f} ± {statistics.stdev(values):.1f}"
 
 
+# What the runs of the claim in progress cost: run count, how many came from the cache, seconds of the runs whose
+# time is known (measured now, or stored with the cached result), and how many have no stored time (older caches).
+LEDGER = {"runs": 0, "cached_runs": 0, "run_seconds": 0.0, "untimed_runs": 0}
+
+
 def cached(out: Path, key: dict, run: Callable[[], dict]) -> dict:
     """`run()` once per distinct `key` (settings + seed); later calls read `<out>/cache/<hash>.json`."""
     text = json.dumps(key, sort_keys=True, default=str)
     path = out / "cache" / f"{hashlib.sha1(text.encode()).hexdigest()[:16]}.json"
+    LEDGER["runs"] += 1
     if path.exists():
-        return json.loads(path.read_text())["result"]
+        saved = json.loads(path.read_text())
+        LEDGER["cached_runs"] += 1
+        elapsed = saved.get("elapsed", saved["result"].get("seconds", saved["result"].get("train_s")))
+        if elapsed is None:
+            LEDGER["untimed_runs"] += 1
+        LEDGER["run_seconds"] += elapsed or 0.0
+        return saved["result"]
+    start = time.perf_counter()
     result = run()
+    elapsed = time.perf_counter() - start
+    LEDGER["run_seconds"] += elapsed
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"key": key, "result": result}, indent=1))
+    tmp.write_text(json.dumps({"key": key, "result": result, "elapsed": elapsed}, indent=1))
     tmp.replace(path)
     return result
 
@@ -210,6 +225,12 @@ class ClaimResult:
     figure: str | None = None       # PNG file name in the report folder
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    cost: dict = field(default_factory=dict)  # the LEDGER of this claim's runs, taken (and reset) when it is built
+
+    def __post_init__(self):
+        if not self.cost:
+            self.cost = dict(LEDGER)
+            LEDGER.update(runs=0, cached_runs=0, run_seconds=0.0, untimed_runs=0)
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -54,6 +54,16 @@ def test_report_has_ten_sections_with_commands(report):
     assert "not run yet" not in text
 
 
+
+def test_a_rerun_reads_the_cache_and_says_so(report):
+    """C4 reuses C3's students: its report counts those runs, their time, and that they came from the cache."""
+    first = json.loads((report / "C3.json").read_text())["cost"]
+    assert first["runs"] == 3 and first["cached_runs"] == 0 and first["run_seconds"] > 0
+    again = json.loads((report / "C4.json").read_text())["cost"]
+    assert again["runs"] >= 1 and again["cached_runs"] == again["runs"] and again["untimed_runs"] == 0
+    text = (report / "README.md").read_text()
+    assert f"read {again['cached_runs']} of them from the cache of an earlier run" in text
+
 def test_c2_correlation_is_computed_on_the_grid():
     import sys
 

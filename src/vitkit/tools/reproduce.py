@@ -109,6 +109,16 @@ def _table(columns: list[str], rows: list[list]) -> str:
     return "\n".join(lines)
 
 
+def _cost(r: dict) -> str:
+    """What a claim's runs cost, honest about the ones read from the cache of an earlier run."""
+    c = r.get("cost") or {}
+    if not c.get("cached_runs"):
+        return f"{r['seconds'] / 60:.1f} min"
+    untimed = f", {c['untimed_runs']} with no stored time" if c["untimed_runs"] else ""
+    return (f"{c['runs']} training runs taking {c['run_seconds'] / 60:.1f} min{untimed}; this report read "
+            f"{c['cached_runs']} of them from the cache of an earlier run and took {r['seconds'] / 60:.1f} min")
+
+
 def write_report(out: Path, claims: dict[str, ModuleType]) -> Path:
     """Rebuild `<out>/README.md` from the saved results (claims not yet run are listed as such)."""
     parts, summary = [HEADER], ["| claim | verdict | mode | seeds |", "|---|---|---|---|"]
@@ -130,8 +140,7 @@ def write_report(out: Path, claims: dict[str, ModuleType]) -> Path:
         caveat = " (quick run: tiny budget and one seed, indicative only)" if r["quick"] else ""
         section += [f"**Verdict: {r['verdict']}{caveat}.** {r['why'][:1].upper()}{r['why'][1:]}", ""]
         section += [f"- {n}" for n in r.get("notes", [])]
-        section += [f"- Command: `{cmd}` (seeds {seeds}; {r['seconds'] / 60:.1f} min on {r['machine']}, "
-                    f"{r['date']}).", ""]
+        section += [f"- Command: `{cmd}` (seeds {seeds}; {_cost(r)} on {r['machine']}, {r['date']}).", ""]
         parts.append("\n".join(section))
     parts.insert(1, "\n".join(summary) + "\n")
     path = out / "README.md"
