@@ -29,7 +29,7 @@ run: $(VENV)/.base
 test: $(VENV)/.dev
 	$(PY) -m pytest -n 2 --dist loadfile -p no:cacheprovider tests
 
-# The review's claims C1-C10 at small scale (about 2 hours on 2 cores; QUICK=1 for the ~10-minute version).
+# The review's claims C1-C10 at small scale (about 2¼ hours on one thread; QUICK=1 for the ~10-minute version).
 reproduce: $(VENV)/.base
 	OMP_WAIT_POLICY=$${OMP_WAIT_POLICY:-PASSIVE} $(VENV)/bin/vitkit reproduce $(if $(QUICK),--quick)
 

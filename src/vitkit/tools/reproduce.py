@@ -114,9 +114,13 @@ def _cost(r: dict) -> str:
     c = r.get("cost") or {}
     if not c.get("cached_runs"):
         return f"{r['seconds'] / 60:.1f} min"
-    untimed = f", {c['untimed_runs']} with no stored time" if c["untimed_runs"] else ""
-    return (f"{c['runs']} training runs taking {c['run_seconds'] / 60:.1f} min{untimed}; this report read "
-            f"{c['cached_runs']} of them from the cache of an earlier run and took {r['seconds'] / 60:.1f} min")
+    if c["untimed_runs"] == c["runs"]:
+        runs = f"{c['runs']} training runs (their time was not stored)"
+    else:
+        untimed = f", {c['untimed_runs']} more with no stored time" if c["untimed_runs"] else ""
+        runs = f"{c['runs']} training runs taking {c['run_seconds'] / 60:.1f} min{untimed}"
+    return (f"{runs}; this report read {c['cached_runs']} of them from the cache of an earlier run and took "
+            f"{r['seconds'] / 60:.1f} min")
 
 
 def write_report(out: Path, claims: dict[str, ModuleType]) -> Path:
