@@ -147,6 +147,7 @@ def write_report(out: Path, claims: dict[str, ModuleType]) -> Path:
         section += [f"- Command: `{cmd}` (seeds {seeds}; {_cost(r)} on {r['machine']}, {r['date']}).", ""]
         parts.append("\n".join(section))
     parts.insert(1, "\n".join(summary) + "\n")
-    path = out / "README.md"
-    path.write_text("\n".join(parts))
+    path, tmp = out / "README.md", out / f"README.md.{os.getpid()}.tmp"
+    tmp.write_text("\n".join(parts))
+    tmp.replace(path)  # atomic: `make reproduce` runs two of these at once
     return path
