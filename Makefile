@@ -26,8 +26,10 @@ dev: $(VENV)/.dev
 run: $(VENV)/.base
 	OMP_WAIT_POLICY=$${OMP_WAIT_POLICY:-PASSIVE} $(VENV)/bin/vitkit train $(if $(SEED),--seed $(SEED))
 
+# MALLOC_PERTURB_ fills fresh heap memory with 0x7f bytes (3.4e38 as fp32/bf16): a kernel that reads memory it
+# never wrote turns results into inf/NaN on every run here, instead of now and then on another machine.
 test: $(VENV)/.dev
-	$(PY) -m pytest -n 2 --dist loadfile -p no:cacheprovider tests
+	MALLOC_PERTURB_=128 $(PY) -m pytest -n 2 --dist loadfile -p no:cacheprovider tests
 
 # The review's claims C1-C10 at small scale into reports/review/ (QUICK=1: a few minutes, into reports/review-quick/,
 # leaving the committed report alone). Each claim runs on one thread, so two groups of about equal length (~75 min
