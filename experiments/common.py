@@ -79,8 +79,12 @@ def shift_augment(x: Tensor, g: torch.Generator, max_shift: int) -> Tensor:
     pad = [max_shift, max_shift, max_shift, max_shift]
     padded = F.pad(x - x.amin(), pad) + x.amin()
     H, W = x.shape[-2:]
-    dy, dx = torch.randint(0, 2 * max_shift + 1, (2, B), generator=g).tolist()
-    return torch.stack([padded[i, ..., dy[i]:dy[i] + H, dx[i]:dx[i] + W] for i in range(B)])
+    dy, dx = torch.randint(0, 2 * max_shift + 1, (2, B), generator=g)
+    lead = (B,) + (1,) * (x.ndim - 3)  # broadcasts over channels (and frames)
+    rows = (dy[:, None] + torch.arange(H)).view(*lead, H, 1).expand(*padded.shape[:-2], H, padded.shape[-1])
+    out = padded.gather(-2, rows)  # (B, ..., H, W + 2s): each sample's rows
+    cols = (dx[:, None] + torch.arange(W)).view(*lead, 1, W).expand(*out.shape[:-1], W)
+    return out.gather(-1, cols)  # (B, ..., H, W): and its columns
 
 
 # --- training ----------------------------------------------------------------------------------------------

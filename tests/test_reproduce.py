@@ -86,3 +86,25 @@ def test_unknown_claim_is_one_line(capsys):
     assert main(["reproduce", "C11", "--quick", "--out", "/tmp/unused"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: unknown claim C11") and "\n" not in err
+
+
+@pytest.mark.parametrize("shape", [(6, 1, 16, 16), (3, 2, 4, 8, 12)])  # images and clips
+def test_shift_augment_moves_each_sample_by_its_own_offset(shape):
+    import sys
+
+    import torch
+
+    from vitkit.tools.reproduce import experiments_dir
+
+    sys.path.insert(0, str(experiments_dir()))
+    from common import shift_augment
+
+    x, s = torch.randn(shape), 2
+    out = shift_augment(x, torch.Generator().manual_seed(0), s)
+    dy, dx = torch.randint(0, 2 * s + 1, (2, shape[0]), generator=torch.Generator().manual_seed(0)).tolist()
+    H, W = shape[-2:]
+    for i in range(shape[0]):  # the sample shifted by (s - dy, s - dx), the uncovered border at the batch minimum
+        want = torch.full_like(x[i], x.amin().item())
+        src = x[i][..., max(dy[i] - s, 0):H + min(dy[i] - s, 0), max(dx[i] - s, 0):W + min(dx[i] - s, 0)]
+        want[..., max(s - dy[i], 0):H + min(s - dy[i], 0), max(s - dx[i], 0):W + min(s - dx[i], 0)] = src
+        torch.testing.assert_close(out[i], want, rtol=0, atol=1e-6)
