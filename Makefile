@@ -32,8 +32,8 @@ test: $(VENV)/.dev
 	MALLOC_PERTURB_=128 $(PY) -m pytest -n 2 --dist loadfile -p no:cacheprovider tests
 
 # The review's claims C1-C10 at small scale into reports/review/ (QUICK=1: a few minutes, into reports/review-quick/,
-# leaving the committed report alone). Each claim runs on one thread, so two groups of about equal length (~75 min
-# of runs each, measured here) run side by side, one per core; C4 and C5 reuse C3's students, so those stay together.
+# leaving the committed report alone). Each claim runs on one thread, so two groups of about equal length (their
+# runs' measured times sum to ~75 min each here) run side by side, one per core; C4 and C5 reuse C3's students.
 REPRODUCE = OMP_WAIT_POLICY=$${OMP_WAIT_POLICY:-PASSIVE} $(VENV)/bin/vitkit reproduce \
 	$(if $(QUICK),--quick --out reports/review-quick)
 reproduce: $(VENV)/.base

@@ -80,7 +80,7 @@ class TubeletEmbed(nn.Module):
         self.tubelet_size, self.patch_size, self.in_chans = tubelet_size, patch_size, in_chans
         # kernel = stride = (t, P, P): the linear map E applied to each non-overlapping tubelet
         self.proj = Conv3d(in_chans, embed_dim, (tubelet_size, patch_size, patch_size),
-                              (tubelet_size, patch_size, patch_size), bias=bias)
+                           (tubelet_size, patch_size, patch_size), bias=bias)
 
     def grid(self, x: Tensor) -> tuple[int, int, int]:
         """Token grid (T/t, H/P, W/P) of a video batch."""
