@@ -110,7 +110,7 @@ def test_measure_picks_the_fastest_and_caches_it(clock, tmp_path):
     again = R.measure(cands, step, "key-a")       # the same machine and run: read back, nothing timed
     assert again.cached and again.best == got.best and len(calls) == 12
     cost["bf16"] = 0.05                           # another run (key): timed anew
-    assert R.measure(cands, step, "key-b").best == Candidate("bf16", False)
+    assert R.measure(cands, step, "key-b").best == Candidate("bf16", True)
     assert len(json.loads((tmp_path / "routes.json").read_text())) == 2
 
 
@@ -133,6 +133,7 @@ def test_rules_decide_without_timing(monkeypatch):
     avx2 = _choose(AVX2)
     assert (avx2.precision, avx2.onednn_linear) == ("fp32", False)
     assert "emulated" in avx2.lines[1] and "default BLAS" in avx2.lines[2]
+    assert "under autocast" in _choose(AVX2, requested="bf16").lines[2]
     short = _choose(AVX512_BF16, steps=autotune.MEASURE_MIN_STEPS - 1)
     assert short.precision == "fp32" and "too short" in short.lines[1]
     explicit = _choose(AVX2, requested="bf16")

@@ -175,7 +175,7 @@ def training_candidates(proc: Processor) -> list[Candidate]:
     routes = [Candidate("fp32", False)]
     if linear_route(proc, training=True).value:
         routes.append(Candidate("fp32", True))
-    return [*routes, Candidate("bf16", False)]
+    return [*routes, Candidate("bf16", routes[-1].onednn_linear)]  # bf16 products bypass the fp32 route
 
 
 def _cache_file() -> Path:

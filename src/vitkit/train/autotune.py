@@ -75,11 +75,13 @@ def choose(requested: str, model: nn.Module, criterion: nn.Module, input_shape: 
     if requested != "auto":
         warning = emulated_bf16_warning(proc, requested)
         lines.append(f"precision {requested}: asked for" + (f" ({warning})" if warning else ""))
-        return TrainingRoutes(requested, bool(linear.value), (*lines, _linear_line(linear.value, linear.why)))
+        return TrainingRoutes(requested, bool(linear.value),
+                              (*lines, _linear_line(linear.value, linear.why, requested)))
     rule = training_precision(proc)
     if rule is not None:
         lines.append(f"precision {rule.value}: {rule.why}")
-        return TrainingRoutes(str(rule.value), bool(linear.value), (*lines, _linear_line(linear.value, linear.why)))
+        return TrainingRoutes(str(rule.value), bool(linear.value),
+                              (*lines, _linear_line(linear.value, linear.why, str(rule.value))))
     if total_steps < MEASURE_MIN_STEPS or (info is not None and info.enabled):
         why = (f"a run of {total_steps} steps is too short to repay timing the routes" if total_steps < MEASURE_MIN_STEPS
                else "ranks would time the routes apart; pass --precision to choose")
@@ -94,8 +96,10 @@ def choose(requested: str, model: nn.Module, criterion: nn.Module, input_shape: 
     lines.append(f"precision {found.best.precision}: the fastest of the routes timed on this run's model and batch "
                  f"({times} per step{'; cached for this machine' if found.cached else ''})")
     return TrainingRoutes(found.best.precision, found.best.onednn_linear,
-                          (*lines, _linear_line(found.best.onednn_linear, "timed with the precision")))
+                          (*lines, _linear_line(found.best.onednn_linear, "timed with the precision", found.best.precision)))
 
 
-def _linear_line(on: object, why: str) -> str:
+def _linear_line(on: object, why: str, precision: str = "fp32") -> str:
+    if precision != "fp32":
+        return f"linears in training: {precision} under autocast (the fp32 oneDNN route does not apply)"
     return f"fp32 linears in training: {'oneDNN' if on else 'default BLAS'} ({why})"
