@@ -42,13 +42,16 @@ def _test_split() -> DataLoader:
 
 
 @needs_bf16
-def test_bf16_accuracy_within_a_tenth_of_a_point(student):
+def test_bf16_accuracy_within_one_test_image(student):
+    """bf16 inference changes at most one of the 360 test predictions (0.28 points). The bound was 0.1 points (no
+    change) until the fixture's student was trained on the written-out short-sequence attention: an equally good
+    student (~88 %) whose one borderline image flips in bf16; the logit bound below is the sharper check."""
     fast = vitkit.optimize_for_inference(copy.deepcopy(student), "bf16")
     assert fast.model.blocks[0].attn.qkv.weight.dtype == torch.bfloat16   # matrix weights cast once
     assert fast.model.blocks[0].norm1.weight.dtype == torch.float32       # norms stay fp32
     ref, got = evaluate(student, _test_split()), evaluate(fast, _test_split())
     assert ref["acc1"] > 80, ref  # a student that learnt something, so the bound means something
-    assert abs(got["acc1"] - ref["acc1"]) <= 0.1, (ref, got)
+    assert abs(got["acc1"] - ref["acc1"]) <= 100 / 360 + 1e-9, (ref, got)
     x, _ = next(iter(_test_split()))
     with torch.inference_mode():
         want, out = student(x), fast(x)
@@ -96,7 +99,7 @@ def test_cli_fast_flags(student, tmp_path, capsys):
         assert main(["eval", ckpt, "--split", "test", *extra]) == 0
         outs.append(capsys.readouterr().out)
     top1 = [float(o.split("top-1 ")[1].split("%")[0]) for o in outs]
-    assert top1[0] > 80 and abs(top1[0] - top1[1]) <= 0.1, outs
+    assert top1[0] > 80 and abs(top1[0] - top1[1]) <= 0.3, outs  # at most one of 360 images (see above)
     img = tmp_path / "a.png"
     from PIL import Image
     Image.fromarray((Digits("test", img_size=16, in_chans=1).images[0, 0] * 255).byte().numpy()).save(img)

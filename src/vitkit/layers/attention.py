@@ -46,14 +46,22 @@ def attend(q: Tensor, k: Tensor, v: Tensor, bias: Tensor | None = None, dropout_
         # plus a "safe" softmax's checks for fully masked rows and two scalings. Written out, it costs less;
         # so it does for short CPU sequences (see the module docstring).
         # (A row that is -inf everywhere would give NaN here; no vitkit mask leaves a row empty.)
-        logits = (q * (q.shape[-1] ** -0.5 if scale is None else scale)) @ k.transpose(-2, -1)  # (B, h, Nq, Nk)
-        probs = (logits if bias is None else logits + bias).softmax(-1)
-        out = F.dropout(probs, dropout_p) @ v if dropout_p else probs @ v  # (B, h, Nq, d)
+        out = _written_out(q, k, v, bias, dropout_p, q.shape[-1] ** -0.5 if scale is None else scale)
     else:
         out = F.scaled_dot_product_attention(q, k, v, attn_mask=bias, dropout_p=dropout_p, scale=scale)
     if RECORDERS:
         RECORDERS[-1](attention_probs(q.detach(), k.detach(), None if bias is None else bias.detach(), scale))
     return out
+
+
+def _written_out(q: Tensor, k: Tensor, v: Tensor, bias: Tensor | None, dropout_p: float, scale: float) -> Tensor:
+    """softmax(q·kᵀ·scale + bias)·v with the logits and softmax in fp32 whatever the inputs (as SDPA's kernels
+    keep them: bf16 logits lose ~3 significant digits), probabilities back in v's dtype: (B, h, Nq, d)."""
+    with torch.autocast(q.device.type, enabled=False):
+        logits = (q.float() * scale) @ k.float().transpose(-2, -1)  # (B, h, Nq, Nk)
+        probs = (logits if bias is None else logits + bias.float()).softmax(-1)
+        probs = F.dropout(probs, dropout_p) if dropout_p else probs
+        return probs.to(v.dtype) @ v  # (B, h, Nq, d)
 
 
 def _short_on_cpu(q: Tensor, k: Tensor) -> bool:
