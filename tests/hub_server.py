@@ -42,10 +42,10 @@ class WeightsServer:
                 if body:
                     self.wfile.write(data)
 
-            def do_HEAD(self):  # noqa: N802 (http.server's method names)
+            def do_HEAD(self):  # http.server dispatches on the method name
                 self._answer(body=False)
 
-            def do_GET(self):  # noqa: N802
+            def do_GET(self):
                 self._answer(body=True)
 
             def log_message(self, *args):

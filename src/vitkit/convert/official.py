@@ -13,7 +13,6 @@ from ..models.timesformer import TimeSformer
 from . import Pairs, StateDict, pair_rules, register_converter, rename_keys
 from .timm import MVIT_ATTN
 
-
 # --- CvT: microsoft/CvT `lib/models/cls_cvt.py` --------------------------------------------------------------------
 _OFFICIAL_CVT: Pairs = [("^stage{i}.", "^stages.{i}."), *[(f".attn.conv_proj_{x}.", f".attn.{x}_reducer.") for x in "qkv"]]
 
