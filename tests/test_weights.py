@@ -331,3 +331,50 @@ def test_class_names_travel_with_the_weights():
         plain = vitkit.create_model("swin_tiny_patch4_window7_224")
     assert hub.class_names(m)[:2] == ["tench", "goldfish"] and len(hub.class_names(v)) == 400
     assert hub.class_names(plain) is None
+
+
+# --- the command line ------------------------------------------------------------------------------------------
+def test_cli_weights_lists_tags_with_accuracy_and_size(capsys):
+    from vitkit.cli import main
+
+    assert main(["weights", "swin_tiny*"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split()[:4] == ["tag", "source", "top-1", "params"]
+    row = next(line for line in lines if line.startswith("swin_tiny_patch4_window7_224.tv_in1k "))
+    assert "torchvision" in row and "81.47" in row and "28.3M" in row and "swin_t-704ceda3.pth" in row
+    assert len(lines) == 1 + len(hub.list_weights("swin_tiny*"))
+    assert main(["weights", "nothing*"]) == 2
+
+
+def test_cli_unknown_tag_lists_the_known_ones_in_one_line(capsys):
+    from vitkit.cli import main
+
+    code = main(["eval", "swin_tiny_patch4_window7_224.nope"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1
+    assert err.startswith("error: unknown weights tag 'swin_tiny_patch4_window7_224.nope'; known tags of "
+                          "swin_tiny_patch4_window7_224: ms_in1k, tv_in1k, ms_in22k_ft_in1k")
+
+
+TINY_CLI = ["--override", "img_size=32", "--override", "patch_size=8", "--override", "embed_dim=48",
+            "--override", "depth=1", "--override", "num_heads=3"]
+
+
+def test_cli_predict_a_tag_prints_imagenet_names_and_train_init_from_a_tag(server, monkeypatch, tmp_path, capsys):
+    from PIL import Image
+
+    from vitkit.cli import main
+
+    tag = "vit_base_patch16_224.augreg2_in21k_ft_in1k"
+    ref = timm.create_model("vit_base_patch16_224", img_size=32, patch_size=8, embed_dim=48, depth=1, num_heads=3)
+    serve(server, monkeypatch, tag, ref.state_dict())
+    img = tmp_path / "x.png"
+    Image.fromarray((torch.rand(40, 48, 3) * 255).byte().numpy()).save(img)
+    assert main(["predict", tag, str(img), "--topk", "2", *TINY_CLI]) == 0
+    out = capsys.readouterr().out
+    names = hub._read_names("imagenet-1k")
+    assert sum(n in out for n in names) >= 2, out
+    code = main(["train", "--model", "vit_base_patch16_224", "--init", tag, "--data", "digits", *TINY_CLI,
+                 "--epochs", "1", "--limit", "8", "--batch-size", "8", "--out", str(tmp_path / "run")])
+    err = " ".join(capsys.readouterr().err.split())  # rich wraps lines
+    assert code == 0 and f"from {tag!r} (vitkit layout)" in err and "classifier was re-initialised" in err

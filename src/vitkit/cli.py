@@ -286,7 +286,8 @@ def _train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tau", type=positive_float, help="soft-distillation temperature (default 1)")
     p.add_argument("--soft-normalisation", choices=("elementwise", "batch"),
                    help="soft KL divided by batch × classes (official DeiT, default) or by batch (timm)")
-    p.add_argument("--init", help="fine-tune from these weights (timm, transformers, torchvision, official or vitkit)")
+    p.add_argument("--init", help="fine-tune from these weights (timm, transformers, torchvision, official or vitkit), "
+                   "or a published tag (`vitkit weights`)")
     p.add_argument("--inflate", choices=INFLATIONS, help="image ViT -> ViViT tubelets: central frame (default) or mean")
     p.add_argument("--ema", type=positive_float, help="EMA decay of the weights, e.g. 0.99996")
     _add_device_args(p, defaults=False)

@@ -75,8 +75,18 @@ def weights_file(text: str) -> str:
 
 
 def is_weights_name(text: str) -> bool:
-    """Whether `text` names a table entry (a tag or an alias), not a file."""
-    return ALIASES.get(text, text) in _BY_TAG and not Path(text).exists()
+    """Whether `text` names published weights rather than a file: an alias, or `name.tag` of a registered name
+    (an unknown tag included, so that it is reported with the known ones instead of as a missing file)."""
+    if Path(text).exists():
+        return False
+    if text in ALIASES:
+        return True
+    base, dot, _ = text.partition(".")
+    if not dot:
+        return False
+    from ..registry import list_models
+
+    return bool(tags_of(base)) or base in list_models()
 
 
 def attached_weights(model: nn.Module) -> Weights | None:
