@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 import torch
 from hub_server import WeightsServer
+from parity.test_mvit import _randomise_norms
 from safetensors.torch import save as safetensors_bytes
-from torch import nn
 
 import vitkit
 from vitkit import hub
@@ -61,15 +61,6 @@ def serve(srv: WeightsServer, monkeypatch, tag: str, state_dict: dict) -> hub.We
     monkeypatch.setitem(hub._BY_TAG, tag, w)
     srv.add_url(url, data)
     return w
-
-
-def _randomise_norms(model: nn.Module) -> nn.Module:
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, nn.LayerNorm):
-                m.weight.uniform_(0.5, 1.5)
-                m.bias.normal_(0, 0.1)
-    return model.eval()
 
 
 # --- one tag per family: (reference model, its state dict, vitkit overrides, input, reference logits) -------------

@@ -372,19 +372,21 @@ def _model_args(p: argparse.ArgumentParser) -> None:
     _add_overrides(p)
 
 
-def _load_model(args):
+def model_from(path: str, model_name: str | None, overrides: dict):
+    """A model from a published tag, a foreign weights file with its registered name, or a vitkit checkpoint."""
     from .checkpoint import load_checkpoint
     from .hub import is_weights_name
     from .registry import create_model
 
-    overrides = overrides_dict(args.override)
-    if is_weights_name(args.checkpoint):
-        model = create_model(args.checkpoint, pretrained=True, **overrides)
-    elif args.model:
-        model = create_model(args.model, checkpoint=args.checkpoint, **overrides)
-    else:
-        model = load_checkpoint(args.checkpoint, **overrides)
-    return model.eval()
+    if is_weights_name(path):
+        return create_model(path, pretrained=True, **overrides)
+    if model_name:
+        return create_model(model_name, checkpoint=path, **overrides)
+    return load_checkpoint(path, **overrides)
+
+
+def _load_model(args):
+    return model_from(args.checkpoint, args.model, overrides_dict(args.override)).eval()
 
 
 def _add_serving_args(p: argparse.ArgumentParser) -> None:

@@ -7,7 +7,7 @@ import fnmatch
 import torch
 
 from ..errors import ConfigError
-from . import LEFT_OUT, is_weights_name, list_weights
+from . import LEFT_OUT, list_weights
 
 
 def list_tags(pattern: str) -> int:
@@ -34,18 +34,10 @@ def list_tags(pattern: str) -> int:
 def convert_to(args) -> int:
     """`vitkit convert CKPT --to TARGET --out FILE`: CKPT is a vitkit checkpoint, a foreign file with --model, or a
     published tag."""
-    from ..checkpoint import load_checkpoint
-    from ..cli import overrides_dict
+    from ..cli import model_from, overrides_dict
     from ..convert.export import export_notes, export_weights
-    from ..registry import create_model
 
-    overrides = overrides_dict(args.override)
-    if is_weights_name(args.weights):
-        model = create_model(args.weights, pretrained=True, **overrides)
-    elif args.model:
-        model = create_model(args.model, checkpoint=args.weights, **overrides)
-    else:
-        model = load_checkpoint(args.weights, **overrides)
+    model = model_from(args.weights, args.model, overrides_dict(args.override))
     written = export_weights(model.eval(), args.to, args.out)
     for note in export_notes(model, args.to):
         print(f"note: {note}")

@@ -91,6 +91,14 @@ def _tv_video(tag: str, url: str, top1: float) -> Weights:
                    top1_note="video-level, 5 clips of 16 frames (torchvision's _docs)")
 
 
+def _official_timesformer(name: str, paper_name: str, size: int, frames: int, top1: float, dropbox: str) -> Weights:
+    return Weights(f"{name}.official_k400", "official", "pyth",
+                   DataSpec((3, size, size), "bilinear", *SLOWFAST, 1.0, 400, "kinetics-400", num_frames=frames),
+                   top1, f"facebookresearch/TimeSformer README.md ({paper_name}, K400, {frames} frames, {size})",
+                   url=f"https://www.dropbox.com/s/{dropbox}?dl=1",
+                   top1_note="the README links the file with ?dl=0 (a page); ?dl=1 is Dropbox's direct download")
+
+
 _ORIG_IN21K = "ImageNet-21k pretraining without a classifier (timm num_classes=0): no top-1 to publish"
 
 WEIGHTS: tuple[Weights, ...] = (
@@ -149,21 +157,12 @@ WEIGHTS: tuple[Weights, ...] = (
             77.9, "facebookresearch/TimeSformer README.md (TimeSformer, K400, 8 frames, 224)",
             hub_repo="facebook/timesformer-base-finetuned-k400", filename="pytorch_model.bin",
             top1_note="the official K400 weights converted by transformers; 1 x 3 views x 10 clips (README)"),
-    Weights("timesformer_base_8x224_divided_space_time.official_k400", "official", "pyth",
-            DataSpec((3, 224, 224), "bilinear", *SLOWFAST, 1.0, 400, "kinetics-400", num_frames=8),
-            77.9, "facebookresearch/TimeSformer README.md (TimeSformer, K400, 8 frames, 224)",
-            url="https://www.dropbox.com/s/g5t24we9gl5yk88/TimeSformer_divST_8x32_224_K400.pyth?dl=1",
-            top1_note="the README links the file with ?dl=0 (a page); ?dl=1 is Dropbox's direct download"),
-    Weights("timesformer_hr_16x448_divided_space_time.official_k400", "official", "pyth",
-            DataSpec((3, 448, 448), "bilinear", *SLOWFAST, 1.0, 400, "kinetics-400", num_frames=16),
-            79.6, "facebookresearch/TimeSformer README.md (TimeSformer-HR, K400, 16 frames, 448)",
-            url="https://www.dropbox.com/s/6f0x172lpqy3oxt/TimeSformer_divST_16x16_448_K400.pyth?dl=1",
-            top1_note="the README links the file with ?dl=0 (a page); ?dl=1 is Dropbox's direct download"),
-    Weights("timesformer_large_96x224_divided_space_time.official_k400", "official", "pyth",
-            DataSpec((3, 224, 224), "bilinear", *SLOWFAST, 1.0, 400, "kinetics-400", num_frames=96),
-            80.6, "facebookresearch/TimeSformer README.md (TimeSformer-L, K400, 96 frames, 224)",
-            url="https://www.dropbox.com/s/r1iuxahif3sgimo/TimeSformer_divST_96x4_224_K400.pyth?dl=1",
-            top1_note="the README links the file with ?dl=0 (a page); ?dl=1 is Dropbox's direct download"),
+    _official_timesformer("timesformer_base_8x224_divided_space_time", "TimeSformer", 224, 8, 77.9,
+                          "g5t24we9gl5yk88/TimeSformer_divST_8x32_224_K400.pyth"),
+    _official_timesformer("timesformer_hr_16x448_divided_space_time", "TimeSformer-HR", 448, 16, 79.6,
+                          "6f0x172lpqy3oxt/TimeSformer_divST_16x16_448_K400.pyth"),
+    _official_timesformer("timesformer_large_96x224_divided_space_time", "TimeSformer-L", 224, 96, 80.6,
+                          "r1iuxahif3sgimo/TimeSformer_divST_96x4_224_K400.pyth"),
     # --- ViViT Model 1 (transformers hub: the scenic ViViT-B/16x2 K400 weights, converted) ---------------------
     Weights("vivit_base_16x2_spatiotemporal.hf_k400", "hf", "bin",
             DataSpec((3, 224, 224), "bilinear", *INCEPTION, 224 / 256, 400, "kinetics-400", num_frames=32),
