@@ -631,7 +631,8 @@ def _convert(args) -> int:
 
         return convert_to(args)
     if not args.model:
-        raise ConfigError("convert: --model is required to read a foreign weights file (or --to TARGET to write one)")
+        raise ConfigError("vitkit convert: the following arguments are required: --model (the registered name of a "
+                          "foreign weights file), or --to TARGET to write a vitkit checkpoint in another layout")
     model = create_model(args.model, **overrides_dict(args.override))
     source = load_weights(model, args.weights)
     save_checkpoint(model, args.out)

@@ -15,6 +15,7 @@ from .download import WeightsError, fetch, mirrored
 from .weights import ALIASES, LEFT_OUT, WEIGHTS, DataSpec, Weights
 
 _BY_TAG = {w.tag: w for w in WEIGHTS}
+_FILE_SUFFIXES = {"safetensors", "pth", "pt", "bin", "ckpt", "pyth", "npz", "pkl"}
 
 
 def tags_of(name: str) -> list[Weights]:
@@ -81,8 +82,8 @@ def is_weights_name(text: str) -> bool:
         return False
     if text in ALIASES:
         return True
-    base, dot, _ = text.partition(".")
-    if not dot:
+    base, dot, tag = text.partition(".")
+    if not dot or tag in _FILE_SUFFIXES:  # vit_base_patch16_224.pth is a (missing) file, not a tag
         return False
     from ..registry import list_models
 
