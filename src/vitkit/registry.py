@@ -53,9 +53,13 @@ def create_model(name: str, checkpoint: str | None = None, features_only: bool =
 
     name, weights = resolve(name, pretrained)
     if weights is not None:
-        if checkpoint is not None and pretrained:
-            raise ConfigError("give either pretrained=True or checkpoint=PATH, not both")
         overrides = {**weights_overrides(weights), **overrides}
+        if pretrained:
+            if checkpoint is not None:
+                raise ConfigError("give either pretrained=True or checkpoint=PATH, not both")
+            from .hub import fetch
+
+            checkpoint = fetch(weights)  # before the model is built: a download that fails, fails fast
     if name not in _MODELS:
         close = difflib.get_close_matches(name, list(_MODELS), n=3, cutoff=0.5)
         hint = f"; did you mean {', '.join(close)}?" if close else "; `vitkit list` shows the registered names."
@@ -63,11 +67,7 @@ def create_model(name: str, checkpoint: str | None = None, features_only: bool =
     model = _MODELS[name](**overrides)
     model.model_name = name
     if weights is not None:
-        from .hub import load_pretrained
-
         model.pretrained_weights = weights  # its data config and class names travel with the model
-        if pretrained:
-            load_pretrained(model, weights)
     if checkpoint is not None:
         from .checkpoint import load_weights
 

@@ -60,13 +60,6 @@ def weights_overrides(weights: Weights) -> dict:
     return dict(weights.overrides)
 
 
-def load_pretrained(model: nn.Module, weights: Weights, progress: bool = True) -> None:
-    """Fetch `weights` and load them into `model` through vitkit's converters (any source layout)."""
-    from ..checkpoint import load_weights
-
-    load_weights(model, fetch(weights, progress=progress))
-
-
 def weights_file(text: str) -> str:
     """`text` itself if it is a file (or not a tag), else the local path of the tag's (or alias') file, fetched."""
     if Path(text).exists() or not is_weights_name(text):
@@ -122,5 +115,5 @@ def class_names(model: nn.Module) -> list[str] | None:
 
 
 __all__ = ["ALIASES", "LEFT_OUT", "WEIGHTS", "Weights", "WeightsError", "attached_weights", "class_names",
-           "data_values", "fetch", "is_weights_name", "list_weights", "load_pretrained", "mirrored", "resolve",
+           "data_values", "fetch", "is_weights_name", "list_weights", "mirrored", "resolve",
            "tags_of", "weights_file", "weights_overrides"]
