@@ -51,7 +51,8 @@ def _runs_for_real(argv: list[str]) -> list[str] | None:
 
 def test_readme_has_the_commands_we_expect():
     names = {argv[0] for argv in COMMANDS}
-    assert names == {"list", "train", "eval", "predict", "profile", "convert", "export", "visualize", "reproduce"}
+    assert names == {"list", "train", "eval", "predict", "profile", "convert", "export", "visualize", "reproduce",
+                     "weights"}
     assert DDP and all(d in COMMANDS for d in DDP)
     # the checkpoint paths are where the main job writes its student
     student = str(Path(MainJob().out) / "student" / "model.safetensors")

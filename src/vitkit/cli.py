@@ -167,12 +167,15 @@ FOLDER_OUTPUTS = {"reproduce"}  # commands whose --out is a folder, not a file
 
 def check_paths(args) -> None:
     """Every path a command reads or writes, checked before it starts; `args` is the parsed namespace."""
+    from .hub import is_weights_name
+
     if hasattr(args, "checkpoint_flag"):
         _resolve_checkpoint(args)
-        check_input_file(args.checkpoint, "checkpoint", CheckpointError)
+        if not is_weights_name(args.checkpoint):  # a published tag is fetched, not read
+            check_input_file(args.checkpoint, "checkpoint", CheckpointError)
     for dest, flag, error in (("weights", "weights file", CheckpointError), ("teacher_weights", "--teacher-weights",
                               CheckpointError), ("input", "--input", DataError)):
-        if getattr(args, dest, None):
+        if getattr(args, dest, None) and not (dest == "weights" and is_weights_name(args.weights)):
             check_input_file(getattr(args, dest), flag, error)
     for f in getattr(args, "files", None) or []:
         check_input_file(f, "input file")
@@ -291,7 +294,8 @@ def _train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tau", type=positive_float, help="soft-distillation temperature (default 1)")
     p.add_argument("--soft-normalisation", choices=("elementwise", "batch"),
                    help="soft KL divided by batch × classes (official DeiT, default) or by batch (timm)")
-    p.add_argument("--init", help="fine-tune from these weights (timm, transformers, torchvision, official or vitkit)")
+    p.add_argument("--init", help="fine-tune from these weights (timm, transformers, torchvision, official or vitkit), "
+                   "or a published tag (`vitkit weights`)")
     p.add_argument("--inflate", choices=INFLATIONS, help="image ViT -> ViViT tubelets: central frame (default) or mean")
     p.add_argument("--ema", type=positive_float, help="EMA decay of the weights, e.g. 0.99996")
     _add_device_args(p, defaults=False)
@@ -376,16 +380,21 @@ def _model_args(p: argparse.ArgumentParser) -> None:
     _add_overrides(p)
 
 
-def _load_model(args):
+def model_from(path: str, model_name: str | None, overrides: dict):
+    """A model from a published tag, a foreign weights file with its registered name, or a vitkit checkpoint."""
     from .checkpoint import load_checkpoint
+    from .hub import is_weights_name
     from .registry import create_model
 
-    overrides = overrides_dict(args.override)
-    if args.model:
-        model = create_model(args.model, checkpoint=args.checkpoint, **overrides)
-    else:
-        model = load_checkpoint(args.checkpoint, **overrides)
-    return model.eval()
+    if is_weights_name(path):
+        return create_model(path, pretrained=True, **overrides)
+    if model_name:
+        return create_model(model_name, checkpoint=path, **overrides)
+    return load_checkpoint(path, **overrides)
+
+
+def _load_model(args):
+    return model_from(args.checkpoint, args.model, overrides_dict(args.override)).eval()
 
 
 def _add_serving_args(p: argparse.ArgumentParser) -> None:
@@ -453,9 +462,11 @@ def _read_inputs(args, model, files: list[str]):
     """(batch, class names or None): image or video files preprocessed for `model` as `predict` does — the
     model's own data config (size, interpolation, crop, mean/std), --data or the checkpoint's data.json."""
     from .data import model_data_config, prediction_inputs
+    from .hub import class_names
 
-    return prediction_inputs(files, model.input_shape(), args.data, Path(args.checkpoint).parent,
-                             model_data_config(model))
+    x, classes = prediction_inputs(files, model.input_shape(), args.data, Path(args.checkpoint).parent,
+                                   model_data_config(model))
+    return x, classes or class_names(model)  # a published tag's ImageNet / Kinetics names
 
 
 def _predict(args) -> int:
@@ -607,9 +618,15 @@ def _visualize(args) -> int:
 
 
 def _convert_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("weights", help="a timm / HF / torchvision / official / vitkit weights file")
-    p.add_argument("--model", required=True, help="the registered vitkit name the weights are for")
-    p.add_argument("--out", required=True, help="vitkit .safetensors to write (weights + name + config)")
+    from .convert import TARGETS
+
+    p.add_argument("weights", help="a timm / HF / torchvision / official / vitkit weights file, or a published tag "
+                   "(`vitkit weights`) with --to")
+    p.add_argument("--model", help="the registered vitkit name the weights are for (required to read a foreign file)")
+    p.add_argument("--to", choices=TARGETS, help="write the weights in this library's layout instead (hf: config.json "
+                   "beside --out)")
+    p.add_argument("--out", required=True, help="file to write: a vitkit .safetensors (weights + name + config), or "
+                   "with --to a .safetensors / .pth / .bin in the target's layout")
     _add_overrides(p)
 
 
@@ -617,6 +634,13 @@ def _convert(args) -> int:
     from .checkpoint import load_weights, save_checkpoint
     from .registry import create_model
 
+    if args.to:
+        from .hub.cli import convert_to
+
+        return convert_to(args)
+    if not args.model:
+        raise ConfigError("vitkit convert: the following arguments are required: --model (the registered name of a "
+                          "foreign weights file), or --to TARGET to write a vitkit checkpoint in another layout")
     model = create_model(args.model, **overrides_dict(args.override))
     source = load_weights(model, args.weights)
     save_checkpoint(model, args.out)
@@ -644,6 +668,16 @@ def _export(args) -> int:
     print(f"wrote {args.out} (input {shape}, dynamic axes: {', '.join(onnx_dynamic_axes(model, args.opset))})"
           + ("" if diff is None else f"; onnxruntime vs PyTorch max abs diff {diff:.2e}"))
     return 0
+
+
+def _weights_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("pattern", nargs="?", default="*", help="shell-style pattern over tags and names, e.g. 'swin*'")
+
+
+def _weights(args) -> int:
+    from .hub.cli import list_tags
+
+    return list_tags(args.pattern)
 
 
 # --- reproduce -------------------------------------------------------------------------------------------------
@@ -682,7 +716,9 @@ COMMANDS: dict[str, tuple[str, Callable, Callable]] = {
     "predict": ("top-k classes of a checkpoint for image/video files", _predict_args, _predict),
     "profile": ("parameters, GMACs and throughput of one or many models", _profile_args, _profile),
     "visualize": ("plot position tables, attention maps or attention rollout", _visualize_args, _visualize),
-    "convert": ("convert a foreign weights file into a vitkit checkpoint", _convert_args, _convert),
+    "convert": ("convert a foreign weights file into a vitkit checkpoint, or (--to) a vitkit one into timm / hf / "
+                "torchvision", _convert_args, _convert),
+    "weights": ("list the published weights by tag, with accuracy and size", _weights_args, _weights),
     "export": ("export a checkpoint to ONNX, checked with onnxruntime", _export_args, _export),
     "reproduce": ("run the review's claims (experiments/) and write reports/review/", _reproduce_args, _reproduce),
 }

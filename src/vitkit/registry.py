@@ -39,20 +39,35 @@ def list_models(pattern: str = "*") -> list[str]:
 
 
 def create_model(name: str, checkpoint: str | None = None, features_only: bool = False,
-                 out_indices: int | Sequence[int] | None = None, **overrides) -> nn.Module:
+                 out_indices: int | Sequence[int] | None = None, pretrained: bool = False, **overrides) -> nn.Module:
     """Build a registered model; `overrides` replace config fields; `checkpoint` is any supported weights file.
     With `features_only`, a backbone whose forward gives the maps at `out_indices` (timm's rule: an int takes the
     last n levels, a list those levels; default every stage of a hierarchical model, the last 3 blocks of an
-    isotropic one), with `feature_info` per output (models/features.py)."""
+    isotropic one), with `feature_info` per output (models/features.py). `name` may be a published checkpoint's
+    tag `name.tag` or an alias (`swin_t`, `microsoft/cvt-13`); with `pretrained` its weights are fetched and loaded
+    (a bare name takes its default tag) and the model carries their data config (hub/)."""
     if out_indices is not None and not features_only:
         raise ConfigError("out_indices selects backbone outputs; pass features_only=True with it")
     _load_families()
+    from .hub import resolve, weights_overrides
+
+    name, weights = resolve(name, pretrained)
+    if weights is not None:
+        overrides = {**weights_overrides(weights), **overrides}
+        if pretrained:
+            if checkpoint is not None:
+                raise ConfigError("give either pretrained=True or checkpoint=PATH, not both")
+            from .hub import fetch
+
+            checkpoint = fetch(weights)  # before the model is built: a download that fails, fails fast
     if name not in _MODELS:
         close = difflib.get_close_matches(name, list(_MODELS), n=3, cutoff=0.5)
         hint = f"; did you mean {', '.join(close)}?" if close else "; `vitkit list` shows the registered names."
         raise ConfigError(f"unknown model {name!r}{hint}")
     model = _MODELS[name](**overrides)
     model.model_name = name
+    if weights is not None:
+        model.pretrained_weights = weights  # its data config and class names travel with the model
     if checkpoint is not None:
         from .checkpoint import load_weights
 

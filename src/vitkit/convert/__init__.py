@@ -3,6 +3,8 @@ state-dict key/shape maps, registered per model class with a test that recognise
 
 `to_vitkit(state_dict, model)` returns a state dict in vitkit's own key layout for `model`: unchanged if
 it already is one, else converted by the first registered converter whose detector accepts it.
+`from_vitkit(model, target)` goes the other way (timm, hf, torchvision): each source file registers its inverse
+maps next to its forward ones, both derived from one two-way key table (`Pairs`) where the map is a renaming.
 `video_init.init_video_from_image` maps an image ViT's weights onto a ViViT or TimeSformer (the papers' inits).
 """
 
@@ -61,6 +63,85 @@ def fuse_qkv(state_dict: StateDict, q: str, k: str, v: str, qkv: str) -> StateDi
     for name in [n for n in out if q in n]:
         out[name.replace(q, qkv)] = torch.cat([out.pop(name.replace(q, part)) for part in (q, k, v)])  # -> (3D, ...)
     return out
+
+
+Pairs = list[tuple[str, str]]  # (foreign template, vitkit template): one key table for both directions
+_SLOT = re.compile(r"\{(?:(\d+)\*)?([a-z])(?:\+(\d+))?\}")  # {i}, {i+1}, {2*i+1}: an index and its linear map
+
+
+def _template_regex(template: str) -> tuple[str, list[tuple[int, str, int]]]:
+    """A template's regex (literal text, `^`/`$` anchors, each slot a captured integer) and its slots (a, x, b)."""
+    head, tail = template.startswith("^"), template.endswith("$")
+    body = template[head:len(template) - tail]
+    pattern, slots, pos = "", [], 0
+    for m in _SLOT.finditer(body):
+        pattern += re.escape(body[pos:m.start()]) + r"(\d+)"
+        slots.append((int(m[1] or 1), m[2], int(m[3] or 0)))
+        pos = m.end()
+    return ("^" if head else "") + pattern + re.escape(body[pos:]) + ("$" if tail else ""), slots
+
+
+def _pair_rule(src: str, dst: str) -> tuple[str, Callable]:
+    pattern, slots = _template_regex(src)
+    out = dst.strip("^$")
+
+    def repl(m: re.Match) -> str:
+        values = {}
+        for (a, x, b), text in zip(slots, m.groups()):
+            n = int(text) - b
+            if n < 0 or n % a:  # not this slot's form (e.g. an even index for {2*i+1}): leave the key alone
+                return m[0]
+            values[x] = n // a
+        return _SLOT.sub(lambda s: str(int(s[1] or 1) * values[s[2]] + int(s[3] or 0)), out)
+    return pattern, repl
+
+
+def pair_rules(pairs: Pairs, to_foreign: bool = False) -> Rules:
+    """`rename` rules from a two-way table: foreign -> vitkit in table order, or vitkit -> foreign in reverse order
+    (each rule undone after the rules that followed it)."""
+    if to_foreign:
+        return [_pair_rule(v, f) for f, v in reversed(pairs)]
+    return [_pair_rule(f, v) for f, v in pairs]
+
+
+def split_qkv(state_dict: StateDict, qkv: str, q: str, k: str, v: str) -> StateDict:
+    """The inverse of `fuse_qkv`: every key containing `qkv` split into its q, k, v thirds (rows in that order)."""
+    out = {}
+    for name, t in state_dict.items():
+        if qkv in name:
+            for part, piece in zip((q, k, v), t.chunk(3)):  # (3D, ...) -> 3 × (D, ...)
+                out[name.replace(qkv, part)] = piece.clone()
+        else:
+            out[name] = t
+    return out
+
+
+Exporter = Callable[[nn.Module], tuple[StateDict, dict | None]]  # model -> (target state dict, config.json or None)
+_EXPORTERS: dict[tuple[str, type], Exporter] = {}
+TARGETS = ("timm", "hf", "torchvision")
+
+
+def register_exporter(target: str, model_cls: type[nn.Module]):
+    """Decorator: register `fn(model) -> (state dict in the target's layout, transformers config dict or None)`."""
+    def wrap(fn: Exporter) -> Exporter:
+        _EXPORTERS[(target, model_cls)] = fn
+        return fn
+    return wrap
+
+
+def from_vitkit(model: nn.Module, target: str) -> tuple[StateDict, dict | None]:
+    """`model`'s weights in `target`'s key layout (and, for transformers, its config.json as a dict)."""
+    from ..errors import ConfigError
+
+    if target not in TARGETS:
+        raise ConfigError(f"unknown conversion target {target!r}; expected one of {', '.join(TARGETS)}")
+    _load_sources()
+    for (t, cls), fn in _EXPORTERS.items():
+        if t == target and type(model) is cls:
+            return fn(model)
+    have = sorted({c.__name__ for t, c in _EXPORTERS if t == target})
+    raise ConfigError(f"{target} has no {type(model).__name__} model to convert {getattr(model, 'model_name', '')} "
+                      f"into; {target} covers {', '.join(have)}")
 
 
 def _load_sources() -> None:

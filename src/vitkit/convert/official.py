@@ -10,10 +10,12 @@ from ..models.cvt import CvT
 from ..models.mvit import MViT
 from ..models.swin import SwinTransformer, relative_position_index
 from ..models.timesformer import TimeSformer
-from . import StateDict, register_converter, rename_keys
-
+from . import Pairs, StateDict, pair_rules, register_converter, rename_keys
+from .timm import MVIT_ATTN
 
 # --- CvT: microsoft/CvT `lib/models/cls_cvt.py` --------------------------------------------------------------------
+_OFFICIAL_CVT: Pairs = [("^stage{i}.", "^stages.{i}."), *[(f".attn.conv_proj_{x}.", f".attn.{x}_reducer.") for x in "qkv"]]
+
 def _is_official_cvt(sd: StateDict) -> bool:
     return any(k.startswith("stage0.patch_embed.") for k in sd)
 
@@ -22,12 +24,12 @@ def _is_official_cvt(sd: StateDict) -> bool:
 def cvt_from_official(sd: StateDict, model: CvT) -> StateDict:
     """`stage{i}.` -> `stages.{i}.`, `attn.conv_proj_{q,k,v}.{conv,bn}` -> `attn.{q,k,v}_reducer.{conv,bn}`;
     `norm` and `head` are the same."""
-    return rename_keys(sd, [(r"^stage(\d+)\.", r"stages.\1."), (r"\.attn\.conv_proj_([qkv])\.", r".attn.\1_reducer.")])
+    return rename_keys(sd, pair_rules(_OFFICIAL_CVT))
 
 
 def cvt_to_official(sd: StateDict) -> StateDict:
     """vitkit CvT -> the official key layout (the inverse of `cvt_from_official`)."""
-    return rename_keys(sd, [(r"^stages\.(\d+)\.", r"stage\1."), (r"\.attn\.([qkv])_reducer\.", r".attn.conv_proj_\1.")])
+    return rename_keys(sd, pair_rules(_OFFICIAL_CVT, to_foreign=True))
 
 
 # --- TimeSformer: facebookresearch/TimeSformer `timesformer/models/vit.py` ----------------------------------------
@@ -59,13 +61,8 @@ def mvit_from_official(sd: StateDict, model: MViT) -> StateDict:
     (POOL_FIRST checkpoints pool before projecting, a different model, and are not supported.) The official
     TransformerBasicHead applies a softmax in eval mode; vitkit returns logits in every mode."""
     skip = "shortcut_proj_attn" if model.config.expand_attn else "shortcut_proj_mlp"
-    out = {}
-    for k, v in sd.items():
-        k = re.sub(r"\.attn\.pool_([qkv])\.", r".attn.\1_reducer.", k)
-        k = re.sub(r"\.attn\.norm_([qkv])\.", r".attn.\1_norm.", k)
-        k = re.sub(r"\.attn\.rel_pos_([thw])$", r".attn.rel_pos.rel_pos_\1", k)
-        k = re.sub(r"^(blocks\.\d+)\.proj\.", rf"\1.{skip}.", k)
-        out[re.sub(r"^head\.projection\.", "head.", k)] = v
+    rules = pair_rules([*MVIT_ATTN, ("^blocks.{i}.proj.", f"^blocks.{{i}}.{skip}."), ("^head.projection.", "^head.")])
+    out = rename_keys(sd, rules)
     for k in [k for k in out if k.endswith((".attn.q.weight", ".attn.q.bias"))]:
         stem, kind = k.rsplit(".q.", 1)
         out[f"{stem}.qkv.{kind}"] = torch.cat([out.pop(f"{stem}.{x}.{kind}") for x in "qkv"])

@@ -1,13 +1,12 @@
-"""torchvision (`torchvision.models`) state dicts -> vitkit key layout."""
+"""torchvision (`torchvision.models`) state dicts <-> vitkit key layout."""
 
 from __future__ import annotations
 
-import re
-
 from ..models.mvit import MViT
-from ..models.swin import SwinTransformer
+from ..models.swin import SwinTransformer, relative_position_index
 from ..models.vit import VisionTransformer
-from . import StateDict, register_converter, rename, rename_keys
+from . import Pairs, StateDict, pair_rules, register_converter, register_exporter, rename, rename_keys
+from .timm import MVIT_ATTN
 
 
 # --- MViT: torchvision `models/video/mvit.py` (mvit_v1_b, mvit_v2_s) -------------------------------------------------
@@ -15,16 +14,25 @@ def _is_torchvision_mvit(sd: StateDict) -> bool:
     return "conv_proj.weight" in sd and "pos_encoding.class_token" in sd
 
 
-_TV_MVIT = [
-    (r"^conv_proj\.", "patch_embed.proj."),
-    (r"\.attn\.project\.0\.", ".attn.proj."),
-    (r"\.attn\.pool_([qkv])\.pool\.", r".attn.\1_reducer."),
-    (r"\.attn\.pool_([qkv])\.norm_act\.0\.", r".attn.\1_norm."),
-    (r"\.attn\.rel_pos_([thw])$", r".attn.rel_pos.rel_pos_\1"),
-    (r"\.mlp\.0\.", ".mlp.fc1."),
-    (r"\.mlp\.3\.", ".mlp.fc2."),
-    (r"^head\.1\.", "head."),
-]
+_TV_MVIT_TOKENS = {"pos_encoding.class_token": "cls_token", "pos_encoding.class_pos": "pos_embed_class",
+                   "pos_encoding.spatial_pos": "pos_embed_spatial", "pos_encoding.temporal_pos": "pos_embed_temporal"}
+
+
+def _tv_mvit_pairs(model: MViT) -> Pairs:
+    """The block's skip projection `project` is vitkit's `shortcut_proj_attn` (v2, proj_after_attn) or
+    `shortcut_proj_mlp` (v1)."""
+    skip = "shortcut_proj_attn" if model.config.expand_attn else "shortcut_proj_mlp"
+    return [
+        ("^conv_proj.", "^patch_embed.proj."),
+        (".attn.project.0.", ".attn.proj."),
+        *[(f".attn.pool_{x}.pool.", f".attn.{x}_reducer.") for x in "qkv"],
+        *[(f".attn.pool_{x}.norm_act.0.", f".attn.{x}_norm.") for x in "qkv"],
+        *[p for p in MVIT_ATTN if "rel_pos" in p[0]],
+        (".mlp.0.", ".mlp.fc1."),
+        (".mlp.3.", ".mlp.fc2."),
+        ("^head.1.", "^head."),
+        ("^blocks.{i}.project.", f"^blocks.{{i}}.{skip}."),
+    ]
 
 
 @register_converter("torchvision", MViT, _is_torchvision_mvit)
@@ -34,20 +42,43 @@ def mvit_from_torchvision(sd: StateDict, model: MViT) -> StateDict:
     `attn.pool_{q,k,v}.{pool,norm_act.0}` -> `attn.{q,k,v}_{reducer,norm}`, `attn.rel_pos_*` -> `attn.rel_pos.*`,
     `mlp.{0,3}` -> `mlp.fc{1,2}`, `head.1` -> `head`, and the block's `project` -> `shortcut_proj_attn` (v2,
     proj_after_attn) or `shortcut_proj_mlp` (v1)."""
-    skip = "shortcut_proj_attn" if model.config.expand_attn else "shortcut_proj_mlp"
-    tokens = {"pos_encoding.class_token": "cls_token", "pos_encoding.class_pos": "pos_embed_class",
-              "pos_encoding.spatial_pos": "pos_embed_spatial", "pos_encoding.temporal_pos": "pos_embed_temporal"}
+    rules = pair_rules(_tv_mvit_pairs(model))
     out = {}
     for k, v in sd.items():
-        if k in tokens:
-            out[tokens[k]] = v.reshape(1, -1, v.shape[-1])  # (N, D) or (D,) -> (1, N, D)
-            continue
-        k = rename(k, _TV_MVIT)
-        out[re.sub(r"^(blocks\.\d+)\.project\.", rf"\1.{skip}.", k)] = v
+        if k in _TV_MVIT_TOKENS:
+            out[_TV_MVIT_TOKENS[k]] = v.reshape(1, -1, v.shape[-1])  # (N, D) or (D,) -> (1, N, D)
+        else:
+            out[rename(k, rules)] = v
     return out
 
 
+@register_exporter("torchvision", MViT)
+def mvit_to_torchvision(model: MViT) -> tuple[StateDict, None]:
+    """vitkit MViT (video) -> torchvision: the inverse of `mvit_from_torchvision`; the class token and class
+    position are (D,) there, the spatial and temporal tables (N, D)."""
+    tokens = {v: k for k, v in _TV_MVIT_TOKENS.items()}
+    rules = pair_rules(_tv_mvit_pairs(model), to_foreign=True)
+    out = {}
+    for k, v in model.state_dict().items():
+        if k in tokens:
+            out[tokens[k]] = v.reshape(-1) if k in ("cls_token", "pos_embed_class") else v.reshape(-1, v.shape[-1])
+        else:
+            out[rename(k, rules)] = v
+    return out, None
+
+
 # --- Swin: torchvision `models/swin_transformer.py` (swin_t, swin_s, swin_b) ----------------------------------------
+_TV_SWIN: Pairs = [  # stage i's blocks are features.{2i+1}; the PatchMerging after it, features.{2i+2}
+    ("^features.0.0.", "^patch_embed.proj."),
+    ("^features.0.2.", "^patch_embed.norm."),
+    ("^features.{2*i+1}.{j}.", "^layers.{i}.blocks.{j}."),
+    ("^features.{2*i}.", "^layers.{i}.downsample."),
+    (".mlp.0.", ".mlp.fc1."),
+    (".mlp.3.", ".mlp.fc2."),
+    ("^head.", "^head.fc."),
+]
+
+
 def _is_torchvision_swin(sd: StateDict) -> bool:
     return "features.0.0.weight" in sd and "features.1.0.attn.relative_position_bias_table" in sd
 
@@ -58,36 +89,35 @@ def swin_from_torchvision(sd: StateDict, model: SwinTransformer) -> StateDict:
     stage i's blocks `features.{2i+1}.{j}` -> `layers.{i}.blocks.{j}`, the PatchMerging after it `features.{2i+2}`
     -> `layers.{i+1}.downsample`, `mlp.{0,3}` -> `mlp.fc{1,2}`, `head` -> `head.fc`; the stored
     `relative_position_index` buffers are dropped (vitkit derives them)."""
-    out = {}
-    for k, v in sd.items():
-        if k.endswith("relative_position_index"):
-            continue
-        k = re.sub(r"^features\.0\.0\.", "patch_embed.proj.", k)
-        k = re.sub(r"^features\.0\.2\.", "patch_embed.norm.", k)
-        k = re.sub(r"^features\.(\d*[13579])\.(\d+)\.", lambda m: f"layers.{int(m[1]) // 2}.blocks.{m[2]}.", k)
-        k = re.sub(r"^features\.(\d*[02468])\.", lambda m: f"layers.{int(m[1]) // 2}.downsample.", k)
-        k = re.sub(r"\.mlp\.0\.", ".mlp.fc1.", k)
-        k = re.sub(r"\.mlp\.3\.", ".mlp.fc2.", k)
-        out[re.sub(r"^head\.", "head.fc.", k)] = v
-    return out
+    return rename_keys({k: v for k, v in sd.items() if not k.endswith("relative_position_index")}, pair_rules(_TV_SWIN))
+
+
+@register_exporter("torchvision", SwinTransformer)
+def swin_to_torchvision(model: SwinTransformer) -> tuple[StateDict, None]:
+    """vitkit Swin -> torchvision, with the `relative_position_index` buffers torchvision stores."""
+    out = rename_keys(dict(model.state_dict()), pair_rules(_TV_SWIN, to_foreign=True))
+    for k in [k for k in out if k.endswith("attn.relative_position_bias_table")]:
+        out[k.replace("bias_table", "index")] = relative_position_index(model.config.window_size).flatten()
+    return out, None
 
 
 # --- ViT: torchvision `vision_transformer.py` (vit_b_16, vit_l_16, ...) -------------------------------------------
-
-_TV_VIT = [  # the block prefix first, then names inside a block
-    (r"^class_token$", "cls_token"),
-    (r"^conv_proj\.", "patch_embed.proj."),
-    (r"^encoder\.pos_embedding$", "pos_embed"),
-    (r"^encoder\.layers\.encoder_layer_(\d+)\.", r"blocks.\1."),
-    (r"\.ln_1\.", ".norm1."),
-    (r"\.ln_2\.", ".norm2."),
-    (r"\.self_attention\.in_proj_(weight|bias)$", r".attn.qkv.\1"),
-    (r"\.self_attention\.out_proj\.", ".attn.proj."),
-    (r"\.mlp\.(0|linear_1)\.", ".mlp.fc1."),
-    (r"\.mlp\.(3|linear_2)\.", ".mlp.fc2."),
-    (r"^encoder\.ln\.", "norm."),
-    (r"^heads\.head\.", "head."),
+_TV_VIT: Pairs = [  # the block prefix first, then names inside a block
+    ("^class_token$", "^cls_token$"),
+    ("^conv_proj.", "^patch_embed.proj."),
+    ("^encoder.pos_embedding$", "^pos_embed$"),
+    ("^encoder.layers.encoder_layer_{i}.", "^blocks.{i}."),
+    (".ln_1.", ".norm1."),
+    (".ln_2.", ".norm2."),
+    (".self_attention.in_proj_weight$", ".attn.qkv.weight$"),
+    (".self_attention.in_proj_bias$", ".attn.qkv.bias$"),
+    (".self_attention.out_proj.", ".attn.proj."),
+    (".mlp.0.", ".mlp.fc1."),
+    (".mlp.3.", ".mlp.fc2."),
+    ("^encoder.ln.", "^norm."),
+    ("^heads.head.", "^head."),
 ]
+_TV_VIT_OLD = [(r"\.mlp\.linear_([12])\.", lambda m: f".mlp.{3 * int(m[1]) - 3}.")]  # torchvision < 0.13's MLP names
 
 
 def _is_torchvision_vit(sd: StateDict) -> bool:
@@ -97,4 +127,14 @@ def _is_torchvision_vit(sd: StateDict) -> bool:
 @register_converter("torchvision", VisionTransformer, _is_torchvision_vit)
 def vit_from_torchvision(sd: StateDict, model: VisionTransformer) -> StateDict:
     """torchvision ViT -> vitkit: renames only (its in_proj is already the fused q, k, v rows)."""
-    return rename_keys(sd, _TV_VIT)
+    return rename_keys(rename_keys(sd, _TV_VIT_OLD), pair_rules(_TV_VIT))
+
+
+@register_exporter("torchvision", VisionTransformer)
+def vit_to_torchvision(model: VisionTransformer) -> tuple[StateDict, None]:
+    """vitkit ViT -> torchvision's VisionTransformer (class token, no distillation head)."""
+    from ..errors import ConfigError
+
+    if model.config.distilled or model.config.global_pool != "token":
+        raise ConfigError("torchvision's ViT has one class-token head; this model is distilled or average-pooled")
+    return rename_keys(dict(model.state_dict()), pair_rules(_TV_VIT, to_foreign=True)), None

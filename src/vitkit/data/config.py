@@ -77,7 +77,8 @@ def _entry(name: str) -> dict[str, dict]:
 
 def data_config(model: nn.Module | str, source: str | None = None) -> dict:
     """The preprocessing of `model`'s compatible weights as a dict with timm's keys (see the module doc).
-    `model` is a vitkit model (its registry name and input size are used) or a registered name."""
+    `model` is a vitkit model (its registry name and input size are used) or a registered name; a model built from
+    a published checkpoint (`create_model("name.tag")`) gets that checkpoint's values unless `source` is given."""
     if isinstance(model, str):
         import torch
 
@@ -89,13 +90,19 @@ def data_config(model: nn.Module | str, source: str | None = None) -> dict:
     if name is None:
         raise ConfigError("the model has no registry name (build it with vitkit.create_model) so its data config "
                           "is unknown; pass a config dict instead")
-    sources = _entry(name)
-    if source is None:
-        source = next(iter(sources))
-    if source not in sources:
-        raise ConfigError(f"model {name!r} has data configs for {', '.join(sources)}, not {source!r}")
+    from ..hub import attached_weights, data_values
+
+    tagged = data_values(model) if source is None else None  # built from published weights: theirs
+    if tagged is not None:
+        values, source = tagged, attached_weights(model).source
+    else:
+        sources = _entry(name)
+        if source is None:
+            source = next(iter(sources))
+        if source not in sources:
+            raise ConfigError(f"model {name!r} has data configs for {', '.join(sources)}, not {source!r}")
+        values = dict(sources[source])
     shape = model.input_shape()  # (C, H, W) or (C, T, H, W)
-    values = dict(sources[source])
     values["mean"], values["std"] = (tuple(v) for v in channel_stats(values["mean"], values["std"], shape[0]))
     cfg = {"input_size": (shape[0], *shape[-2:]), **values}
     if len(shape) == 4:

@@ -33,8 +33,11 @@ def _inflatable(model: nn.Module) -> bool:
 
 
 def init_from_checkpoint(model: nn.Module, path: str | os.PathLike, inflate: str = "central") -> list[str]:
-    """Load `path` into `model` in place for fine-tuning; returns what was adapted, one line each (to print)."""
-    state_dict, _ = read_state_dict(path)
+    """Load `path` into `model` in place for fine-tuning; returns what was adapted, one line each (to print).
+    `path` may be a published tag or alias (`vitkit weights`): its file is fetched first."""
+    from ..hub import weights_file
+
+    state_dict, _ = read_state_dict(weights_file(str(path)))
     notes = []
     if _inflatable(model) and is_image_vit(state_dict):
         init_video_from_image(model, state_dict, inflate)
