@@ -18,8 +18,10 @@ def test_deit_recipe_on_digits_trains_end_to_end(capsys, tmp_path):
 
 
 @pytest.mark.parametrize("argv,match", [
-    (["--randaugment", "2"], "--randaugment expects N,M"),
-    (["--randaugment", "2,40"], "magnitude M in 0..30"),
+    (["--randaugment", "2"], "--aa expects rand[-m<0-10>]"),
+    (["--randaugment", "2,40"], "a magnitude m in 0..mmax"),
+    (["--aa", "rand-m9-mstd0.5-inc2"], "--aa 'rand-m9-mstd0.5-inc2' is out of range"),
+    (["--aa", "augmix-m5"], "--aa expects rand[-m<0-10>]"),
     (["--reprob", "1.5"], "--reprob must be a probability in [0, 1], got 1.5"),
     (["--mixup", "0.8", "--mix-prob", "2"], "--mix-prob must be a probability in [0, 1], got 2.0"),
     (["--cutmix", "1", "--switch-prob", "-0.5"], "--switch-prob must be a probability in [0, 1], got -0.5"),
