@@ -274,7 +274,7 @@ def _train(cfg: TrainConfig, info: DistInfo, console) -> TrainResult:
                              info.world_size, cfg.ref_global_batch)
     cfg = dataclasses.replace(cfg, lr=lr)  # the resolved lr is the run's (config.yaml, resume checks)
     if lr_note and info.is_main:
-        console.print(lr_note, highlight=False)
+        console.print(lr_note, highlight=False, soft_wrap=True)
     device = resolve_device(cfg.device, info.local_rank)
     check_precision(cfg.precision, device)
     out = cfg.out_dir()
