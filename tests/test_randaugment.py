@@ -9,8 +9,16 @@ from PIL import Image
 from scipy.stats import ks_2samp
 from timm.data import auto_augment as timm_aa
 
-from vitkit.data.randaugment import (OPS, RAND_INCREASING_OPS, RAND_OPS, RandAugment, RandAugmentSpec, apply_op,
-                                     parse_randaugment, sample_magnitude)
+from vitkit.data.randaugment import (
+    OPS,
+    RAND_INCREASING_OPS,
+    RAND_OPS,
+    RandAugment,
+    RandAugmentSpec,
+    apply_op,
+    parse_randaugment,
+    sample_magnitude,
+)
 from vitkit.data.transforms import image_pipeline
 from vitkit.errors import ConfigError
 
