@@ -324,7 +324,7 @@ def _drop_path(text: str):
         rates = []
     if not rates or not all(0 <= r < 1 for r in rates):
         raise argparse.ArgumentTypeError(f"expected a rate in [0, 1) or one per stage (e.g. 0,0,0.1), got {text!r}")
-    return rates[0] if len(rates) == 1 and "," not in text else tuple(rates)
+    return rates[0] if len(rates) == 1 and "," not in text else rates
 
 
 def _recipe_args(p: argparse.ArgumentParser) -> None:
@@ -472,7 +472,8 @@ def _eval(args) -> int:
     workers = default_workers(args.data) if args.workers is None else args.workers
     loader = DataLoader(data, args.batch_size, num_workers=workers, pin_memory=device.type == "cuda")
     m = evaluate(model, loader, precision, device)
-    print(f"{args.checkpoint} on {args.data} {args.split} ({len(data)} samples): top-1 {m['acc1']:.2f}%  "
+    shown = f", {views[0]}x{views[1]} views" if views != (1, 1) else ""
+    print(f"{args.checkpoint} on {args.data} {args.split} ({len(data)} samples{shown}): top-1 {m['acc1']:.2f}%  "
           f"top-5 {m['acc5']:.2f}%  loss {m['loss']:.4f}")
     return 0
 
