@@ -106,15 +106,10 @@ def test_colour_augment_draws_once_per_clip_with_its_probabilities():
 
 
 def test_test_views_are_a_training_runs_final_evaluation_and_evals_default(tmp_path, capsys):
-    from test_video_data import _write_noise_video
+    from test_video_data import TINY_TIMESFORMER, noise_video_folder
 
-    for c in ("a", "b"):
-        (tmp_path / "v" / c).mkdir(parents=True)
-        for k in range(2):
-            _write_noise_video(tmp_path / "v" / c / f"{k}.mp4", 12, size=(24, 32), seed=k + ord(c))
-    tiny = ["--override", "img_size=16", "--override", "patch_size=8", "--override", "num_frames=4",
-            "--override", "embed_dim=16", "--override", "depth=1", "--override", "num_heads=2"]
-    code, out, err = run(capsys, "train", "--model", "timesformer_base_8x224_divided_space_time", *tiny, "--data",
+    noise_video_folder(tmp_path / "v")
+    code, out, err = run(capsys, "train", *TINY_TIMESFORMER, "--data",
                          str(tmp_path / "v"), "--epochs", "1", "--batch-size", "2", "--workers", "0", "--test-views",
                          "2x3", "--out", str(tmp_path / "r"), "--no-progress")
     assert code == 0, err
