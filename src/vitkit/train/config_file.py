@@ -34,6 +34,7 @@ def load_config(path: str | os.PathLike) -> dict:
     if not isinstance(data, dict):
         raise ConfigError(f"--config {str(p)!r} must hold a mapping of settings, got a {type(data).__name__}")
     settings = {str(k).replace("-", "_"): v for k, v in data.items()}
+    settings.pop("routes", None)  # what a run chose for its processor (save_config): a record, not a setting
     valid = config_keys()
     unknown = sorted(set(settings) - set(valid))
     if unknown:
@@ -44,12 +45,15 @@ def load_config(path: str | os.PathLike) -> dict:
     return settings
 
 
-def save_config(path: str | os.PathLike, cfg) -> None:
-    """Write `cfg` (a TrainConfig) as YAML, tuples as lists, atomically."""
+def save_config(path: str | os.PathLike, cfg, routes: dict | None = None) -> None:
+    """Write `cfg` (a TrainConfig) as YAML, tuples as lists, atomically; `routes` (what the run chose for this
+    processor, train.autotune) goes under a `routes` key that loading ignores."""
     import yaml
 
     data = dataclasses.asdict(cfg)
     data = {k: v for k, v in data.items() if k not in ("resume", "force")}
+    if routes is not None:
+        data["routes"] = routes
     text = yaml.safe_dump(_plain(data), sort_keys=False)
     _atomic_write(Path(path), lambda tmp: Path(tmp).write_text(text))
 

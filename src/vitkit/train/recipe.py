@@ -78,7 +78,7 @@ def train_options(cfg) -> dict:
     return {k: getattr(cfg, k) for k in keys if getattr(cfg, k) is not None}
 
 
-def views_evaluation(cfg, model: nn.Module, device: torch.device, say, out: Path) -> dict | None:
+def views_evaluation(cfg, model: nn.Module, device: torch.device, precision: str, say, out: Path) -> dict | None:
     """With test_views other than 1x1 on a video folder: the validation set's top-1 / top-5 over clips × crops
     (logits averaged), printed and written to <out>/test_views.json."""
     from .engine import evaluate
@@ -93,7 +93,7 @@ def views_evaluation(cfg, model: nn.Module, device: torch.device, say, out: Path
                         frame_stride=cfg.frame_stride, sampling=cfg.sampling, test_views=views)
     workers = default_workers(cfg.data) if cfg.workers is None else cfg.workers
     loader = torch.utils.data.DataLoader(val, max(1, cfg.batch_size // (views[0] * views[1])), num_workers=workers)
-    m = evaluate(ViewAverage(model), loader, cfg.precision, device)
+    m = evaluate(ViewAverage(model), loader, precision, device)
     result = {"test_views": cfg.test_views, "acc1": round(m["acc1"], 3), "acc5": round(m["acc5"], 3),
               "loss": round(m["loss"], 5)}
     (out / "test_views.json").write_text(json.dumps(result))
