@@ -381,7 +381,8 @@ def train_settings(args) -> dict:
     if flags.get("randaugment"):
         from .data import parse_randaugment
 
-        flags["randaugment"] = str(parse_randaugment(flags["randaugment"]))  # N,M -> rand-mM-nN
+        spec = parse_randaugment(flags["randaugment"])
+        flags["randaugment"] = str(spec) if spec is not None else None  # N,M -> rand-mM-nN; none -> off
     return {**settings, **flags, "overrides": overrides}
 
 
