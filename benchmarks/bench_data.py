@@ -125,7 +125,7 @@ def bench_images(root: Path, n: int, rounds: int) -> None:
     like = dict(data_config("deit_small_patch16_224"), interpolation="bilinear")
     after = ImageFolder(root / "images", transform=create_transform(like, train=True))
     before = _BeforeFolder(after)
-    deit = create_transform("deit_small_patch16_224", train=True, randaugment=(2, 9), reprob=0.25)
+    deit = create_transform("deit_small_patch16_224", train=True, randaugment="rand-m9-mstd0.5-inc1", reprob=0.25)
     per = max(1, n // rounds)
     part = [range(r * per, (r + 1) * per) for r in range(rounds)]  # every round its own slice of the folder
     workers = default_workers(str(root / "images"))

@@ -45,6 +45,18 @@ CASES = [
     ([*TRAIN, "--distill", "medium"], "argument --distill: invalid choice: 'medium'"),
     ([*TRAIN, "--soft-normalisation", "none"], "argument --soft-normalisation: invalid choice: 'none'"),
     ([*TRAIN, "--distill", "hard"], "needs --teacher"),
+    # train: the papers' recipes (RandAugment string, optimiser, drop path, lr rule)
+    ([*TRAIN, "--aa", "rand-m9-bogus1"], "--aa expects rand[-m<0-10>][-n<ops>]"),
+    ([*TRAIN, "--aa", "rand-m12-mstd0.5"], "--aa 'rand-m12-mstd0.5' is out of range"),
+    ([*TRAIN, "--opt", "lamb"], "argument --opt: invalid choice: 'lamb'"),
+    ([*TRAIN, "--drop-path", "0.1,x"], "argument --drop-path: expected a rate in [0, 1) or one per stage"),
+    ([*TRAIN, "--drop-path", "1.5"], "argument --drop-path: expected a rate in [0, 1)"),
+    ([*TRAIN, "--drop-path", "0,0,0.1"], "drop_path_rate=[0.0, 0.0, 0.1] does not fit ViTConfig"),
+    ([*TRAIN, "--lr-base", "0"], "argument --lr-base: expected a positive number"),
+    ([*TRAIN, "--lr-base", "5e-4", "--lr-base-size", "0"], "argument --lr-base-size: expected a positive integer"),
+    ([*TRAIN, "--lr-rule", "cubic"], "argument --lr-rule: invalid choice: 'cubic'"),
+    ([*TRAIN, "--momentum", "1.5", "--opt", "sgd"], "--momentum must be in [0, 1), got 1.5"),
+    ([*TRAIN, "--test-views", "4by3"], "--test-views expects TxS"),
     # overrides: syntax, unknown keys, and each field type (int, float, bool, tuple of ints, choice of strings)
     ([*TRAIN, "--override", "depth"], "--override expects key=value"),
     ([*TRAIN, "--override", "depth=[1,"], "--override depth: cannot parse the value '[1,'"),

@@ -27,7 +27,7 @@ def test_eval_with_test_views(capsys, video_setup):
     ckpt, data = str(video_setup / "m.safetensors"), str(video_setup / "data")
     code, out, err = run(capsys, "eval", ckpt, "--data", data, "--test-views", "2x3", "--frame-stride", "2",
                          "--batch-size", "2")
-    assert code == 0 and "(2 samples): top-1" in out, err
+    assert code == 0 and "(2 samples, 2x3 views): top-1" in out, err
     code, out, err = run(capsys, "eval", ckpt, "--data", data, "--sampling", "uniform")
     assert code == 0, err
     for views, match in (("0x3", "at least 1 temporal and 1 spatial view"), ("4by3", "--test-views expects TxS"),

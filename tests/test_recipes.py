@@ -1,5 +1,7 @@
 """Recipes as files: every shipped recipe loads, validates and starts (a few steps at a tiny size on generated
-data); an unknown key is one error listing the valid ones; `--config` then `--resume` uses the saved settings."""
+data, with its own teacher and init kind: timm's regnety_160 layout for DeiT, the original ViT-B/16 layouts for
+the video papers, random weights) and resolves its lr by its rule; an unknown key is one error listing the valid
+ones; `--config` then `--resume` uses the saved settings."""
 
 from pathlib import Path
 
@@ -32,6 +34,15 @@ def _image_folder(root: Path) -> Path:
     return root
 
 
+def _random_regnety_160(num_classes: int) -> dict:
+    """A state dict in timm's regnety_160 layout with small random weights (faster than timm's init)."""
+    with torch.device("meta"):
+        layout = timm.create_model("regnety_160", num_classes=num_classes).state_dict()
+    g = torch.Generator().manual_seed(0)
+    return {k: torch.ones(v.shape) if k.endswith("running_var") else torch.zeros(v.shape, dtype=v.dtype)
+            if v.dtype == torch.long else torch.randn(v.shape, generator=g) * 0.02 for k, v in layout.items()}
+
+
 def test_the_papers_recipes_are_shipped():
     assert {p.stem for p in RECIPES} == SHIPPED
 
@@ -47,16 +58,21 @@ def test_recipe_loads_validates_and_starts(tmp_path, recipe):
             "fp32", "--device", "cpu", "--no-progress", "--out", str(tmp_path / "run"),
             "--data", "moving-digits" if video else str(_image_folder(tmp_path / "data")),
             *[f"--override={k}={list(v) if isinstance(v, tuple) else v}" for k, v in tiny.items()]]
-    if cfg.teacher:
-        argv += ["--teacher", "resnet_tiny_cifar"]  # the paper's RegNetY-16GF is too big for a CPU test
-    if cfg.init:  # an image ViT of the tiny video model's width, as the recipe's ImageNet-21k ViT-B
+    if cfg.teacher:  # DeiT's own: RegNetY-16GF from a file in timm's regnety_160 layout (as regnety_160.pth)
+        assert cfg.teacher == "tv:regnet_y_16gf"
+        torch.save({"model": _random_regnety_160(num_classes=2)}, tmp_path / "t.pth")
+        argv += ["--teacher-weights", str(tmp_path / "t.pth")]
+    if cfg.init:  # the recipe's own kind: the original ViT-B/16 layout (orig_in21k: no head), at the tiny width
+        head = 0 if cfg.init.endswith("orig_in21k.pth") else 1000
         vit = timm.create_model("vit_tiny_patch16_224", img_size=32, patch_size=8, embed_dim=tiny["embed_dim"],
-                                depth=tiny["depth"], num_heads=tiny["num_heads"])
-        torch.save(vit.state_dict(), tmp_path / "vit.pth")
-        argv += ["--init", str(tmp_path / "vit.pth")]
+                                depth=tiny["depth"], num_heads=tiny["num_heads"], num_classes=head)
+        torch.save(vit.state_dict(), tmp_path / Path(cfg.init).name)
+        argv += ["--init", str(tmp_path / Path(cfg.init).name)]
     assert main(argv) == 0
     saved = yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())
-    assert saved["model"] == cfg.model and saved["lr"] == cfg.lr and saved["epochs"] == 1
+    assert saved["model"] == cfg.model and saved["epochs"] == 1
+    assert saved["lr"] == pytest.approx(cfg.lr_base * 2 / cfg.lr_base_size)  # the rule at 2 images × 1 process
+    assert saved["teacher"] == cfg.teacher and saved["init"] == (cfg.init and str(tmp_path / Path(cfg.init).name))
     assert vitkit.load_checkpoint(tmp_path / "run" / "model.safetensors").model_name == cfg.model
 
 
@@ -92,4 +108,5 @@ def test_config_then_resume_uses_the_saved_settings(tmp_path, capsys):
 def test_deit_recipes_carry_table_9s_augmentation():
     for name in ("deit_small_distilled_imagenet", "deit_base_distilled_imagenet"):
         cfg = TrainConfig(**load_config(Path(__file__).parent.parent / "recipes" / f"{name}.yaml"))
-        assert (cfg.randaugment, cfg.reprob, cfg.mixup, cfg.cutmix, cfg.repeated_aug) == ("2,9", 0.25, 0.8, 1.0, 3)
+        assert (cfg.randaugment, cfg.reprob, cfg.mixup, cfg.cutmix, cfg.repeated_aug) == (
+            "rand-m9-mstd0.5-inc1", 0.25, 0.8, 1.0, 3)

@@ -18,8 +18,10 @@ def test_deit_recipe_on_digits_trains_end_to_end(capsys, tmp_path):
 
 
 @pytest.mark.parametrize("argv,match", [
-    (["--randaugment", "2"], "--randaugment expects N,M"),
-    (["--randaugment", "2,40"], "magnitude M in 0..30"),
+    (["--randaugment", "2"], "--aa expects rand[-m<0-10>]"),
+    (["--randaugment", "2,40"], "a magnitude m in 0..mmax"),
+    (["--aa", "rand-m9-mstd0.5-inc2"], "--aa 'rand-m9-mstd0.5-inc2' is out of range"),
+    (["--aa", "augmix-m5"], "--aa expects rand[-m<0-10>]"),
     (["--reprob", "1.5"], "--reprob must be a probability in [0, 1], got 1.5"),
     (["--mixup", "0.8", "--mix-prob", "2"], "--mix-prob must be a probability in [0, 1], got 2.0"),
     (["--cutmix", "1", "--switch-prob", "-0.5"], "--switch-prob must be a probability in [0, 1], got -0.5"),
@@ -31,15 +33,10 @@ def test_bad_augmentation_flags(capsys, argv, match):
 
 
 def test_video_folder_training_with_uniform_sampling_and_mixing(capsys, tmp_path):
-    from test_video_data import _write_noise_video
+    from test_video_data import TINY_TIMESFORMER, noise_video_folder
 
-    for c in ("a", "b"):
-        (tmp_path / "v" / c).mkdir(parents=True)
-        for k in range(2):
-            _write_noise_video(tmp_path / "v" / c / f"{k}.mp4", 12, size=(24, 32), seed=k + ord(c))
-    tiny = ["--override", "img_size=16", "--override", "patch_size=8", "--override", "num_frames=4",
-            "--override", "embed_dim=16", "--override", "depth=1", "--override", "num_heads=2"]
-    code, out, err = run(capsys, "train", "--model", "timesformer_base_8x224_divided_space_time", *tiny, "--data",
+    noise_video_folder(tmp_path / "v")
+    code, out, err = run(capsys, "train", *TINY_TIMESFORMER, "--data",
                          str(tmp_path / "v"), "--epochs", "1", "--batch-size", "2", "--sampling", "uniform",
                          "--mixup", "0.5", "--cutmix", "1.0", "--randaugment", "1,5", "--workers", "0",
                          "--out", str(tmp_path / "r"), "--no-progress")

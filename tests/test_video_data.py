@@ -169,6 +169,20 @@ def _write_noise_video(path, n_frames: int, size=(32, 40), gop=6, seed=0):
             out.mux(packet)
 
 
+TINY_TIMESFORMER = ["--model", "timesformer_base_8x224_divided_space_time", "--override", "img_size=16",
+                    "--override", "patch_size=8", "--override", "num_frames=4", "--override", "embed_dim=16",
+                    "--override", "depth=1", "--override", "num_heads=2"]
+
+
+def noise_video_folder(root):
+    """root/{a,b}/{0,1}.mp4: four 12-frame 24×32 noise videos in two classes (for training runs on a folder)."""
+    for c in ("a", "b"):
+        (root / c).mkdir(parents=True)
+        for k in range(2):
+            _write_noise_video(root / c / f"{k}.mp4", 12, size=(24, 32), seed=k + ord(c))
+    return root
+
+
 def test_a_seeking_read_equals_decoding_from_the_start(tmp_path):
     path = tmp_path / "noise.mp4"
     _write_noise_video(path, 120)

@@ -314,7 +314,9 @@ def _train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar or per-epoch lines")
     g = p.add_argument_group("augmentation (DeiT's recipe: --randaugment 2,9 --reprob 0.25 --mixup 0.8 --cutmix 1.0 "
                              "--repeated-aug 3)")
-    g.add_argument("--randaugment", metavar="N,M", help="v2 RandAugment: N ops of magnitude M (0-30) (default off)")
+    g.add_argument("--aa", dest="randaugment", metavar="STR", help="RandAugment as timm's string, e.g. "
+                   "rand-m9-mstd0.5-inc1 (DeiT, Swin, CvT) or rand-m9-n6-mstd0.5-inc1 (MViTv2) (default off)")
+    g.add_argument("--randaugment", metavar="N,M", help="same as --aa rand-mM-nN (N ops of magnitude M of 10)")
     g.add_argument("--reprob", type=float, help="random-erasing probability, in [0, 1] (default 0)")
     g.add_argument("--mixup", type=non_negative_float, help="Mixup alpha (default 0: off)")
     g.add_argument("--cutmix", type=non_negative_float, help="CutMix alpha (default 0: off)")
@@ -323,13 +325,48 @@ def _train_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--repeated-aug", type=positive_int, metavar="K", help="copies of each image per epoch, spread "
                    "over the ranks (DeiT's sampler; default 1: off)")
     _clip_args(g, defaults=False)
+    _recipe_args(p)
+
+
+def _drop_path(text: str):
+    """--drop-path: one rate (0.1) or one per stage (0,0,0.1 or [0,0,0.1])."""
+    try:
+        rates = [float(v) for v in text.strip("[]() ").split(",")]
+    except ValueError:
+        rates = []
+    if not rates or not all(0 <= r < 1 for r in rates):
+        raise argparse.ArgumentTypeError(f"expected a rate in [0, 1) or one per stage (e.g. 0,0,0.1), got {text!r}")
+    return rates[0] if len(rates) == 1 and "," not in text else rates
+
+
+def _recipe_args(p: argparse.ArgumentParser) -> None:
+    """The papers' training: lr by rule, optimiser, schedule ends, sizes, test views (timm's flag names)."""
+    from .train.lr_rule import LR_RULES
+    from .train.optim import OPTIMIZERS
+
+    g = p.add_argument_group("the papers' recipes (recipes/*.yaml set these; see README, Training the papers' way)")
+    g.add_argument("--lr-base", type=positive_float, help="lr at the reference batch --lr-base-size; the run uses "
+                   "lr_base × global batch / lr_base_size (--lr sets an absolute lr instead)")
+    g.add_argument("--lr-base-size", type=positive_int, help="reference global batch of --lr-base (default 512)")
+    g.add_argument("--lr-rule", choices=LR_RULES, help="how lr scales with the global batch (default linear)")
+    g.add_argument("--opt", choices=OPTIMIZERS, help="optimiser (default adamw)")
+    g.add_argument("--momentum", type=non_negative_float, help="SGD momentum (default 0.9)")
+    g.add_argument("--nesterov", action=argparse.BooleanOptionalAction, help="SGD with Nesterov momentum")
+    g.add_argument("--warmup-lr", type=non_negative_float, help="lr the warm-up starts from (default 0)")
+    g.add_argument("--min-lr", type=non_negative_float, help="absolute lr the cosine ends at (else --min-lr-ratio)")
+    g.add_argument("--drop-path", type=_drop_path, metavar="RATE[,RATE...]",
+                   help="stochastic depth: one rate, or one per stage where the family has stages (CvT: 0,0,0.1)")
+    g.add_argument("--img-size", type=positive_int, help="input size (a model override)")
+    g.add_argument("--crop-pct", type=positive_float, help="evaluation crop ratio (default: the model's data config)")
+    g.add_argument("--test-views", metavar="TxS", help="video: clips x crops of the final evaluation (e.g. 4x3)")
 
 
 def train_settings(args) -> dict:
     """TrainConfig fields from (lowest first) --config or, with --resume, <out>/config.yaml; then the flags given."""
     from .train.config_file import load_config
 
-    flags = {k: v for k, v in vars(args).items() if k not in ("command", "debug", "config", "override", "bf16")}
+    flags = {k: v for k, v in vars(args).items() if k not in ("command", "debug", "config", "override", "bf16",
+                                                                "drop_path", "img_size")}
     if getattr(args, "bf16", False):
         flags.setdefault("precision", "bf16")
     if "clip_grad" in flags:
@@ -341,6 +378,15 @@ def train_settings(args) -> dict:
         if saved.is_file() and not getattr(args, "config", None):
             settings = load_config(saved)
     overrides = {**settings.get("overrides", {}), **overrides_dict(getattr(args, "override", None))}
+    overrides.update({key: getattr(args, flag) for flag, key in (("drop_path", "drop_path_rate"),
+                                                                 ("img_size", "img_size")) if hasattr(args, flag)})
+    if "lr" in flags:  # an absolute --lr wins over the recipe's rule
+        flags["lr_base"] = None
+    if flags.get("randaugment"):
+        from .data import parse_randaugment
+
+        spec = parse_randaugment(flags["randaugment"])
+        flags["randaugment"] = str(spec) if spec is not None else None  # N,M -> rand-mM-nN; none -> off
     return {**settings, **flags, "overrides": overrides}
 
 
@@ -420,8 +466,8 @@ def _eval_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-size", type=positive_int, default=256)
     p.add_argument("--workers", type=non_negative_int, help="DataLoader worker processes (default: the machine's "
                    "cores for folders, 0 for the bundled sets)")
-    p.add_argument("--test-views", default="1x1", metavar="TxS",
-                   help="video models: T temporal clips x S spatial crops per video, logits averaged (e.g. 4x3)")
+    p.add_argument("--test-views", metavar="TxS", help="video models: T temporal clips x S spatial crops per video, "
+                   "logits averaged (e.g. 4x3; default: the training run's test_views, else 1x1)")
     _clip_args(p)
     _add_serving_args(p)
 
@@ -434,7 +480,7 @@ def _eval(args) -> int:
     from .train.engine import evaluate
 
     model, device, precision = _serving_model(args)
-    views = parse_views(args.test_views)
+    views = parse_views(args.test_views or _run_setting(args.checkpoint, "test_views") or "1x1")
     data = build_dataset(args.data, args.split, model.input_shape(), augment=False, data_cfg=model_data_config(model),
                          frame_stride=args.frame_stride, sampling=args.sampling, test_views=views)
     if data.num_classes != model.num_classes:
@@ -444,9 +490,18 @@ def _eval(args) -> int:
     workers = default_workers(args.data) if args.workers is None else args.workers
     loader = DataLoader(data, args.batch_size, num_workers=workers, pin_memory=device.type == "cuda")
     m = evaluate(model, loader, precision, device)
-    print(f"{args.checkpoint} on {args.data} {args.split} ({len(data)} samples): top-1 {m['acc1']:.2f}%  "
+    shown = f", {views[0]}x{views[1]} views" if views != (1, 1) else ""
+    print(f"{args.checkpoint} on {args.data} {args.split} ({len(data)} samples{shown}): top-1 {m['acc1']:.2f}%  "
           f"top-5 {m['acc5']:.2f}%  loss {m['loss']:.4f}")
     return 0
+
+
+def _run_setting(checkpoint: str, key: str):
+    """A setting of the training run that wrote `checkpoint` (its folder's config.yaml), or None."""
+    from .train.config_file import load_config
+
+    saved = Path(checkpoint).parent / "config.yaml"
+    return load_config(saved).get(key) if saved.is_file() else None
 
 
 def _predict_args(p: argparse.ArgumentParser) -> None:

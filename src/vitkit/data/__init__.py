@@ -52,15 +52,17 @@ def default_config(input_shape: tuple[int, ...]) -> dict:
 
 
 def build_dataset(spec: str, split: str, input_shape: tuple[int, ...], augment: bool | None = None,
-                  data_cfg: dict | None = None, randaugment: tuple[int, int] | None = None, reprob: float = 0.0,
-                  frame_stride: int = 2, sampling: str = "stride", test_views: tuple[int, int] = (1, 1)) -> Dataset:
+                  data_cfg: dict | None = None, randaugment: str | None = None, reprob: float = 0.0,
+                  frame_stride: int = 2, sampling: str = "stride", test_views: tuple[int, int] = (1, 1),
+                  train_options: dict | None = None) -> Dataset:
     """A dataset of (input, label) pairs whose inputs have `input_shape` ((C, H, W) or (C, T, H, W)).
 
     `augment` defaults to split == "train". Folders are preprocessed with `data_cfg` (the model's
-    `data_config`; default `default_config(input_shape)`): DeiT's training pipeline with `randaugment` (N, M)
+    `data_config`; default `default_config(input_shape)`): DeiT's training pipeline with `randaugment` (timm's string)
     and random erasing `reprob`, or the config's evaluation resize and crop. Digits keep their flip-free
     affine augmentation. Video folders take `frame_stride`, `sampling` ("stride" / "uniform") and, for
-    evaluation, `test_views` (temporal clips, spatial crops): items become (views, C, T, H, W) stacks."""
+    evaluation, `test_views` (temporal clips, spatial crops): items become (views, C, T, H, W) stacks.
+    `train_options` (scale_jitter, aspect_jitter, color_augment) go to a folder's training pipeline."""
     if split not in SPLITS:
         raise DataError(f"unknown split {split!r}; expected one of {', '.join(SPLITS)}")
     train = split == "train" if augment is None else augment
@@ -101,11 +103,11 @@ def build_dataset(spec: str, split: str, input_shape: tuple[int, ...], augment: 
         if C != 3:
             raise DataError(f"video folders hold RGB videos but the model takes {C} channels (expected in_chans=3)")
         transform = (multi_view_transform(cfg, test_views[1]) if test_views[1] > 1 else
-                     create_transform(cfg, train, randaugment=randaugment, reprob=reprob))
+                     create_transform(cfg, train, randaugment=randaugment, reprob=reprob, **(train_options or {})))
         return VideoFolder(folder, num_frames=input_shape[1], frame_stride=frame_stride, img_size=size[0],
                            transform=transform, sampling=sampling, train=train, temporal_views=test_views[0])
-    return ImageFolder(folder, transform=create_transform(cfg, train, randaugment=randaugment, reprob=reprob),
-                       in_chans=C)
+    transform = create_transform(cfg, train, randaugment=randaugment, reprob=reprob, **(train_options or {}))
+    return ImageFolder(folder, transform=transform, in_chans=C)
 
 
 def data_info(spec: str, dataset: Dataset, in_chans: int, data_cfg: dict | None = None) -> dict:

@@ -138,12 +138,13 @@ def resolve_config(model_or_config: nn.Module | str | dict) -> dict:
 
 
 def create_transform(model_or_config: nn.Module | str | dict, train: bool = False,
-                     randaugment: tuple[int, int] | None = None, reprob: float = 0.0, hflip: float = 0.5):
+                     randaugment: str | None = None, reprob: float = 0.0, hflip: float = 0.5, **train_options):
     """The v2 pipeline for a model (or a data config): eval — shorter side to size / crop_pct, centre crop,
-    normalise; train — DeiT's RandomResizedCrop + flip (+ RandAugment, random erasing). Takes PIL images or
+    normalise; train — DeiT's RandomResizedCrop + flip (+ RandAugment, random erasing; `train_options`:
+`image_pipeline`'s scale_jitter, aspect_jitter, color_augment for the video papers). Takes PIL images or
     uint8 (C, H, W) tensors (video models: uint8 clips (C, T, H, W)) and gives normalised float tensors."""
     cfg = resolve_config(model_or_config)
     return image_pipeline(tuple(cfg["input_size"][-2:]), cfg["mean"], cfg["std"], train,
                           interpolation=cfg.get("interpolation", "bicubic"), crop_pct=cfg.get("crop_pct", 1.0),
                           crop_mode=cfg.get("crop_mode", "center"), randaugment=randaugment, reprob=reprob,
-                          hflip=hflip, video="num_frames" in cfg)
+                          hflip=hflip, video="num_frames" in cfg, **train_options)

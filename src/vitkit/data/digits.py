@@ -45,7 +45,7 @@ def _images(img_size: int, mode: str) -> tuple[Tensor, Tensor]:
     return x, torch.from_numpy(d.target).long()
 
 
-def digits_transform(train: bool, in_chans: int = 3, randaugment: tuple[int, int] | None = None,
+def digits_transform(train: bool, in_chans: int = 3, randaugment: str | None = None,
                      reprob: float = 0.0) -> Transform:
     """Light augmentation for digits (no flips or crops: they change the class): small rotation, scale and
     shift, optionally RandAugment and random erasing; then the digits' fixed statistics."""

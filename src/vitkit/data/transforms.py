@@ -1,11 +1,12 @@
 """Image and video pipelines on torchvision.transforms.v2, plus the few pieces v2 lacks.
 
 The training pipeline is DeiT's / timm's (`timm.data.create_transform(is_training=True)`): RandomResizedCrop
-(scale 0.08–1, the model's interpolation), horizontal flip, optional RandAugment (`randaugment=(N, M)`; the
-papers use timm's rand-m9-mstd0.5, i.e. N=2, M=9 with a Gaussian jitter of the magnitude that v2's RandAugment
-does not have), conversion to float, normalisation, optional random erasing (`reprob`, per-pixel Gaussian
-values as timm's "pixel" mode). The evaluation pipeline is timm's: the shorter side to `size / crop_pct`,
-centre crop, normalise (`crop_mode="squash"`: warp to the input size, as transformers does for CvT at 384).
+(scale 0.08–1, the model's interpolation), horizontal flip, optional RandAugment with timm's semantics
+(`randaugment="rand-m9-mstd0.5-inc1"`, see `randaugment.py`), conversion to float, normalisation, optional
+random erasing (`reprob`, per-pixel Gaussian values as timm's "pixel" mode); the video papers' short-side scale
+jitter and colours replace the crop / join the float steps when asked (see `video_augment.py`). The
+evaluation pipeline is timm's: the shorter side to `size / crop_pct`, centre crop, normalise
+(`crop_mode="squash"`: warp to the input size, as transformers does for CvT at 384).
 
 Inputs are PIL images or uint8 tensors (C, H, W); geometry runs on uint8 (or on PIL) and the float conversion
 comes last, so a pipeline never resizes a float copy of a full-size image. Videos are (C, T, H, W) uint8 clips:
@@ -27,6 +28,8 @@ from torch import Tensor, nn
 from torchvision.transforms import InterpolationMode, v2
 
 from ..errors import ConfigError
+from .randaugment import RandAugment, RandAugmentSpec, parse_randaugment
+from .video_augment import ColourAugment, ShortSideJitter
 
 Transform = Callable[[Tensor], Tensor]
 
@@ -47,19 +50,6 @@ def channel_stats(mean: Sequence[float], std: Sequence[float], in_chans: int) ->
     if in_chans == len(mean):
         return list(mean), list(std)
     return [sum(mean) / len(mean)] * in_chans, [sum(std) / len(std)] * in_chans
-
-
-def parse_randaugment(text: str | Sequence[int] | None) -> tuple[int, int] | None:
-    """"N,M" (number of ops, magnitude 0–30) -> (N, M); None, "" or "none" -> None; ConfigError otherwise."""
-    if text is None or (isinstance(text, str) and text.strip().lower() in ("", "none", "off")):
-        return None
-    try:
-        n, m = (int(v) for v in (text.split(",") if isinstance(text, str) else text))
-    except (TypeError, ValueError):
-        raise ConfigError(f"--randaugment expects N,M (number of ops, magnitude), e.g. 2,9; got {text!r}") from None
-    if not (n >= 1 and 0 <= m <= 30):
-        raise ConfigError(f"--randaugment N,M needs N >= 1 ops and a magnitude M in 0..30, got {n},{m}")
-    return n, m
 
 
 def interpolation_mode(name: str) -> InterpolationMode:
@@ -124,38 +114,47 @@ class _ShorterSideFor(nn.Module):
         return v2.functional.resize(x, [round(H * r), round(W * r)], interpolation=self.interpolation, antialias=True)
 
 
-def float_steps(mean: Sequence[float], std: Sequence[float]) -> list[nn.Module]:
-    """uint8 image -> normalised float tensor with len(mean) channels (the last step of every pipeline)."""
-    return [ToChannels(len(mean)), v2.ToDtype(torch.float32, scale=True), v2.Normalize(mean, std), v2.ToPureTensor()]
+def float_steps(mean: Sequence[float], std: Sequence[float], colour: Sequence[nn.Module] = ()) -> list[nn.Module]:
+    """uint8 image -> normalised float tensor with len(mean) channels (the last step of every pipeline);
+    `colour` steps run on the [0, 1] floats before the normalisation."""
+    return [ToChannels(len(mean)), v2.ToDtype(torch.float32, scale=True), *colour, v2.Normalize(mean, std),
+            v2.ToPureTensor()]
 
 
 def image_pipeline(size: tuple[int, int], mean: Sequence[float], std: Sequence[float], train: bool,
                    interpolation: str = "bicubic", crop_pct: float = 0.875, crop_mode: str = "center",
-                   randaugment: tuple[int, int] | None = None, reprob: float = 0.0, hflip: float = 0.5,
-                   scale: tuple[float, float] = (0.08, 1.0), video: bool = False) -> v2.Compose:
+                   randaugment: RandAugmentSpec | str | None = None, reprob: float = 0.0, hflip: float = 0.5,
+                   scale: tuple[float, float] = (0.08, 1.0), video: bool = False,
+                   scale_jitter: Sequence[float] | None = None, aspect_jitter: Sequence[float] | None = None,
+                   color_augment: Sequence[float] | None = None) -> v2.Compose:
     """The train (DeiT/timm) or eval (timm) pipeline for PIL images / uint8 (C, H, W) tensors -> float (C, H, W),
-    or with `video=True` for uint8 clips (C, T, H, W) -> float (C, T, H, W), one draw per clip."""
+    or with `video=True` for uint8 clips (C, T, H, W) -> float (C, T, H, W), one draw per clip. The video
+    papers' training crop replaces RandomResizedCrop when `scale_jitter` ([min, max] shorter side) is given,
+    and `color_augment` ([p, p_drop]) adds DMVR's colours (see `video_augment`)."""
     if not 0 <= reprob <= 1:
         raise ConfigError(f"--reprob must be a probability in [0, 1], got {reprob}")
     mode = interpolation_mode(interpolation)
     size = (size, size) if isinstance(size, int) else tuple(size)
-    if train:
+    if train and scale_jitter is not None:
+        geometry = [ShortSideJitter(scale_jitter, aspect_jitter, mode), v2.RandomCrop(size, pad_if_needed=True)]
+    elif train:
         geometry = [v2.RandomResizedCrop(size, scale=scale, interpolation=mode, antialias=True)]
         if hflip > 0:
             geometry.append(v2.RandomHorizontalFlip(hflip))
-        if randaugment is not None:
-            geometry.append(v2.RandAugment(num_ops=randaugment[0], magnitude=randaugment[1]))
+        if parse_randaugment(randaugment) is not None:  # timm fills with the mean, resamples as the crop does
+            geometry.append(RandAugment(randaugment, interpolation=mode, mean=mean))
     else:
         geometry = eval_resize(size, crop_pct, mode, crop_mode)
     tail = [v2.RandomErasing(p=reprob, value="random")] if train and reprob > 0 else []
-    steps = [*geometry, v2.ToImage(), *float_steps(mean, std), *tail]  # PIL geometry stays PIL (as timm)
+    colour = [ColourAugment(*color_augment)] if train and color_augment is not None else []
+    steps = [*geometry, v2.ToImage(), *float_steps(mean, std, colour), *tail]  # PIL geometry stays PIL (as timm)
     if video:  # (C, T, H, W) clip <-> (T, C, H, W) frames batch
         steps = [ClipLayout(), *steps, ClipLayout()]
     return v2.Compose(steps)
 
 
 def affine_pipeline(mean: Sequence[float], std: Sequence[float], train: bool,
-                    randaugment: tuple[int, int] | None = None, reprob: float = 0.0) -> v2.Compose:
+                    randaugment: RandAugmentSpec | str | None = None, reprob: float = 0.0) -> v2.Compose:
     """For images where a flip or a crop changes the class (digits): a small random rotation, scale and shift
     (and optional RandAugment / random erasing) on float (C, H, W) images in [0, 1], then normalisation."""
     if not 0 <= reprob <= 1:
@@ -164,8 +163,9 @@ def affine_pipeline(mean: Sequence[float], std: Sequence[float], train: bool,
     if train:
         steps.append(v2.RandomAffine(degrees=12, translate=(0.1, 0.1), scale=(0.9, 1.1),
                                      interpolation=InterpolationMode.BILINEAR))
-        if randaugment is not None:
-            steps.append(v2.RandAugment(num_ops=randaugment[0], magnitude=randaugment[1]))
+        if parse_randaugment(randaugment) is not None:  # on uint8, as the operations are Pillow's
+            steps += [v2.ToDtype(torch.uint8, scale=True), RandAugment(randaugment, "bilinear", mean),
+                      v2.ToDtype(torch.float32, scale=True)]
     steps.append(v2.Normalize(mean, std))
     if train and reprob > 0:
         steps.append(v2.RandomErasing(p=reprob, value="random"))

@@ -1,13 +1,17 @@
-"""AdamW with the usual no-decay groups: biases, norm weights (every 1-D parameter) and the model's
-`no_weight_decay()` names (class/distillation tokens, position tables) are not decayed. With a layer decay
-rate, each (layer, decay) pair is its own group with lr · rate^(L + 1 − layer) (see `layer_decay`)."""
+"""AdamW (DeiT, Swin, CvT, MViT) or SGD with momentum (TimeSformer, ViViT) with the usual no-decay groups:
+biases, norm weights (every 1-D parameter) and the model's `no_weight_decay()` names (class/distillation tokens,
+position tables) are not decayed. With a layer decay rate, each (layer, decay) pair is its own group with
+lr · rate^(L + 1 − layer) (see `layer_decay`)."""
 
 from __future__ import annotations
 
 import torch
 from torch import nn
 
+from ..errors import ConfigError
 from .layer_decay import lr_scales
+
+OPTIMIZERS = ("adamw", "sgd")
 
 
 def param_groups(model: nn.Module, weight_decay: float, layer_decay: float | None = None) -> list[dict]:
@@ -31,9 +35,15 @@ def param_groups(model: nn.Module, weight_decay: float, layer_decay: float | Non
 
 
 def build_optimizer(model: nn.Module, lr: float, weight_decay: float = 0.05,
-                    betas: tuple[float, float] = (0.9, 0.999), layer_decay: float | None = None) -> torch.optim.AdamW:
-    """AdamW whose groups start at lr · lr_scale (the schedule then scales every group alike)."""
+                    betas: tuple[float, float] = (0.9, 0.999), layer_decay: float | None = None, opt: str = "adamw",
+                    momentum: float = 0.9, nesterov: bool = False) -> torch.optim.Optimizer:
+    """AdamW, or SGD with `momentum` (optionally Nesterov's), whose groups start at lr · lr_scale (the schedule
+    then scales every group alike)."""
+    if opt not in OPTIMIZERS:
+        raise ConfigError(f"--opt must be one of {', '.join(OPTIMIZERS)}, got {opt!r}")
     groups = param_groups(model, weight_decay, layer_decay)
     for g in groups:
         g["lr"] = lr * g["lr_scale"]
+    if opt == "sgd":
+        return torch.optim.SGD(groups, lr=lr, momentum=momentum, nesterov=nesterov and momentum > 0)
     return torch.optim.AdamW(groups, lr=lr, betas=betas)

@@ -19,7 +19,7 @@ from torch.utils.data import Subset
 
 from ..checkpoint import _atomic_write, load_state_dict, save_checkpoint
 from ..convert.video_init import INFLATIONS
-from ..data import build_dataset, data_info, default_workers, model_data_config, parse_randaugment
+from ..data import build_dataset, data_info, default_workers, parse_randaugment
 from ..data.mixing import BatchMix
 from ..data.video_folder import SAMPLINGS
 from ..errors import CheckpointError, ConfigError
@@ -32,8 +32,9 @@ from .ema import EMA
 from .engine import DistillHeads, DivergedError, evaluate, train_one_epoch
 from .finetune import init_from_checkpoint
 from .losses import KINDS, DistillationLoss
+from .lr_rule import resolve_lr
 from .optim import build_optimizer
-from .schedule import WarmupCosine
+from .recipe import build_schedule, check_recipe, run_data_config, train_options, views_evaluation
 from .state import load_training_state, save_training_state
 
 
@@ -55,7 +56,7 @@ class TrainConfig:
     clip_grad: float | None = 1.0         # global gradient-norm clip (None: off)
     label_smoothing: float = 0.1          # on the true label only (DeiT §5.2)
     augment: bool = True                  # the dataset's training augmentation
-    randaugment: str | None = None        # "N,M": v2 RandAugment, N ops of magnitude M (DeiT: 2,9)
+    randaugment: str | None = None        # timm's RandAugment string (DeiT: rand-m9-mstd0.5-inc1; "N,M" = rand-mM-nN)
     reprob: float = 0.0                   # random-erasing probability (DeiT: 0.25)
     mixup: float = 0.0                    # Mixup alpha (DeiT: 0.8; 0 = off)
     cutmix: float = 0.0                   # CutMix alpha (DeiT: 1.0; 0 = off)
@@ -86,6 +87,24 @@ class TrainConfig:
     seed: int = 0
     limit: int | None = None              # use only the first `limit` training samples (quick checks)
     progress: bool = True                 # rich progress bar and per-epoch lines (rank 0)
+    # the papers' training (recipes/): lr by rule, optimiser, schedule ends, crops, test views (train/recipe.py)
+    lr_base: float | None = None          # if set, lr = lr_base × rule(global batch / lr_base_size); --lr overrides it
+    lr_base_size: int = 512               # the reference global batch of lr_base (DeiT: 512)
+    lr_rule: str = "linear"               # linear | sqrt
+    ref_global_batch: int | None = None   # the paper's global batch (a run at another one says what lr it got)
+    opt: str = "adamw"                    # adamw | sgd
+    momentum: float = 0.9                 # SGD momentum
+    nesterov: bool = False                # SGD with Nesterov momentum
+    warmup_lr: float = 0.0                # the warm-up starts at this lr (absolute, timm's --warmup-lr)
+    min_lr: float | None = None           # the cosine ends at this lr (absolute, timm's --min-lr; else min_lr_ratio)
+    sched: str = "cosine"                 # cosine | multistep (lr × decay_rate at each of decay_milestones)
+    decay_milestones: tuple[float, ...] = ()  # epochs (multistep)
+    decay_rate: float = 0.1
+    crop_pct: float | None = None         # evaluation crop ratio (None: the model's data config)
+    scale_jitter: tuple[int, int] | None = None       # training crop: shorter side in [min, max] px, random crop
+    aspect_jitter: tuple[float, float] | None = None  # then height and width × factors in [lo, hi] (ViViT / DMVR)
+    color_augment: tuple[float, float] | None = None  # DMVR colour jitter probability, grey probability (ViViT)
+    test_views: str = "1x1"               # video: clips × crops of the final evaluation (and of `vitkit eval`)
 
     def out_dir(self) -> Path:
         return Path(self.out) if self.out else Path("runs") / self.model
@@ -123,6 +142,7 @@ class TrainConfig:
             if not ok:
                 raise ConfigError(message)
         parse_randaugment(self.randaugment)
+        check_recipe(self)
 
     def settings(self) -> dict:
         """What must not change between a run and its resumption (everything but where it runs and writes)."""
@@ -201,9 +221,10 @@ def build_model(cfg: TrainConfig) -> tuple[nn.Module, object, object]:
     with probe_ctx:
         probe = create_model(cfg.model, **cfg.overrides)
     shape = probe.input_shape()
-    data_cfg, video = model_data_config(probe), {"frame_stride": cfg.frame_stride, "sampling": cfg.sampling}
+    data_cfg, video = run_data_config(cfg, probe), {"frame_stride": cfg.frame_stride, "sampling": cfg.sampling}
     train_set = build_dataset(cfg.data, "train", shape, augment=cfg.augment, data_cfg=data_cfg,
-                              randaugment=parse_randaugment(cfg.randaugment), reprob=cfg.reprob, **video)
+                              randaugment=cfg.randaugment, reprob=cfg.reprob, train_options=train_options(cfg),
+                              **video)
     val_set = build_dataset(cfg.data, "val", shape, data_cfg=data_cfg, **video)
     n = train_set.num_classes
     if "num_classes" in cfg.overrides and cfg.overrides["num_classes"] != n:
@@ -261,6 +282,11 @@ def _train(cfg: TrainConfig, info: DistInfo, console) -> TrainResult:
 
     console = console or Console(stderr=True)
     say = console.print if (info.is_main and cfg.progress) else (lambda *a, **k: None)
+    lr, lr_note = resolve_lr(cfg.lr, cfg.lr_base, cfg.lr_base_size, cfg.lr_rule, cfg.batch_size, cfg.accum_steps,
+                             info.world_size, cfg.ref_global_batch)
+    cfg = dataclasses.replace(cfg, lr=lr)  # the resolved lr is the run's (config.yaml, resume checks)
+    if lr_note and info.is_main:
+        console.print(lr_note, highlight=False, soft_wrap=True)
     device = resolve_device(cfg.device, info.local_rank)
     check_precision(cfg.precision, device)
     out = cfg.out_dir()
@@ -279,10 +305,11 @@ def _train(cfg: TrainConfig, info: DistInfo, console) -> TrainResult:
     loaders = build_loaders(train_set, val_set, cfg.batch_size, info, cfg.seed, workers,
                             pin_memory=device.type == "cuda", repeated_aug=cfg.repeated_aug, mix=mix)
 
-    optimizer = build_optimizer(model, cfg.lr, cfg.weight_decay, layer_decay=cfg.layer_decay)
+    optimizer = build_optimizer(model, cfg.lr, cfg.weight_decay, layer_decay=cfg.layer_decay, opt=cfg.opt,
+                                momentum=cfg.momentum, nesterov=cfg.nesterov)
     steps = math.ceil(len(loaders.train) / cfg.accum_steps)  # optimiser steps per epoch
+    scheduler = build_schedule(cfg, optimizer, steps)
     total = max(1, cfg.epochs * steps)
-    scheduler = WarmupCosine(optimizer, min(round(cfg.warmup_epochs * steps), total), total, cfg.min_lr_ratio)
     call_model = DistillHeads(model) if criterion.kind != "none" and getattr(model, "head_dist", None) is not None \
         else model
     routes = choose_routes(cfg.precision, call_model, criterion, model.input_shape(), device, cfg.batch_size, total,
@@ -324,7 +351,7 @@ def _train(cfg: TrainConfig, info: DistInfo, console) -> TrainResult:
         out.mkdir(parents=True, exist_ok=True)
         base = train_set.dataset if isinstance(train_set, Subset) else train_set
         (out / "data.json").write_text(json.dumps(data_info(cfg.data, base, model.input_shape()[0],
-                                                            model_data_config(model))))
+                                                            run_data_config(cfg, model))))
         from .config_file import save_config
 
         save_config(out / "config.yaml", cfg, routes=routes.as_dict())
@@ -382,6 +409,7 @@ def _train(cfg: TrainConfig, info: DistInfo, console) -> TrainResult:
             final = ema.module
             say("the EMA weights scored higher; model.safetensors holds them")
         save_checkpoint(final, out / "model.safetensors")
+        views_evaluation(cfg, final, device, precision, say, out)
         if history:
             plot_curves(out / "curves.png", history)
         if writer is not None:

@@ -1,7 +1,8 @@
 """Choosing a DeiT teacher (arXiv 2012.12877, §5.2: a convnet teacher beats a transformer one): a vitkit
 checkpoint file, a registered vitkit model name (random init or a weights file), or "tv:<name>" for any
-torchvision classification model (random init or a local state-dict file). The teacher is returned frozen
-in eval mode; `DistillationLoss` keeps it out of the student's optimiser and state dict.
+torchvision classification model (random init or a local state-dict file; timm's RegNet layout, as DeiT's
+regnety_160.pth, is converted for torchvision's RegNets). The teacher is returned frozen in eval mode;
+`DistillationLoss` keeps it out of the student's optimiser and state dict.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from pathlib import Path
 from torch import nn
 
 from ..checkpoint import load_checkpoint, read_state_dict
+from ..convert.regnet import is_timm_regnet, regnet_from_timm
 from ..errors import CheckpointError, ConfigError
 from ..registry import create_model
 
@@ -30,6 +32,8 @@ def torchvision_model(name: str, num_classes: int, weights: str | Path | None = 
     model = torchvision.models.get_model(name, weights=None, num_classes=num_classes)
     if weights is not None:
         sd, _ = read_state_dict(weights)
+        if name.startswith("regnet") and is_timm_regnet(sd):  # DeiT's teacher file (timm's regnety_160)
+            sd = regnet_from_timm(sd)
         missing, unexpected = model.load_state_dict(sd, strict=False)
         if missing or unexpected:
             raise CheckpointError(f"{str(weights)!r} does not match torchvision {name}: {len(missing)} missing and "
