@@ -196,7 +196,9 @@ def check_paths(args) -> None:
         run_dir = TrainConfig(model=model, out=out).out_dir() if model else Path(MainJob().out)
         check_output_path(run_dir, "run folder", folder=True)
         if settings.get("resume"):
-            check_input_file(run_dir / "last.pt", "--resume: the run state", CheckpointError)
+            from .train.keeper import resume_file
+
+            check_input_file(resume_file(run_dir, bool(settings.get("fsdp"))), "--resume: the run state", CheckpointError)
     elif getattr(args, "out", None) is not None:
         check_output_path(args.out, "--out", folder=args.command in FOLDER_OUTPUTS)
 
@@ -311,6 +313,22 @@ def _train_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--repeated-aug", type=positive_int, metavar="K", help="copies of each image per epoch, spread "
                    "over the ranks (DeiT's sampler; default 1: off)")
     _clip_args(g, defaults=False)
+    _large_model_args(p)
+
+
+def _large_model_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("large models and kept checkpoints (README: Training large models)")
+    g.add_argument("--fsdp", action="store_true", help="shard weights, gradients and optimiser state over the ranks "
+                   "(FSDP2, a unit per block; checkpoints are sharded: last.sharded)")
+    g.add_argument("--fsdp-offload", action="store_true", help="with --fsdp: keep shards and optimiser state in host "
+                   "memory")
+    g.add_argument("--ema-device", choices=("same", "cpu"), help="where the EMA weights live (default same: the "
+                   "training device)")
+    g.add_argument("--ema-every", type=positive_int, metavar="N", help="update the EMA every N optimiser steps, with "
+                   "decay^N (default 1)")
+    g.add_argument("--val-batch-size", type=positive_int, help="evaluation batch per process (default: --batch-size)")
+    g.add_argument("--checkpoint-hist", type=non_negative_int, metavar="K", help="keep the K best weights by "
+                   "validation top-1 as checkpoint-<epoch>.safetensors (default 0; best.safetensors is always kept)")
 
 
 def train_settings(args) -> dict:

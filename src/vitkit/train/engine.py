@@ -110,6 +110,7 @@ def train_one_epoch(model: nn.Module, loader: Iterable, criterion: nn.Module, op
             if scaler is not None:
                 scaler.unscale_(optimizer)
             norm = nn.utils.clip_grad_norm_(params, clip_grad or math.inf)
+            norm = norm.full_tensor() if hasattr(norm, "full_tensor") else norm  # FSDP: a DTensor over the ranks
             t["grad_norm"] = float(norm)
             if scaler is None and not math.isfinite(t["grad_norm"]):  # the same on every rank: grads are all-reduced
                 raise DivergedError(f"the gradient norm became {t['grad_norm']} at epoch {epoch}, step {step} while "

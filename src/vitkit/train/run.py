@@ -17,7 +17,7 @@ import torch
 from torch import nn
 from torch.utils.data import Subset
 
-from ..checkpoint import _atomic_write, load_state_dict, save_checkpoint
+from ..checkpoint import _atomic_write
 from ..convert.video_init import INFLATIONS
 from ..data import build_dataset, data_info, default_workers, model_data_config, parse_randaugment
 from ..data.mixing import BatchMix
@@ -32,7 +32,9 @@ from .finetune import init_from_checkpoint
 from .losses import KINDS, DistillationLoss
 from .optim import build_optimizer
 from .schedule import WarmupCosine
-from .state import load_training_state, save_training_state
+from .fsdp import fully_shard_model
+from .keeper import Keeper
+from .lock import RunLock
 
 
 @dataclass(frozen=True)
@@ -84,6 +86,13 @@ class TrainConfig:
     seed: int = 0
     limit: int | None = None              # use only the first `limit` training samples (quick checks)
     progress: bool = True                 # rich progress bar and per-epoch lines (rank 0)
+    # large models and run hygiene: FSDP, host-memory EMA, evaluation batch, kept checkpoints (train/keeper.py)
+    fsdp: bool = False                    # shard weights, gradients and optimiser state over the ranks (FSDP2)
+    fsdp_offload: bool = False            # with fsdp: keep the shards and optimiser state in host memory
+    ema_device: str = "same"              # "same" (the training device) or "cpu" (host memory)
+    ema_every: int = 1                    # average every N optimiser steps (with decay^N)
+    val_batch_size: int | None = None     # evaluation batch (None: batch_size)
+    checkpoint_hist: int = 0              # keep the best K weights by validation top-1 (0: best.safetensors only)
 
     def out_dir(self) -> Path:
         return Path(self.out) if self.out else Path("runs") / self.model
@@ -116,6 +125,12 @@ class TrainConfig:
             (self.repeated_aug >= 1, f"--repeated-aug must be at least 1, got {self.repeated_aug}"),
             (self.frame_stride >= 1, f"--frame-stride must be at least 1, got {self.frame_stride}"),
             (self.sampling in SAMPLINGS, f"--sampling must be one of {', '.join(SAMPLINGS)}, got {self.sampling!r}"),
+            (self.fsdp or not self.fsdp_offload, "--fsdp-offload needs --fsdp (it offloads FSDP's shards)"),
+            (self.ema_device in EMA_DEVICES, f"--ema-device must be one of {', '.join(EMA_DEVICES)}, got {self.ema_device!r}"),
+            (self.ema_every >= 1, f"--ema-every must be at least 1, got {self.ema_every}"),
+            (self.val_batch_size is None or self.val_batch_size >= 1,
+             f"--val-batch-size must be at least 1, got {self.val_batch_size}"),
+            (self.checkpoint_hist >= 0, f"--checkpoint-hist must be non-negative, got {self.checkpoint_hist}"),
         ]
         for ok, message in checks:
             if not ok:
@@ -129,7 +144,8 @@ class TrainConfig:
 
 # Options that change where and how fast a run goes, never its result (so --resume may change them).
 RUNTIME_FIELDS = ("out", "resume", "force", "save_every", "log_dir", "workers", "progress", "device", "compile",
-                  "grad_checkpointing")
+                  "grad_checkpointing", "fsdp", "fsdp_offload", "ema_device", "val_batch_size", "checkpoint_hist")
+EMA_DEVICES = ("same", "cpu")
 
 
 @dataclass
@@ -238,13 +254,15 @@ def train(cfg: TrainConfig, console=None) -> TrainResult:
     """Run `cfg`; returns the trained model (unwrapped), its per-epoch history and the run folder."""
     cfg.validate()
     info = init_distributed(cfg.device)
+    lock = RunLock(cfg.out_dir())
     try:
-        return _train(cfg, info, console)
+        return _train(cfg, info, console, lock)
     finally:
+        lock.release()
         cleanup(info)
 
 
-def _train(cfg: TrainConfig, info: DistInfo, console) -> TrainResult:
+def _train(cfg: TrainConfig, info: DistInfo, console, lock: RunLock) -> TrainResult:
     from rich.console import Console
 
     console = console or Console(stderr=True)
@@ -260,23 +278,29 @@ def _train(cfg: TrainConfig, info: DistInfo, console) -> TrainResult:
         model.set_grad_checkpointing(True)
     model.to(device)
     criterion = build_criterion(cfg, model.num_classes, device)
-    workers = default_workers(cfg.data) if cfg.workers is None else cfg.workers
+    workers = default_workers(cfg.data, info.local_world_size) if cfg.workers is None else cfg.workers
     # Mixup/CutMix targets are soft (B, K); CrossEntropyLoss smooths them as (1 - ε)·p + ε/K
     mix = BatchMix(model.num_classes, cfg.mixup, cfg.cutmix, cfg.mix_prob, cfg.switch_prob) \
         if cfg.mixup > 0 or cfg.cutmix > 0 else None
     loaders = build_loaders(train_set, val_set, cfg.batch_size, info, cfg.seed, workers,
-                            pin_memory=device.type == "cuda", repeated_aug=cfg.repeated_aug, mix=mix)
-
+                            pin_memory=device.type == "cuda", repeated_aug=cfg.repeated_aug, mix=mix,
+                            val_batch_size=cfg.val_batch_size)
+    ema_device = torch.device("cpu") if cfg.ema_device == "cpu" else device
+    ema = EMA(model, cfg.ema, ema_device, cfg.ema_every) if cfg.ema else None
+    if cfg.fsdp:  # before the optimiser, which then holds the shards
+        fully_shard_model(model, info, device, cfg.precision, cfg.fsdp_offload)
+        if ema is not None:
+            fully_shard_model(ema.module, info, device, cfg.precision, offload=ema_device.type == "cpu")
     optimizer = build_optimizer(model, cfg.lr, cfg.weight_decay, layer_decay=cfg.layer_decay)
     steps = math.ceil(len(loaders.train) / cfg.accum_steps)  # optimiser steps per epoch
     total = max(1, cfg.epochs * steps)
     scheduler = WarmupCosine(optimizer, min(round(cfg.warmup_epochs * steps), total), total, cfg.min_lr_ratio)
     scaler = torch.amp.GradScaler(device.type) if cfg.precision == "fp16" else None
-    ema = EMA(model, cfg.ema, device) if cfg.ema else None
+    keeper = Keeper(out, info, cfg.fsdp, model, optimizer, scheduler, scaler, ema, cfg.settings(), cfg.checkpoint_hist)
     start_epoch, start_step, totals, history = 0, 0, None, []
     if cfg.resume:
-        path = out / "last.pt"
-        state = load_training_state(path)
+        path = keeper.last
+        state = keeper.read()
         changed = changed_settings(state["settings"], cfg.settings())
         if state["model_name"] != model.model_name:
             changed.insert(0, f"model ({state['model_name']!r} -> {model.model_name!r})")
@@ -285,13 +309,7 @@ def _train(cfg: TrainConfig, info: DistInfo, console) -> TrainResult:
                                   f"({'; '.join(changed)}); use the same settings, another --out, or --force")
         if changed:
             say(f"resuming with changed settings (--force): {'; '.join(changed)}")
-        load_state_dict(model, state["model"], str(path))
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        if scaler is not None and state.get("scaler"):
-            scaler.load_state_dict(state["scaler"])
-        if ema is not None and state.get("ema"):
-            ema.load_state_dict(state["ema"])
+        state = keeper.resume()
         start_epoch, start_step = state["epoch"] + 1, state.get("step", 0)
         totals, history = (state.get("totals") or None) if start_step else None, list(state["history"])
         where = f", step {start_step} of epoch {start_epoch + 1}" if start_step else ""
@@ -299,11 +317,11 @@ def _train(cfg: TrainConfig, info: DistInfo, console) -> TrainResult:
 
     train_model = DistillHeads(model) if criterion.kind != "none" and getattr(model, "head_dist", None) is not None \
         else model
-    train_model = wrap_ddp(train_model, info, device)
+    train_model = train_model if cfg.fsdp else wrap_ddp(train_model, info, device)
     if cfg.compile:
         train_model = torch.compile(train_model)
-    if info.is_main:
-        out.mkdir(parents=True, exist_ok=True)
+    if info.is_main:  # rank 0 alone writes, under the folder's lock (a second run on it refuses here)
+        lock.acquire()
         base = train_set.dataset if isinstance(train_set, Subset) else train_set
         (out / "data.json").write_text(json.dumps(data_info(cfg.data, base, model.input_shape()[0],
                                                             model_data_config(model))))
@@ -312,10 +330,7 @@ def _train(cfg: TrainConfig, info: DistInfo, console) -> TrainResult:
         save_config(out / "config.yaml", cfg)
     writer = _tensorboard(cfg.log_dir, say) if info.is_main else None
 
-    def save(epoch_done: int, step: int = 0, partial: dict | None = None) -> None:
-        if info.is_main:
-            save_training_state(out / "last.pt", model, optimizer, scheduler, epoch_done, history, cfg.settings(),
-                                step=step, totals=partial, scaler=scaler, ema=ema)
+    save = lambda epoch_done, step=0, partial=None: keeper.save(epoch_done, history, step, partial)
 
     elapsed = 0.0
     for epoch in range(start_epoch, cfg.epochs):
@@ -332,11 +347,14 @@ def _train(cfg: TrainConfig, info: DistInfo, console) -> TrainResult:
                                     accum_steps=cfg.accum_steps, scaler=scaler, ema=ema, ema_source=model, info=info,
                                     seed=cfg.seed, start_step=start_step, totals=totals, on_step=on_step)
         except DivergedError as e:
-            kept = f"; the last good checkpoint is {str(out / 'last.pt')!r}" if (out / "last.pt").exists() else ""
+            kept = f"; the last good checkpoint is {str(keeper.last)!r}" if keeper.last.exists() else ""
             raise DivergedError(f"{e}{kept}") from None
         start_step, totals = 0, None
         val = evaluate(model, loaders.val, cfg.precision, device, info)
-        val_ema = evaluate(ema.module, loaders.val, cfg.precision, device, info) if ema is not None else None
+        val_ema = None
+        if ema is not None:
+            with ema.on(device) as averaged:
+                val_ema = evaluate(averaged, loaders.val, cfg.precision, device, info)
         dt = time.perf_counter() - t0
         elapsed += dt
         row = {"epoch": epoch, "train_loss": round(stats["train_loss"], 5), "val_loss": round(val["loss"], 5),
@@ -347,6 +365,7 @@ def _train(cfg: TrainConfig, info: DistInfo, console) -> TrainResult:
                "epoch_time": round(dt, 3)}
         history.append(row)
         save(epoch)
+        keeper.epoch_end(epoch, history)
         if info.is_main:
             write_metrics(out / "metrics.csv", history)
             if writer is not None:
@@ -358,12 +377,12 @@ def _train(cfg: TrainConfig, info: DistInfo, console) -> TrainResult:
         say(f"epoch {epoch + 1}/{cfg.epochs}  loss {row['train_loss']:.4f}  val acc {row['val_acc1']:.2f}%{ema_text}  "
             f"({dt:.1f}s)")
         barrier(info)
+    final = model
+    if ema is not None and history and (history[-1]["val_ema_acc1"] or 0) > history[-1]["val_acc1"]:
+        final = ema.module
+        say("the EMA weights scored higher; model.safetensors holds them")
+    keeper.final(final)
     if info.is_main:
-        final = model
-        if ema is not None and history and (history[-1]["val_ema_acc1"] or 0) > history[-1]["val_acc1"]:
-            final = ema.module
-            say("the EMA weights scored higher; model.safetensors holds them")
-        save_checkpoint(final, out / "model.safetensors")
         if history:
             plot_curves(out / "curves.png", history)
         if writer is not None:
