@@ -172,8 +172,8 @@ def check_paths(args) -> None:
         check_input_file(args.checkpoint, "checkpoint", CheckpointError)
     for dest, flag, error in (("weights", "weights file", CheckpointError), ("teacher_weights", "--teacher-weights",
                               CheckpointError), ("input", "--input", DataError)):
-        if getattr(args, dest, None):
-            check_input_file(getattr(args, dest), flag, error)
+        if getattr(args, dest, None) and not (dest == "weights" and Path(args.weights).is_dir()):
+            check_input_file(getattr(args, dest), flag, error)  # a folder given to convert: a sharded checkpoint
     for f in getattr(args, "files", None) or []:
         check_input_file(f, "input file")
     teacher = getattr(args, "teacher", None)
@@ -414,15 +414,22 @@ def _serving_model(args):
     return (optimize_for_inference(model) if args.fast else model), device, precision
 
 
+def _progress_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--no-progress", dest="progress", action="store_false",
+                   help="no progress bar (there is none anyway when stderr is not a terminal)")
+
+
 def _eval_args(p: argparse.ArgumentParser) -> None:
     _model_args(p)
     p.add_argument("--data", default="digits", help="'digits', 'moving-digits' or a folder")
     p.add_argument("--split", choices=("train", "val", "test"), default="test")
-    p.add_argument("--batch-size", type=positive_int, default=256)
+    p.add_argument("--batch-size", type=positive_int, default=256, help="clips per forward (with --test-views, a "
+                   "video's views count: batch 8 at 4x3 is 8 clips, the views of one video chunked to fit) (default 256)")
     p.add_argument("--workers", type=non_negative_int, help="DataLoader worker processes (default: the machine's "
                    "cores for folders, 0 for the bundled sets)")
     p.add_argument("--test-views", default="1x1", metavar="TxS",
                    help="video models: T temporal clips x S spatial crops per video, logits averaged (e.g. 4x3)")
+    _progress_arg(p)
     _clip_args(p)
     _add_serving_args(p)
 
@@ -440,11 +447,13 @@ def _eval(args) -> int:
                          frame_stride=args.frame_stride, sampling=args.sampling, test_views=views)
     if data.num_classes != model.num_classes:
         raise DataError(f"the model predicts {model.num_classes} classes but {args.data!r} has {data.num_classes}")
-    if views != (1, 1):
-        model = ViewAverage(model)
+    per_video = views[0] * views[1]
+    if per_video > 1:
+        model = ViewAverage(model, max_clips=args.batch_size)
     workers = default_workers(args.data) if args.workers is None else args.workers
-    loader = DataLoader(data, args.batch_size, num_workers=workers, pin_memory=device.type == "cuda")
-    m = evaluate(model, loader, precision, device)
+    loader = DataLoader(data, max(1, args.batch_size // per_video), num_workers=workers,
+                        pin_memory=device.type == "cuda")
+    m = evaluate(model, loader, precision, device, progress=args.progress)
     print(f"{args.checkpoint} on {args.data} {args.split} ({len(data)} samples): top-1 {m['acc1']:.2f}%  "
           f"top-5 {m['acc5']:.2f}%  loss {m['loss']:.4f}")
     return 0
@@ -505,6 +514,7 @@ def _profile_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--train", action="store_true", help="throughput and memory of a training step (fwd + bwd)")
     p.add_argument("--sweep", type=_sweep, help="KEY=N1,N2,...: profile at every img_size (or num_frames)")
     p.add_argument("--plot", help="with --sweep: draw GMACs, params, throughput and memory against the size (PNG)")
+    _progress_arg(p)
     out = p.add_mutually_exclusive_group()
     out.add_argument("--json", action="store_true", help="print the rows as JSON instead of a table")
     out.add_argument("--csv", action="store_true", help="print the rows as CSV instead of a table")
@@ -536,7 +546,15 @@ def _profile(args) -> int:
     device, precision = _device_and_precision(args)
     options = dict(batch_size=args.batch_size, throughput=not args.no_throughput, memory=args.memory,
                    device=device, precision=precision, train=args.train, fast=args.fast, **overrides)
-    rows = sweep(names, key, values, **options) if key else [profile_model(n, **options) for n in names]
+    if key:
+        from .train.engine import progress_bar
+
+        bar, task = progress_bar(args.progress, f"sweep {key}", len(names) * len(values))
+        with bar:
+            rows = sweep(names, key, values, on_row=lambda row: bar.update(task, advance=1, info=row["model"]),
+                         **options)
+    else:
+        rows = [profile_model(n, **options) for n in names]
     if args.plot:
         plot_sweep(rows, key, args.plot)
     if args.json or args.csv:
@@ -617,8 +635,11 @@ def _visualize(args) -> int:
 
 
 def _convert_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("weights", help="a timm / HF / torchvision / official / vitkit weights file")
-    p.add_argument("--model", required=True, help="the registered vitkit name the weights are for")
+    p.add_argument("weights", help="a timm / HF / torchvision / official / vitkit weights file, or an FSDP run's "
+                   "sharded checkpoint (its folder or last.sharded)")
+    p.add_argument("--model", help="the registered vitkit name the weights are for (not for a sharded checkpoint, "
+                   "which names its model)")
+    p.add_argument("--ema", action="store_true", help="a sharded checkpoint's EMA weights instead of the model's")
     p.add_argument("--out", required=True, help="vitkit .safetensors to write (weights + name + config)")
     _add_overrides(p)
 
@@ -626,7 +647,16 @@ def _convert_args(p: argparse.ArgumentParser) -> None:
 def _convert(args) -> int:
     from .checkpoint import load_weights, save_checkpoint
     from .registry import create_model
+    from .train.sharded_state import is_sharded_checkpoint, load_sharded_weights
 
+    if is_sharded_checkpoint(args.weights):
+        model = load_sharded_weights(args.weights, ema=args.ema)
+        save_checkpoint(model, args.out)
+        print(f"{args.weights} (sharded{', EMA' if args.ema else ''}) -> {args.out} ({model.model_name})")
+        return 0
+    if not args.model:
+        raise ConfigError(f"convert: --model is required for {args.weights!r} (a weights file without a sharded "
+                          "checkpoint's metadata): give the registered vitkit name the weights are for")
     model = create_model(args.model, **overrides_dict(args.override))
     source = load_weights(model, args.weights)
     save_checkpoint(model, args.out)

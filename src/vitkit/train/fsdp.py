@@ -58,9 +58,10 @@ def fully_shard_model(model: nn.Module, info: DistInfo, device: torch.device, pr
                    mp_policy=MixedPrecisionPolicy(param_dtype=_DTYPES.get(precision), reduce_dtype=torch.float32))
     for unit in shard_units(model):
         fully_shard(unit, **options)
-    with warnings.catch_warnings():  # heads return views of the token tensor; nothing writes into them in place
-        warnings.filterwarnings("ignore", message=".*returned a view tensor.*")
-        fully_shard(model, **options)
+    fully_shard(model, **options)
+    # FSDP warns, on the first forward, that the logits are a view (of the class-token slice): nothing in the
+    # trainer writes into them in place, which is the case the warning is about
+    warnings.filterwarnings("ignore", message=r"FSDP2-wrapped module \(FSDP\w+\) returned a view tensor")
     if hasattr(model, "forward_distill"):  # DeiT's two heads are called through this method, not forward
         register_fsdp_forward_method(model, "forward_distill")
     return model

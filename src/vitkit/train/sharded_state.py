@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import warnings
 from pathlib import Path
 
 import torch
@@ -23,7 +24,7 @@ from torch import nn
 from ..checkpoint import _atomic_write
 from ..errors import CheckpointError
 from .distributed import DistInfo, barrier
-from .state import FORMAT, rng_states
+from .state import FORMAT, _disk_full, disk_full_message, rng_states
 
 POINTER = "last.sharded"
 FOLDER = "sharded"
@@ -33,6 +34,8 @@ def _dcp():
     import torch.distributed.checkpoint as dcp
     from torch.distributed.checkpoint import state_dict as sd
 
+    # one process without a process group is a supported case here (1-process runs, convert), not a slip
+    warnings.filterwarnings("ignore", message="torch.distributed is disabled, unavailable or uninitialized")
     return dcp, sd
 
 
@@ -53,30 +56,58 @@ def save_sharded_state(out: Path, model: nn.Module, optimizer, scheduler, epoch:
                        ema=None, write=None) -> Path:
     """Write the training state as a sharded checkpoint under `out` (every rank calls this); returns its folder.
     `write(tensors, folder)` replaces DCP's save (tests use it to fail mid-save)."""
+    from torch.distributed.checkpoint.api import CheckpointException  # a BaseException
+
     dcp, _ = _dcp()
     name = f"epoch{epoch + 1:04d}-step{step:06d}"
     root = out / FOLDER
     tmp, final = root / f".{name}.tmp", root / name
     if info.is_main:
-        shutil.rmtree(tmp, ignore_errors=True)  # a leftover of a save killed at this very position
+        for leftover in root.glob(".*.tmp"):  # of saves killed half-way
+            shutil.rmtree(leftover, ignore_errors=True)
         tmp.mkdir(parents=True)
     barrier(info)
-    (write or (lambda tensors, folder: dcp.save(tensors, checkpoint_id=folder)))(_tensor_state(model, optimizer, ema), tmp)
-    if info.is_main:
-        extra = {"format": FORMAT, "model_name": getattr(model, "model_name", None),
-                 "model_config": _config_json(model), "scheduler": scheduler.state_dict() if scheduler else None,
-                 "epoch": epoch, "step": step, "totals": dict(totals or {}), "history": history, "settings": settings,
-                 "scaler": scaler.state_dict() if scaler is not None else None, "rng": rng_states(),
-                 "ema_counts": _ema_counts(ema), "world_size": info.world_size}
-        torch.save(extra, tmp / "extra.pt")
-        shutil.rmtree(final, ignore_errors=True)
-        os.replace(tmp, final)
-        previous = _pointed(out)
-        _atomic_write(out / POINTER, lambda f: Path(f).write_text(json.dumps({"folder": f"{FOLDER}/{name}"})))
-        if previous is not None and previous != final:
-            shutil.rmtree(previous, ignore_errors=True)
+    try:
+        (write or (lambda tensors, folder: dcp.save(tensors, checkpoint_id=folder)))(_tensor_state(model, optimizer, ema),
+                                                                                      tmp)
+        if info.is_main:
+            _finish(out, tmp, final, model, scheduler, epoch, history, settings, info, step, totals, scaler, ema)
+    except (Exception, CheckpointException) as e:  # DCP gathers every rank's failure into one exception
+        if info.is_main:
+            shutil.rmtree(tmp, ignore_errors=True)
+        if any(_disk_full(x) for x in _causes(e)):
+            raise CheckpointError(disk_full_message(tmp)) from e
+        raise
     barrier(info)
     return final
+
+
+def _causes(e: BaseException) -> list[BaseException]:
+    """`e`, its causes, and the per-rank failures of a DCP CheckpointException."""
+    found, todo = [], [e]
+    while todo:
+        x = todo.pop()
+        found.append(x)
+        todo += [c for c in (x.__cause__, x.__context__) if c is not None and c not in found]
+        todo += [f for f in getattr(x, "failures", {}).values() if isinstance(f, BaseException)]
+    return found
+
+
+def _finish(out: Path, tmp: Path, final: Path, model, scheduler, epoch, history, settings, info, step, totals, scaler,
+            ema) -> None:
+    """Rank 0, once every shard is written: the rest of the state, the rename, the pointer, the old folder."""
+    extra = {"format": FORMAT, "model_name": getattr(model, "model_name", None),
+             "model_config": _config_json(model), "scheduler": scheduler.state_dict() if scheduler else None,
+             "epoch": epoch, "step": step, "totals": dict(totals or {}), "history": history, "settings": settings,
+             "scaler": scaler.state_dict() if scaler is not None else None, "rng": rng_states(),
+             "ema_counts": _ema_counts(ema), "world_size": info.world_size}
+    torch.save(extra, tmp / "extra.pt")
+    shutil.rmtree(final, ignore_errors=True)
+    os.replace(tmp, final)
+    previous = _pointed(out)
+    _atomic_write(out / POINTER, lambda f: Path(f).write_text(json.dumps({"folder": f"{FOLDER}/{final.name}"})))
+    if previous is not None and previous != final:
+        shutil.rmtree(previous, ignore_errors=True)
 
 
 def _config_json(model: nn.Module) -> str | None:
