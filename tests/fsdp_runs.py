@@ -3,6 +3,7 @@ and with FSDP, one model per family, plus gradient checkpointing, EMA (on the ho
 and a distillation teacher; then an FSDP run of 2 epochs, and one stopped after epoch 1 and resumed. Each run
 writes its folder under argv[1]; the test compares the files."""
 
+import contextlib
 import json
 import shutil
 import sys
@@ -22,18 +23,16 @@ dist.init_process_group("gloo")
 run.cleanup = lambda info: None  # one process group for every run of this launch
 for name, fields in RUNS:
     if name.startswith("resume:"):  # killed at the start of epoch 2, a copy of the folder, then resumed
-        name, real = name.removeprefix("resume:"), run.train_one_epoch
+        name = name.removeprefix("resume:")
 
-        def killed(*args, **kwargs):
+        def killed(*args, real=run.train_one_epoch, **kwargs):
             if args[5] == 1:  # the epoch
                 raise KeyboardInterrupt
             return real(*args, **kwargs)
 
-        run.train_one_epoch = killed
-        try:
+        real, run.train_one_epoch = run.train_one_epoch, killed
+        with contextlib.suppress(KeyboardInterrupt):
             train(TrainConfig(**{**fields, "out": str(OUT / name)}))
-        except KeyboardInterrupt:
-            pass
         run.train_one_epoch = real
         if dist.get_rank() == 0:
             shutil.copytree(OUT / name, OUT / f"{name}-epoch1", ignore=shutil.ignore_patterns(".lock"))

@@ -50,8 +50,13 @@ def fully_shard_model(model: nn.Module, info: DistInfo, device: torch.device, pr
     if not info.enabled:
         return model
     from torch.distributed.device_mesh import init_device_mesh
-    from torch.distributed.fsdp import (CPUOffloadPolicy, MixedPrecisionPolicy, OffloadPolicy, fully_shard,
-                                        register_fsdp_forward_method)
+    from torch.distributed.fsdp import (
+        CPUOffloadPolicy,
+        MixedPrecisionPolicy,
+        OffloadPolicy,
+        fully_shard,
+        register_fsdp_forward_method,
+    )
 
     mesh = init_device_mesh(device.type, (info.world_size,))
     options = dict(mesh=mesh, offload_policy=CPUOffloadPolicy(pin_memory=device.type == "cuda") if offload else OffloadPolicy(),

@@ -29,12 +29,12 @@ from .distributed import PRECISIONS, DistInfo, barrier, check_precision, cleanup
 from .ema import EMA
 from .engine import DistillHeads, DivergedError, evaluate, train_one_epoch
 from .finetune import init_from_checkpoint
-from .losses import KINDS, DistillationLoss
-from .optim import build_optimizer
-from .schedule import WarmupCosine
 from .fsdp import fully_shard_model
 from .keeper import Keeper
 from .lock import RunLock
+from .losses import KINDS, DistillationLoss
+from .optim import build_optimizer
+from .schedule import WarmupCosine
 
 
 @dataclass(frozen=True)

@@ -89,7 +89,7 @@ def _causes(e: BaseException) -> list[BaseException]:
         x = todo.pop()
         found.append(x)
         todo += [c for c in (x.__cause__, x.__context__) if c is not None and c not in found]
-        todo += [f for f in getattr(x, "failures", {}).values() if isinstance(f, BaseException)]
+        todo += [pair[0] for pair in getattr(x, "failures", {}).values()]  # DCP's (exception, traceback) per rank
     return found
 
 
