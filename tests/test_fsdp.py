@@ -43,7 +43,7 @@ def _runs(teacher: Path) -> list:
     runs += [[f"{kind}-{tag}", dict(cfg, fsdp=kind == "fsdp")] for tag, cfg in (("deit", deit), ("ema", ema))
              for kind in ("ddp", "fsdp")]
     resume = dict(ema, fsdp=True, epochs=2, ema_every=1, accum_steps=1, save_every=2)
-    return runs + [["whole", resume], ["resume:cut", resume]]
+    return [*runs, ["whole", resume], ["resume:cut", resume]]
 
 
 @pytest.fixture(scope="module")
