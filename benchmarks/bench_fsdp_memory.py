@@ -39,10 +39,8 @@ def rank_main(args) -> None:
     torch.manual_seed(0)
     model = vitkit.create_model(args.model).train()
     device = torch.device("cpu")
-    if args.mode == "fsdp":
-        model = fully_shard_model(model, info, device)
-    else:
-        model = wrap_ddp(model, info, device)
+    wrap = fully_shard_model if args.mode == "fsdp" else wrap_ddp
+    model = wrap(model, info, device)
     optimizer = build_optimizer(model, 1e-4, 0.05)
     inner = getattr(model, "module", model)
     x = torch.randn(args.batch_size, *inner.input_shape())
