@@ -1,5 +1,5 @@
 """FSDP2 over 2 gloo ranks on the CPU: after 3 optimiser steps the weights equal DDP's (≤ 1e-5) for one model per
-family, also with gradient checkpointing, a host-memory EMA, accumulation and a distillation teacher; a sharded
+family, also with gradient checkpointing, a host-memory EMA, accumulation, CPU offload and a distillation teacher; a sharded
 checkpoint written by 2 ranks resumes bit-identically in 2 and loads in 1 process (resharded); a save killed
 half-way leaves the previous checkpoint in use; `vitkit convert` turns a sharded checkpoint into one file."""
 
@@ -42,6 +42,7 @@ def _runs(teacher: Path) -> list:
                ema=0.5, ema_device="cpu", ema_every=2, accum_steps=2, limit=96)
     runs += [[f"{kind}-{tag}", dict(cfg, fsdp=kind == "fsdp")] for tag, cfg in (("deit", deit), ("ema", ema))
              for kind in ("ddp", "fsdp")]
+    runs[-1][1]["fsdp_offload"] = True  # fsdp-ema: shards and AdamW's moments in host memory
     resume = dict(ema, fsdp=True, epochs=2, ema_every=1, accum_steps=1, save_every=2)
     return [*runs, ["whole", resume], ["resume:cut", resume]]
 

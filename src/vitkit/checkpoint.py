@@ -73,10 +73,21 @@ def read_state_dict(path: str | os.PathLike) -> tuple[dict[str, Tensor], dict[st
     except CheckpointError:
         raise
     except pickle.UnpicklingError as e:
-        raise CheckpointError(pickled_objects(p)) from e
+        if holds_objects(p, e):
+            raise CheckpointError(pickled_objects(p)) from e
+        raise CheckpointError(f"checkpoint {str(p)!r} could not be read: it is neither safetensors nor a torch.save "
+                              "file of tensors") from e
     except Exception as e:  # torch/safetensors raise many types for a corrupt file
         reason = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise CheckpointError(f"checkpoint {str(p)!r} could not be read: {reason}") from e
+
+
+def holds_objects(path: Path, error: pickle.UnpicklingError) -> bool:
+    """Whether torch's weights-only unpickler refused a real pickle (a global it does not allow, or a raw pickle
+    stream) rather than bytes that are no pickle at all."""
+    with open(path, "rb") as f:
+        raw_pickle = f.read(1) == b"\x80"  # the PROTO opcode that starts pickles of protocol 2 and up
+    return raw_pickle or "Unsupported global" in str(error)
 
 
 def pickled_objects(path: Path) -> str:

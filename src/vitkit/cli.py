@@ -655,8 +655,8 @@ def _convert(args) -> int:
         print(f"{args.weights} (sharded{', EMA' if args.ema else ''}) -> {args.out} ({model.model_name})")
         return 0
     if not args.model:
-        raise ConfigError(f"convert: --model is required for {args.weights!r} (a weights file without a sharded "
-                          "checkpoint's metadata): give the registered vitkit name the weights are for")
+        raise ConfigError(f"vitkit convert: the following arguments are required: --model (the registered name the "
+                          f"weights in {args.weights!r} are for; only a sharded checkpoint names its own model)")
     model = create_model(args.model, **overrides_dict(args.override))
     source = load_weights(model, args.weights)
     save_checkpoint(model, args.out)

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..checkpoint import _atomic_write, pickled_objects
+from ..checkpoint import _atomic_write, holds_objects, pickled_objects
 from ..errors import CheckpointError
 
 FORMAT = "vitkit-train-state-1"
@@ -97,6 +97,8 @@ def load_training_state(path: str | os.PathLike) -> dict:
     try:
         state = torch.load(p, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
+        if not holds_objects(p, e):
+            raise CheckpointError(f"cannot resume: {str(p)!r} could not be read (UnpicklingError)") from e
         raise CheckpointError(f"cannot resume: {pickled_objects(p)}") from e
     except Exception as e:  # corrupt or truncated file: torch raises several types
         raise CheckpointError(f"cannot resume: {str(p)!r} could not be read ({type(e).__name__})") from e
