@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import pickle
 import tempfile
 from pathlib import Path
 
@@ -30,16 +31,18 @@ def _atomic_write(path: Path, write) -> None:
             os.remove(tmp)
 
 
-def save_checkpoint(model: nn.Module, path: str | os.PathLike) -> None:
-    """Save weights (safetensors) with {model name, config} as metadata; written atomically."""
+def save_checkpoint(model: nn.Module, path: str | os.PathLike, metadata: dict[str, str] | None = None,
+                    state_dict: dict[str, Tensor] | None = None) -> None:
+    """Save weights (safetensors) with {model name, config} and `metadata` as metadata; written atomically.
+    `state_dict` replaces the model's own (the gathered weights of a sharded model)."""
     from safetensors.torch import save_file
 
     name = getattr(model, "model_name", None)
     config = getattr(model, "config", None)
     if name is None or config is None:
         raise CheckpointError("save_checkpoint needs a model built by vitkit.create_model (it has no name/config)")
-    meta = {"vitkit_model": name, "vitkit_config": json.dumps(dataclasses.asdict(config))}
-    tensors = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
+    meta = {"vitkit_model": name, "vitkit_config": json.dumps(dataclasses.asdict(config)), **(metadata or {})}
+    tensors = {k: v.detach().contiguous() for k, v in (model.state_dict() if state_dict is None else state_dict).items()}
     _atomic_write(Path(path), lambda tmp: save_file(tensors, tmp, metadata=meta))
 
 
@@ -69,9 +72,33 @@ def read_state_dict(path: str | os.PathLike) -> tuple[dict[str, Tensor], dict[st
         return _unwrap(torch.load(p, map_location="cpu", weights_only=True)), {}
     except CheckpointError:
         raise
+    except pickle.UnpicklingError as e:
+        if holds_objects(p, e):
+            raise CheckpointError(pickled_objects(p)) from e
+        raise CheckpointError(f"checkpoint {str(p)!r} could not be read: it is neither safetensors nor a torch.save "
+                              "file of tensors") from e
     except Exception as e:  # torch/safetensors raise many types for a corrupt file
         reason = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise CheckpointError(f"checkpoint {str(p)!r} could not be read: {reason}") from e
+
+
+def holds_objects(path: Path, error: pickle.UnpicklingError) -> bool:
+    """Whether torch's weights-only unpickler refused a real pickle (a global it does not allow, or a raw pickle
+    stream) rather than bytes that are no pickle at all."""
+    with open(path, "rb") as f:
+        raw_pickle = f.read(1) == b"\x80"  # the PROTO opcode that starts pickles of protocol 2 and up
+    return raw_pickle or "Unsupported global" in str(error)
+
+
+def pickled_objects(path: Path) -> str:
+    """The sentence for a pickle that holds more than tensors (torch's weights-only unpickler refused it)."""
+    return (f"{str(path)!r} holds Python objects besides tensors, and vitkit loads weights only (it never runs code "
+            "from a checkpoint); save a plain state dict of tensors (or .safetensors) instead")
+
+
+def non_finite(state_dict: dict[str, Tensor]) -> list[str]:
+    """Names of the floating-point tensors holding NaN or ±inf."""
+    return [k for k, v in state_dict.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
 
 
 def load_weights(model: nn.Module, path: str | os.PathLike) -> str:
@@ -94,6 +121,10 @@ def load_state_dict(model: nn.Module, state_dict: dict[str, Tensor], origin: str
     shapes = [f"{k} {tuple(state_dict[k].shape)} vs {tuple(v.shape)}" for k, v in own.items()
               if k in state_dict and state_dict[k].shape != v.shape]
     name = getattr(model, "model_name", None) or type(model).__name__
+    bad = non_finite(state_dict)
+    if bad:
+        raise CheckpointError(f"{origin} holds NaN or infinite values in {len(bad)} tensors ({', '.join(bad[:5])}"
+                              f"{', ...' if len(bad) > 5 else ''}); it cannot be used (the run that wrote it diverged)")
     if missing or unexpected or shapes:
         parts = []
         if missing:

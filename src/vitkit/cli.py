@@ -175,8 +175,9 @@ def check_paths(args) -> None:
             check_input_file(args.checkpoint, "checkpoint", CheckpointError)
     for dest, flag, error in (("weights", "weights file", CheckpointError), ("teacher_weights", "--teacher-weights",
                               CheckpointError), ("input", "--input", DataError)):
-        if getattr(args, dest, None) and not (dest == "weights" and is_weights_name(args.weights)):
-            check_input_file(getattr(args, dest), flag, error)
+        if getattr(args, dest, None) and not (dest == "weights" and (is_weights_name(args.weights)
+                                                                   or Path(args.weights).is_dir())):
+            check_input_file(getattr(args, dest), flag, error)  # a tag is fetched; a folder: a sharded checkpoint
     for f in getattr(args, "files", None) or []:
         check_input_file(f, "input file")
     teacher = getattr(args, "teacher", None)
@@ -199,7 +200,9 @@ def check_paths(args) -> None:
         run_dir = TrainConfig(model=model, out=out).out_dir() if model else Path(MainJob().out)
         check_output_path(run_dir, "run folder", folder=True)
         if settings.get("resume"):
-            check_input_file(run_dir / "last.pt", "--resume: the run state", CheckpointError)
+            from .train.keeper import resume_file
+
+            check_input_file(resume_file(run_dir, bool(settings.get("fsdp"))), "--resume: the run state", CheckpointError)
     elif getattr(args, "out", None) is not None:
         check_output_path(args.out, "--out", folder=args.command in FOLDER_OUTPUTS)
 
@@ -326,6 +329,7 @@ def _train_args(p: argparse.ArgumentParser) -> None:
                    "over the ranks (DeiT's sampler; default 1: off)")
     _clip_args(g, defaults=False)
     _recipe_args(p)
+    _large_model_args(p)
 
 
 def _drop_path(text: str):
@@ -359,6 +363,21 @@ def _recipe_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--img-size", type=positive_int, help="input size (a model override)")
     g.add_argument("--crop-pct", type=positive_float, help="evaluation crop ratio (default: the model's data config)")
     g.add_argument("--test-views", metavar="TxS", help="video: clips x crops of the final evaluation (e.g. 4x3)")
+
+
+def _large_model_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("large models and kept checkpoints (README: Training large models)")
+    g.add_argument("--fsdp", action="store_true", help="shard weights, gradients and optimiser state over the ranks "
+                   "(FSDP2, a unit per block; checkpoints are sharded: last.sharded)")
+    g.add_argument("--fsdp-offload", action="store_true", help="with --fsdp: keep shards and optimiser state in host "
+                   "memory")
+    g.add_argument("--ema-device", choices=("same", "cpu"), help="where the EMA weights live (default same: the "
+                   "training device)")
+    g.add_argument("--ema-every", type=positive_int, metavar="N", help="update the EMA every N optimiser steps, with "
+                   "decay^N (default 1)")
+    g.add_argument("--val-batch-size", type=positive_int, help="evaluation batch per process (default: --batch-size)")
+    g.add_argument("--checkpoint-hist", type=non_negative_int, metavar="K", help="keep the K best weights by "
+                   "validation top-1 as checkpoint-<epoch>.safetensors (default 0; best.safetensors is always kept)")
 
 
 def train_settings(args) -> dict:
@@ -459,15 +478,22 @@ def _serving_model(args):
     return (optimize_for_inference(model) if args.fast else model), device, precision
 
 
+def _progress_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--no-progress", dest="progress", action="store_false",
+                   help="no progress bar (there is none anyway when stderr is not a terminal)")
+
+
 def _eval_args(p: argparse.ArgumentParser) -> None:
     _model_args(p)
     p.add_argument("--data", default="digits", help="'digits', 'moving-digits' or a folder")
     p.add_argument("--split", choices=("train", "val", "test"), default="test")
-    p.add_argument("--batch-size", type=positive_int, default=256)
+    p.add_argument("--batch-size", type=positive_int, default=256, help="clips per forward (with --test-views, a "
+                   "video's views count: batch 8 at 4x3 is 8 clips, the views of one video chunked to fit) (default 256)")
     p.add_argument("--workers", type=non_negative_int, help="DataLoader worker processes (default: the machine's "
                    "cores for folders, 0 for the bundled sets)")
     p.add_argument("--test-views", metavar="TxS", help="video models: T temporal clips x S spatial crops per video, "
                    "logits averaged (e.g. 4x3; default: the training run's test_views, else 1x1)")
+    _progress_arg(p)
     _clip_args(p)
     _add_serving_args(p)
 
@@ -485,11 +511,13 @@ def _eval(args) -> int:
                          frame_stride=args.frame_stride, sampling=args.sampling, test_views=views)
     if data.num_classes != model.num_classes:
         raise DataError(f"the model predicts {model.num_classes} classes but {args.data!r} has {data.num_classes}")
-    if views != (1, 1):
-        model = ViewAverage(model)
+    per_video = views[0] * views[1]
+    if per_video > 1:
+        model = ViewAverage(model, max_clips=args.batch_size)
     workers = default_workers(args.data) if args.workers is None else args.workers
-    loader = DataLoader(data, args.batch_size, num_workers=workers, pin_memory=device.type == "cuda")
-    m = evaluate(model, loader, precision, device)
+    loader = DataLoader(data, max(1, args.batch_size // per_video), num_workers=workers,
+                        pin_memory=device.type == "cuda")
+    m = evaluate(model, loader, precision, device, progress=args.progress)
     shown = f", {views[0]}x{views[1]} views" if views != (1, 1) else ""
     print(f"{args.checkpoint} on {args.data} {args.split} ({len(data)} samples{shown}): top-1 {m['acc1']:.2f}%  "
           f"top-5 {m['acc5']:.2f}%  loss {m['loss']:.4f}")
@@ -561,6 +589,7 @@ def _profile_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--train", action="store_true", help="throughput and memory of a training step (fwd + bwd)")
     p.add_argument("--sweep", type=_sweep, help="KEY=N1,N2,...: profile at every img_size (or num_frames)")
     p.add_argument("--plot", help="with --sweep: draw GMACs, params, throughput and memory against the size (PNG)")
+    _progress_arg(p)
     out = p.add_mutually_exclusive_group()
     out.add_argument("--json", action="store_true", help="print the rows as JSON instead of a table")
     out.add_argument("--csv", action="store_true", help="print the rows as CSV instead of a table")
@@ -592,7 +621,15 @@ def _profile(args) -> int:
     device, precision = _device_and_precision(args)
     options = dict(batch_size=args.batch_size, throughput=not args.no_throughput, memory=args.memory,
                    device=device, precision=precision, train=args.train, fast=args.fast, **overrides)
-    rows = sweep(names, key, values, **options) if key else [profile_model(n, **options) for n in names]
+    if key:
+        from .train.engine import progress_bar
+
+        bar, task = progress_bar(args.progress, f"sweep {key}", len(names) * len(values))
+        with bar:
+            rows = sweep(names, key, values, on_row=lambda row: bar.update(task, advance=1, info=row["model"]),
+                         **options)
+    else:
+        rows = [profile_model(n, **options) for n in names]
     if args.plot:
         plot_sweep(rows, key, args.plot)
     if args.json or args.csv:
@@ -675,11 +712,13 @@ def _visualize(args) -> int:
 def _convert_args(p: argparse.ArgumentParser) -> None:
     from .convert import TARGETS
 
-    p.add_argument("weights", help="a timm / HF / torchvision / official / vitkit weights file, or a published tag "
-                   "(`vitkit weights`) with --to")
-    p.add_argument("--model", help="the registered vitkit name the weights are for (required to read a foreign file)")
+    p.add_argument("weights", help="a timm / HF / torchvision / official / vitkit weights file, a published tag "
+                   "(`vitkit weights`) with --to, or an FSDP run's sharded checkpoint (its folder or last.sharded)")
+    p.add_argument("--model", help="the registered vitkit name the weights are for (required to read a foreign file; "
+                   "a sharded checkpoint names its model)")
     p.add_argument("--to", choices=TARGETS, help="write the weights in this library's layout instead (hf: config.json "
                    "beside --out)")
+    p.add_argument("--ema", action="store_true", help="a sharded checkpoint's EMA weights instead of the model's")
     p.add_argument("--out", required=True, help="file to write: a vitkit .safetensors (weights + name + config), or "
                    "with --to a .safetensors / .pth / .bin in the target's layout")
     _add_overrides(p)
@@ -688,14 +727,21 @@ def _convert_args(p: argparse.ArgumentParser) -> None:
 def _convert(args) -> int:
     from .checkpoint import load_weights, save_checkpoint
     from .registry import create_model
+    from .train.sharded_state import is_sharded_checkpoint, load_sharded_weights
 
     if args.to:
         from .hub.cli import convert_to
 
         return convert_to(args)
+    if is_sharded_checkpoint(args.weights):
+        model = load_sharded_weights(args.weights, ema=args.ema)
+        save_checkpoint(model, args.out)
+        print(f"{args.weights} (sharded{', EMA' if args.ema else ''}) -> {args.out} ({model.model_name})")
+        return 0
     if not args.model:
         raise ConfigError("vitkit convert: the following arguments are required: --model (the registered name of a "
-                          "foreign weights file), or --to TARGET to write a vitkit checkpoint in another layout")
+                          "foreign weights file; a sharded checkpoint names its own model), or --to TARGET to write a "
+                          "vitkit checkpoint in another layout")
     model = create_model(args.model, **overrides_dict(args.override))
     source = load_weights(model, args.weights)
     save_checkpoint(model, args.out)

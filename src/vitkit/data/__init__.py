@@ -31,13 +31,16 @@ def _split_folder(root: Path, split: str) -> Path:
     return root
 
 
-def default_workers(spec: str) -> int:
-    """DataLoader workers when none are asked for: the machine's cores for files to decode, none for the
-    in-memory bundled and generated sets (workers would only add start-up time there)."""
+def default_workers(spec: str, local_ranks: int = 1) -> int:
+    """DataLoader workers when none are asked for: this process's share of the cores (the cores ÷ the ranks on
+    this node, at least 1) for files to decode; none for the in-memory bundled and generated sets (workers would
+    only add start-up time there)."""
     import os
 
-    return 0 if spec in BUILTIN else len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (
-        os.cpu_count() or 1)
+    if spec in BUILTIN:
+        return 0
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, cores // max(1, local_ranks))
 
 
 def default_config(input_shape: tuple[int, ...]) -> dict:

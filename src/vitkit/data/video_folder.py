@@ -227,18 +227,20 @@ def multi_view_transform(cfg: dict, spatial_views: int) -> Transform:
 
 class ViewAverage(nn.Module):
     """A model over stacks of views: (B, V, C, T, H, W) -> logits (B, K) averaged over the V views (the
-    papers' multi-view test); a plain batch (B, C, T, H, W) passes through."""
+    papers' multi-view test); a plain batch (B, C, T, H, W) passes through. `max_clips` bounds the clips of one
+    forward (the evaluation batch counts clips, not videos): the B·V clips run in chunks of at most that many."""
 
-    def __init__(self, model: nn.Module):
+    def __init__(self, model: nn.Module, max_clips: int | None = None):
         super().__init__()
-        self.model = model
+        self.model, self.max_clips = model, max_clips
         self.num_classes = getattr(model, "num_classes", None)
 
     def forward(self, x: Tensor) -> Tensor:
         if x.dim() != 6:
             return self.model(x)
         B, V = x.shape[:2]
-        logits = self.model(x.flatten(0, 1))  # (B, V, C, T, H, W) -> (B·V, C, T, H, W)
+        clips = x.flatten(0, 1)  # (B, V, C, T, H, W) -> (B·V, C, T, H, W)
+        logits = torch.cat([self.model(chunk) for chunk in clips.split(self.max_clips or len(clips))])
         return logits.view(B, V, -1).mean(1)  # (B·V, K) -> (B, V, K) -> (B, K)
 
 

@@ -176,14 +176,21 @@ def profile_model(name: str, batch_size: int = 1, throughput: bool = True, memor
 SWEEP_KEYS = ("img_size", "num_frames")
 
 
-def sweep(names: list[str], key: str, values: list[int], **options) -> list[dict]:
+def sweep(names: list[str], key: str, values: list[int], on_row=None, **options) -> list[dict]:
     """`profile_model` of every model at every value of one size override (`img_size` or `num_frames`); each
-    row also holds `key`: its value. `options` are profile_model's (batch_size, throughput, ...) and overrides."""
+    row also holds `key`: its value. `options` are profile_model's (batch_size, throughput, ...) and overrides;
+    `on_row(row)` is called after each row (progress)."""
     if key not in SWEEP_KEYS:
         from ..errors import ConfigError
 
         raise ConfigError(f"cannot sweep {key!r}; expected one of {', '.join(SWEEP_KEYS)}")
-    return [{key: v, **profile_model(n, **{**options, key: v})} for n in names for v in values]
+    rows = []
+    for n in names:
+        for v in values:
+            rows.append({key: v, **profile_model(n, **{**options, key: v})})
+            if on_row is not None:
+                on_row(rows[-1])
+    return rows
 
 
 def loglog_slope(xs: list[float], ys: list[float]) -> float:

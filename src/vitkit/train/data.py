@@ -81,9 +81,10 @@ class Loaders:
 
 def build_loaders(train_set: Dataset, val_set: Dataset, batch_size: int, info: DistInfo, seed: int = 0,
                   workers: int = 0, pin_memory: bool = False, repeated_aug: int = 1,
-                  mix: BatchMix | None = None) -> Loaders:
+                  mix: BatchMix | None = None, val_batch_size: int | None = None) -> Loaders:
     """Per-rank loaders; the last partial batch of an epoch is dropped when a full one exists. `repeated_aug`
-    > 1 samples with DeiT's RepeatedAugSampler; `mix` (Mixup/CutMix) runs as the training loader's collate."""
+    > 1 samples with DeiT's RepeatedAugSampler; `mix` (Mixup/CutMix) runs as the training loader's collate;
+    validation batches hold `val_batch_size` samples (default: the training batch)."""
     samples = SeededSamples(train_set, seed, info.rank)
     if repeated_aug > 1:
         order = RepeatedAugSampler(samples, info.world_size, info.rank, repeated_aug, seed=seed)
@@ -95,5 +96,5 @@ def build_loaders(train_set: Dataset, val_set: Dataset, batch_size: int, info: D
                        drop_last=per_rank > batch_size, collate_fn=MixCollate(mix) if mix is not None else None)
     # validation: rank r takes samples r, r + world, ... (no padding, so nothing is counted twice)
     shard = Subset(val_set, range(info.rank, len(val_set), info.world_size)) if info.enabled else val_set
-    val = DataLoader(shard, max(batch_size, 256), num_workers=workers, pin_memory=pin_memory)
+    val = DataLoader(shard, val_batch_size or batch_size, num_workers=workers, pin_memory=pin_memory)
     return Loaders(train, val, sampler, samples, batch_size)

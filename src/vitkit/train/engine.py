@@ -32,7 +32,8 @@ def step_seed(seed: int, epoch: int, step: int, rank: int) -> int:
     return (((seed * 1_000_003 + epoch) * 1_000_003 + step) * 1_009 + rank) % (2**63)
 
 
-def _progress(enabled: bool, description: str, total: int):
+def progress_bar(enabled: bool, description: str, total: int):
+    """(a rich Progress, its task): a transient bar on stderr when `enabled` and stderr is a terminal, else silent."""
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -87,7 +88,7 @@ def train_one_epoch(model: nn.Module, loader: Iterable, criterion: nn.Module, op
     t = dict(totals or {"loss_sum": 0.0, "count": 0, "skipped": 0, "grad_norm": 0.0, "time": 0.0})
     model.train()
     step, start = start_step, time.perf_counter()
-    bar, task = _progress(progress, f"epoch {epoch}", len(loader))
+    bar, task = progress_bar(progress, f"epoch {epoch}", len(loader))
     with bar:
         for batch, first, last, size in _groups(loader, len(loader), accum_steps):
             images, targets = to_device(batch, device)
@@ -110,6 +111,7 @@ def train_one_epoch(model: nn.Module, loader: Iterable, criterion: nn.Module, op
             if scaler is not None:
                 scaler.unscale_(optimizer)
             norm = nn.utils.clip_grad_norm_(params, clip_grad or math.inf)
+            norm = norm.full_tensor() if hasattr(norm, "full_tensor") else norm  # FSDP: a DTensor over the ranks
             t["grad_norm"] = float(norm)
             if scaler is None and not math.isfinite(t["grad_norm"]):  # the same on every rank: grads are all-reduced
                 raise DivergedError(f"the gradient norm became {t['grad_norm']} at epoch {epoch}, step {step} while "
@@ -140,27 +142,34 @@ def train_one_epoch(model: nn.Module, loader: Iterable, criterion: nn.Module, op
 
 @torch.no_grad()
 def evaluate(model: nn.Module, loader: Iterable, precision: str = "fp32", device: torch.device | None = None,
-             info: DistInfo | None = None) -> dict[str, float]:
+             info: DistInfo | None = None, progress: bool = False) -> dict[str, float]:
     """Mean cross-entropy and top-1 / top-5 accuracy (%) of `model` (B, ...) -> (B, K) logits over `loader`.
     Under DDP each rank passes its own shard; sums of losses, hits and counts are all-reduced, so the result
-    is exactly the single-process one."""
+    is exactly the single-process one. `progress`: a bar over the batches (on a terminal)."""
     info = info or DistInfo()
     device = device or next(model.parameters()).device
     model.eval()
     loss_sum, correct1, correct5, n = 0.0, 0, 0, 0
-    for batch in loader:
-        x, y = to_device(batch, device)
-        with autocast(device, precision):
-            logits = model(x)
-        logits = logits.float()
-        loss_sum += F.cross_entropy(logits, y, reduction="sum").item()
-        top = logits.topk(min(5, logits.shape[1]), dim=1).indices
-        correct1 += (top[:, 0] == y).sum().item()
-        correct5 += (top == y[:, None]).any(dim=1).sum().item()
-        n += len(y)
+    bar, task = progress_bar(progress, "eval", len(loader))
+    with bar:
+        for batch in loader:
+            loss_sum, correct1, correct5, n = (a + b for a, b in zip((loss_sum, correct1, correct5, n),
+                                                                      _scores(model, batch, precision, device)))
+            bar.update(task, advance=1, info=f"top-1 {100.0 * correct1 / max(n, 1):.2f}%")
     loss_sum, correct1, correct5, n = all_sum([loss_sum, correct1, correct5, n], info, device)
     n = max(n, 1)
     return {"loss": loss_sum / n, "acc1": 100.0 * correct1 / n, "acc5": 100.0 * correct5 / n}
+
+
+def _scores(model: nn.Module, batch, precision: str, device: torch.device) -> tuple[float, int, int, int]:
+    """(summed cross-entropy, top-1 hits, top-5 hits, samples) of one evaluation batch."""
+    x, y = to_device(batch, device)
+    with autocast(device, precision):
+        logits = model(x)
+    logits = logits.float()
+    top = logits.topk(min(5, logits.shape[1]), dim=1).indices
+    return (F.cross_entropy(logits, y, reduction="sum").item(), (top[:, 0] == y).sum().item(),
+            (top == y[:, None]).any(dim=1).sum().item(), len(y))
 
 
 class DistillHeads(nn.Module):

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 from torch.utils.data import Subset
 
-from ..checkpoint import _atomic_write, load_state_dict, save_checkpoint
+from ..checkpoint import _atomic_write
 from ..convert.video_init import INFLATIONS
 from ..data import build_dataset, data_info, default_workers, parse_randaugment
 from ..data.mixing import BatchMix
@@ -31,11 +31,13 @@ from .distributed import PRECISIONS, DistInfo, barrier, check_precision, cleanup
 from .ema import EMA
 from .engine import DistillHeads, DivergedError, evaluate, train_one_epoch
 from .finetune import init_from_checkpoint
+from .fsdp import fully_shard_model
+from .keeper import Keeper
+from .lock import RunLock
 from .losses import KINDS, DistillationLoss
 from .lr_rule import resolve_lr
 from .optim import build_optimizer
 from .recipe import build_schedule, check_recipe, run_data_config, train_options, views_evaluation
-from .state import load_training_state, save_training_state
 
 
 @dataclass(frozen=True)
@@ -105,6 +107,13 @@ class TrainConfig:
     aspect_jitter: tuple[float, float] | None = None  # then height and width × factors in [lo, hi] (ViViT / DMVR)
     color_augment: tuple[float, float] | None = None  # DMVR colour jitter probability, grey probability (ViViT)
     test_views: str = "1x1"               # video: clips × crops of the final evaluation (and of `vitkit eval`)
+    # large models and run hygiene: FSDP, host-memory EMA, evaluation batch, kept checkpoints (train/keeper.py)
+    fsdp: bool = False                    # shard weights, gradients and optimiser state over the ranks (FSDP2)
+    fsdp_offload: bool = False            # with fsdp: keep the shards and optimiser state in host memory
+    ema_device: str = "same"              # "same" (the training device) or "cpu" (host memory)
+    ema_every: int = 1                    # average every N optimiser steps (with decay^N)
+    val_batch_size: int | None = None     # evaluation batch (None: batch_size)
+    checkpoint_hist: int = 0              # keep the best K weights by validation top-1 (0: best.safetensors only)
 
     def out_dir(self) -> Path:
         return Path(self.out) if self.out else Path("runs") / self.model
@@ -137,6 +146,12 @@ class TrainConfig:
             (self.repeated_aug >= 1, f"--repeated-aug must be at least 1, got {self.repeated_aug}"),
             (self.frame_stride >= 1, f"--frame-stride must be at least 1, got {self.frame_stride}"),
             (self.sampling in SAMPLINGS, f"--sampling must be one of {', '.join(SAMPLINGS)}, got {self.sampling!r}"),
+            (self.fsdp or not self.fsdp_offload, "--fsdp-offload needs --fsdp (it offloads FSDP's shards)"),
+            (self.ema_device in EMA_DEVICES, f"--ema-device must be one of {', '.join(EMA_DEVICES)}, got {self.ema_device!r}"),
+            (self.ema_every >= 1, f"--ema-every must be at least 1, got {self.ema_every}"),
+            (self.val_batch_size is None or self.val_batch_size >= 1,
+             f"--val-batch-size must be at least 1, got {self.val_batch_size}"),
+            (self.checkpoint_hist >= 0, f"--checkpoint-hist must be non-negative, got {self.checkpoint_hist}"),
         ]
         for ok, message in checks:
             if not ok:
@@ -151,7 +166,8 @@ class TrainConfig:
 
 # Options that change where and how fast a run goes, never its result (so --resume may change them).
 RUNTIME_FIELDS = ("out", "resume", "force", "save_every", "log_dir", "workers", "progress", "device", "compile",
-                  "grad_checkpointing")
+                  "grad_checkpointing", "fsdp", "fsdp_offload", "ema_device", "val_batch_size", "checkpoint_hist")
+EMA_DEVICES = ("same", "cpu")
 
 
 @dataclass
@@ -263,10 +279,12 @@ def train(cfg: TrainConfig, console=None) -> TrainResult:
     switches the run's routes set (vitkit.layers.set_layer_config) are restored afterwards."""
     cfg.validate()
     info = init_distributed(cfg.device)
+    lock = RunLock(cfg.out_dir())
     try:
         with set_layer_config():
-            return _train(cfg, info, console)
+            return _train(cfg, info, console, lock)
     finally:
+        lock.release()
         cleanup(info)
 
 
@@ -277,7 +295,7 @@ def _route_key(cfg: TrainConfig, model: nn.Module) -> dict:
             "grad_checkpointing": cfg.grad_checkpointing}
 
 
-def _train(cfg: TrainConfig, info: DistInfo, console) -> TrainResult:
+def _train(cfg: TrainConfig, info: DistInfo, console, lock: RunLock) -> TrainResult:
     from rich.console import Console
 
     console = console or Console(stderr=True)
@@ -298,18 +316,16 @@ def _train(cfg: TrainConfig, info: DistInfo, console) -> TrainResult:
         model.set_grad_checkpointing(True)
     model.to(device)
     criterion = build_criterion(cfg, model.num_classes, device)
-    workers = default_workers(cfg.data) if cfg.workers is None else cfg.workers
+    workers = default_workers(cfg.data, info.local_world_size) if cfg.workers is None else cfg.workers
     # Mixup/CutMix targets are soft (B, K); CrossEntropyLoss smooths them as (1 - ε)·p + ε/K
     mix = BatchMix(model.num_classes, cfg.mixup, cfg.cutmix, cfg.mix_prob, cfg.switch_prob) \
         if cfg.mixup > 0 or cfg.cutmix > 0 else None
     loaders = build_loaders(train_set, val_set, cfg.batch_size, info, cfg.seed, workers,
-                            pin_memory=device.type == "cuda", repeated_aug=cfg.repeated_aug, mix=mix)
-
-    optimizer = build_optimizer(model, cfg.lr, cfg.weight_decay, layer_decay=cfg.layer_decay, opt=cfg.opt,
-                                momentum=cfg.momentum, nesterov=cfg.nesterov)
+                            pin_memory=device.type == "cuda", repeated_aug=cfg.repeated_aug, mix=mix,
+                            val_batch_size=cfg.val_batch_size)
     steps = math.ceil(len(loaders.train) / cfg.accum_steps)  # optimiser steps per epoch
-    scheduler = build_schedule(cfg, optimizer, steps)
     total = max(1, cfg.epochs * steps)
+    # the routes are chosen (and timed, on a copy) before anything is sharded: FSDP's policy takes the precision
     call_model = DistillHeads(model) if criterion.kind != "none" and getattr(model, "head_dist", None) is not None \
         else model
     routes = choose_routes(cfg.precision, call_model, criterion, model.input_shape(), device, cfg.batch_size, total,
@@ -318,12 +334,21 @@ def _train(cfg: TrainConfig, info: DistInfo, console) -> TrainResult:
     for line in routes.lines:
         say(line)
     precision = routes.precision
+    ema_device = torch.device("cpu") if cfg.ema_device == "cpu" else device
+    ema = EMA(model, cfg.ema, ema_device, cfg.ema_every) if cfg.ema else None
+    if cfg.fsdp:  # before the optimiser, which then holds the shards
+        fully_shard_model(model, info, device, precision, cfg.fsdp_offload)
+        if ema is not None:
+            fully_shard_model(ema.module, info, device, precision, offload=ema_device.type == "cpu")
+    optimizer = build_optimizer(model, cfg.lr, cfg.weight_decay, layer_decay=cfg.layer_decay, opt=cfg.opt,
+                                momentum=cfg.momentum, nesterov=cfg.nesterov)
+    scheduler = build_schedule(cfg, optimizer, steps)
     scaler = torch.amp.GradScaler(device.type) if precision == "fp16" else None
-    ema = EMA(model, cfg.ema, device) if cfg.ema else None
+    keeper = Keeper(out, info, cfg.fsdp, model, optimizer, scheduler, scaler, ema, cfg.settings(), cfg.checkpoint_hist)
     start_epoch, start_step, totals, history = 0, 0, None, []
     if cfg.resume:
-        path = out / "last.pt"
-        state = load_training_state(path)
+        path = keeper.last
+        state = keeper.read()
         changed = changed_settings(state["settings"], cfg.settings())
         if state["model_name"] != model.model_name:
             changed.insert(0, f"model ({state['model_name']!r} -> {model.model_name!r})")
@@ -332,23 +357,17 @@ def _train(cfg: TrainConfig, info: DistInfo, console) -> TrainResult:
                                   f"({'; '.join(changed)}); use the same settings, another --out, or --force")
         if changed:
             say(f"resuming with changed settings (--force): {'; '.join(changed)}")
-        load_state_dict(model, state["model"], str(path))
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        if scaler is not None and state.get("scaler"):
-            scaler.load_state_dict(state["scaler"])
-        if ema is not None and state.get("ema"):
-            ema.load_state_dict(state["ema"])
+        state = keeper.resume()
         start_epoch, start_step = state["epoch"] + 1, state.get("step", 0)
         totals, history = (state.get("totals") or None) if start_step else None, list(state["history"])
         where = f", step {start_step} of epoch {start_epoch + 1}" if start_step else ""
         say(f"resuming {model.model_name} from {path} after epoch {state['epoch'] + 1}{where}")
 
-    train_model = wrap_ddp(call_model, info, device)
+    train_model = call_model if cfg.fsdp else wrap_ddp(call_model, info, device)
     if cfg.compile:
         train_model = torch.compile(train_model)
-    if info.is_main:
-        out.mkdir(parents=True, exist_ok=True)
+    if info.is_main:  # rank 0 alone writes, under the folder's lock (a second run on it refuses here)
+        lock.acquire()
         base = train_set.dataset if isinstance(train_set, Subset) else train_set
         (out / "data.json").write_text(json.dumps(data_info(cfg.data, base, model.input_shape()[0],
                                                             run_data_config(cfg, model))))
@@ -357,10 +376,7 @@ def _train(cfg: TrainConfig, info: DistInfo, console) -> TrainResult:
         save_config(out / "config.yaml", cfg, routes=routes.as_dict())
     writer = _tensorboard(cfg.log_dir, say) if info.is_main else None
 
-    def save(epoch_done: int, step: int = 0, partial: dict | None = None) -> None:
-        if info.is_main:
-            save_training_state(out / "last.pt", model, optimizer, scheduler, epoch_done, history, cfg.settings(),
-                                step=step, totals=partial, scaler=scaler, ema=ema)
+    save = lambda epoch_done, step=0, partial=None: keeper.save(epoch_done, history, step, partial)
 
     elapsed = 0.0
     for epoch in range(start_epoch, cfg.epochs):
@@ -377,11 +393,14 @@ def _train(cfg: TrainConfig, info: DistInfo, console) -> TrainResult:
                                     accum_steps=cfg.accum_steps, scaler=scaler, ema=ema, ema_source=model, info=info,
                                     seed=cfg.seed, start_step=start_step, totals=totals, on_step=on_step)
         except DivergedError as e:
-            kept = f"; the last good checkpoint is {str(out / 'last.pt')!r}" if (out / "last.pt").exists() else ""
+            kept = f"; the last good checkpoint is {str(keeper.last)!r}" if keeper.last.exists() else ""
             raise DivergedError(f"{e}{kept}") from None
         start_step, totals = 0, None
         val = evaluate(model, loaders.val, precision, device, info)
-        val_ema = evaluate(ema.module, loaders.val, precision, device, info) if ema is not None else None
+        val_ema = None
+        if ema is not None:
+            with ema.on(device) as averaged:
+                val_ema = evaluate(averaged, loaders.val, precision, device, info)
         dt = time.perf_counter() - t0
         elapsed += dt
         row = {"epoch": epoch, "train_loss": round(stats["train_loss"], 5), "val_loss": round(val["loss"], 5),
@@ -392,6 +411,7 @@ def _train(cfg: TrainConfig, info: DistInfo, console) -> TrainResult:
                "epoch_time": round(dt, 3)}
         history.append(row)
         save(epoch)
+        keeper.epoch_end(epoch, history)
         if info.is_main:
             write_metrics(out / "metrics.csv", history)
             if writer is not None:
@@ -403,13 +423,16 @@ def _train(cfg: TrainConfig, info: DistInfo, console) -> TrainResult:
         say(f"epoch {epoch + 1}/{cfg.epochs}  loss {row['train_loss']:.4f}  val acc {row['val_acc1']:.2f}%{ema_text}  "
             f"({dt:.1f}s)")
         barrier(info)
+    final = model
+    if ema is not None and history and (history[-1]["val_ema_acc1"] or 0) > history[-1]["val_acc1"]:
+        final = ema.module
+        say("the EMA weights scored higher; model.safetensors holds them")
+    keeper.final(final)
     if info.is_main:
-        final = model
-        if ema is not None and history and (history[-1]["val_ema_acc1"] or 0) > history[-1]["val_acc1"]:
-            final = ema.module
-            say("the EMA weights scored higher; model.safetensors holds them")
-        save_checkpoint(final, out / "model.safetensors")
-        views_evaluation(cfg, final, device, precision, say, out)
+        if not cfg.fsdp:
+            views_evaluation(cfg, final, device, precision, say, out)
+        elif cfg.test_views != "1x1":  # sharded weights evaluate on all ranks together: the file is evaluated instead
+            say(f"test views {cfg.test_views}: evaluate {out / 'model.safetensors'} with vitkit eval --test-views")
         if history:
             plot_curves(out / "curves.png", history)
         if writer is not None:

@@ -6,16 +6,19 @@ mid-write (even SIGKILL) never loses the previous one."""
 from __future__ import annotations
 
 import dataclasses
+import errno
 import json
 import os
+import pickle
 import random
+import shutil
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
-from ..checkpoint import _atomic_write
+from ..checkpoint import _atomic_write, holds_objects, pickled_objects
 from ..errors import CheckpointError
 
 FORMAT = "vitkit-train-state-1"
@@ -57,7 +60,31 @@ def save_training_state(path: str | os.PathLike, model: nn.Module, optimizer: to
         "history": history,
         "settings": settings,
     }
-    _atomic_write(Path(path), lambda tmp: torch.save(state, tmp))
+    write_or_explain(Path(path), lambda tmp: torch.save(state, tmp))
+
+
+def _disk_full(e: BaseException) -> bool:
+    """ENOSPC, also as torch.save reports it (a RuntimeError from its zip writer: 'unexpected pos ...')."""
+    if isinstance(e, OSError):
+        return e.errno in (errno.ENOSPC, errno.EDQUOT)
+    return isinstance(e, RuntimeError) and any(s in str(e) for s in ("unexpected pos", "failed writing", "No space left"))
+
+
+def write_or_explain(path: Path, write) -> None:
+    """`_atomic_write(path, write)`; a full disk becomes one sentence naming the file and the free space (the
+    temporary file is gone and the previous checkpoint untouched, as the rename never happened)."""
+    try:
+        _atomic_write(path, write)
+    except (OSError, RuntimeError) as e:
+        if not _disk_full(e):
+            raise
+        raise CheckpointError(disk_full_message(path)) from e
+
+
+def disk_full_message(path: Path) -> str:
+    free = shutil.disk_usage(path.parent).free
+    return (f"the disk is full: writing {str(path)!r} failed with {free / 2**20:.1f} MiB free on {str(path.parent)!r}; "
+            "the previous checkpoint is kept (free some space or choose another --out, then --resume)")
 
 
 def load_training_state(path: str | os.PathLike) -> dict:
@@ -69,6 +96,10 @@ def load_training_state(path: str | os.PathLike) -> dict:
         raise CheckpointError(f"cannot resume: {str(p)!r} does not exist (expected a last.pt written by vitkit train)")
     try:
         state = torch.load(p, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        if not holds_objects(p, e):
+            raise CheckpointError(f"cannot resume: {str(p)!r} could not be read (UnpicklingError)") from e
+        raise CheckpointError(f"cannot resume: {pickled_objects(p)}") from e
     except Exception as e:  # corrupt or truncated file: torch raises several types
         raise CheckpointError(f"cannot resume: {str(p)!r} could not be read ({type(e).__name__})") from e
     if not isinstance(state, dict) or state.get("format") != FORMAT:
