@@ -68,7 +68,7 @@ def test_eval_counts_a_videos_views_in_its_batch(capsys, monkeypatch, video_setu
     monkeypatch.setattr(TimeSformer, "forward", lambda self, x: clips.append(len(x)) or real(self, x))
     ckpt, data = str(video_setup / "m.safetensors"), str(video_setup / "data")
     code, out, err = run(capsys, "eval", ckpt, "--data", data, "--test-views", "2x3", "--batch-size", "12")
-    assert code == 0 and "(2 samples)" in out, err
+    assert code == 0 and "(2 samples, 2x3 views)" in out, err
     assert clips == [12]  # 2 videos × 6 views in one forward of 12 clips, not a batch of 12 videos (72 clips)
     clips.clear()
     code, out, _ = run(capsys, "eval", ckpt, "--data", data, "--test-views", "2x3", "--batch-size", "4")
