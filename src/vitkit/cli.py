@@ -369,8 +369,7 @@ def _model_args(p: argparse.ArgumentParser) -> None:
 
 
 def _load_model(args):
-    from .checkpoint import load_checkpoint
-    from .registry import create_model
+    from .registry import create_model, load_checkpoint
 
     overrides = overrides_dict(args.override)
     if args.model:

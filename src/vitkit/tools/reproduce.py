@@ -16,6 +16,7 @@ from pathlib import Path
 from types import ModuleType
 
 from ..errors import ConfigError
+from ..io import write_text
 
 HEADER = """# Reproducing the review's claims at small scale
 
@@ -147,7 +148,6 @@ def write_report(out: Path, claims: dict[str, ModuleType]) -> Path:
         section += [f"- Command: `{cmd}` (seeds {seeds}; {_cost(r)} on {r['machine']}, {r['date']}).", ""]
         parts.append("\n".join(section))
     parts.insert(1, "\n".join(summary) + "\n")
-    path, tmp = out / "README.md", out / f"README.md.{os.getpid()}.tmp"
-    tmp.write_text("\n".join(parts))
-    tmp.replace(path)  # atomic: `make reproduce` runs two of these at once
+    path = out / "README.md"
+    write_text(path, "\n".join(parts))  # atomic: `make reproduce` runs two of these at once
     return path

@@ -23,6 +23,7 @@ from ..data import build_dataset, data_info, default_workers, model_data_config,
 from ..data.mixing import BatchMix
 from ..data.video_folder import SAMPLINGS
 from ..errors import CheckpointError, ConfigError
+from ..io import write_yaml
 from ..registry import create_model
 from .data import build_loaders
 from .distributed import PRECISIONS, DistInfo, barrier, check_precision, cleanup, init_distributed, resolve_device, wrap_ddp
@@ -307,9 +308,7 @@ def _train(cfg: TrainConfig, info: DistInfo, console) -> TrainResult:
         base = train_set.dataset if isinstance(train_set, Subset) else train_set
         (out / "data.json").write_text(json.dumps(data_info(cfg.data, base, model.input_shape()[0],
                                                             model_data_config(model))))
-        from .config_file import save_config
-
-        save_config(out / "config.yaml", cfg)
+        write_yaml(out / "config.yaml", {k: v for k, v in dataclasses.asdict(cfg).items() if k not in ("resume", "force")})
     writer = _tensorboard(cfg.log_dir, say) if info.is_main else None
 
     def save(epoch_done: int, step: int = 0, partial: dict | None = None) -> None:

@@ -11,9 +11,9 @@ from pathlib import Path
 
 from torch import nn
 
-from ..checkpoint import load_checkpoint, read_state_dict
+from ..checkpoint import read_state_dict
 from ..errors import CheckpointError, ConfigError
-from ..registry import create_model
+from ..registry import create_model, load_checkpoint
 
 TORCHVISION_PREFIX = "tv:"
 
