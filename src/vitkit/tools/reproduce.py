@@ -92,9 +92,7 @@ def run_claims(ids: list[str], out: Path, quick: bool = False, seeds: list[int] 
         result = module.run(out, quick, seeds or list(module.DEFAULT_SEEDS[:1] if quick else module.DEFAULT_SEEDS))
         result.seconds = time.perf_counter() - start
         d = {**result.to_dict(), "machine": machine(), "date": time.strftime("%Y-%m-%d")}
-        tmp = out / f"{cid}.json.tmp"
-        tmp.write_text(json.dumps(d, indent=1))
-        tmp.replace(out / f"{cid}.json")
+        write_text(out / f"{cid}.json", json.dumps(d, indent=1))
         write_report(out, claims)
         log(f"{cid}: {result.verdict} ({result.seconds / 60:.1f} min)")
         results.append(d)
