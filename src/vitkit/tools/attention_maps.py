@@ -185,10 +185,8 @@ def _from_layout(layout: TokenLayout, name: str, probs: list[Tensor]) -> Attenti
         probs = [p.view(-1, G, *p.shape[1:]).masked_fill(layout.forbidden[None, :, None], 0.0).flatten(0, 1)
                  for p in probs]  # (B·G, h, Lq, Lk) -> (B, G, h, Lq, Lk) -> back
     index = [(q, k, hs if hs is not None else slice(0, heads)) for q, k, hs in layout.calls]
-    out = AttentionLayer(name, _place(probs, index, heads, layout.q_space, layout.k_space), layout.q_space,
-                         layout.k_space)
-    out.enter = layout.enter
-    return out
+    return AttentionLayer(name, _place(probs, index, heads, layout.q_space, layout.k_space), layout.q_space,
+                          layout.k_space, enter=layout.enter)
 
 
 def footprint(reducer: nn.Module | None, grid: tuple[int, ...]) -> tuple[Tensor, tuple[int, ...]]:
