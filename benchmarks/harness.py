@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import argparse
 import collections
+import json
+import os
 import statistics
 import sys
 import time
@@ -22,11 +24,13 @@ from collections.abc import Callable
 import torch
 from torch import Tensor, nn
 
-from vitkit.layers import set_onednn_linear
+from vitkit.layers import set_layer_config
+from vitkit.routes import processor
 from vitkit.tools.profile import PeakMemory
 
 Call = Callable[[nn.Module, Tensor], Tensor]
 PROFILE = 0  # steps per side profiled instead of timed (`--profile`); 0: time them
+JSON: str | None = None  # `--json PATH`: every result row is also appended there as one JSON line
 
 
 def _plain(m: nn.Module, x: Tensor) -> Tensor:
@@ -109,6 +113,11 @@ def compare(label: str, ours: nn.Module, ref: nn.Module, make_input: Callable[[]
         "vitkit_mem_mb": _peak(run_ours) / 2**20, "ref_mem_mb": _peak(run_ref) / 2**20,
     }
     row["ratio"] = row["vitkit_per_s"] / row["ref_per_s"]
+    if JSON:
+        proc = processor()
+        with open(JSON, "a") as f:
+            f.write(json.dumps({**row, "kind": proc.kind, "cpu": proc.name, "torch": torch.__version__,
+                                "threads": torch.get_num_threads(), "load": os.getloadavg()[0]}) + "\n")
     print(f"{label:<34} {row['mode']:<5} batch {batch:<3} vitkit {row['vitkit_per_s']:8.2f}/s  "
           f"ref {row['ref_per_s']:8.2f}/s  ratio {row['ratio']:.3f}  "
           f"peak mem {row['vitkit_mem_mb']:.0f} vs {row['ref_mem_mb']:.0f} MB", flush=True)
@@ -120,15 +129,21 @@ def parse_args(argv: list[str] | None = None, steps: int = 10) -> argparse.Names
     p.add_argument("--steps", type=int, default=steps, help="timed steps per model and mode")
     p.add_argument("--threads", type=int, default=torch.get_num_threads(), help="torch CPU threads")
     p.add_argument("--modes", default="infer,train", help="comma-separated: infer,train")
-    p.add_argument("--linear", choices=("onednn", "torch"), default="onednn",
-                   help="vitkit's fp32 CPU linears on oneDNN (default) or on PyTorch's own path, as the reference's")
+    p.add_argument("--linear", choices=("auto", "onednn", "torch"), default="auto",
+                   help="vitkit's fp32 CPU linears as this processor's rule chooses (default, what users get), on "
+                   "oneDNN, or on PyTorch's own path, as the reference's")
+    p.add_argument("--json", metavar="PATH", help="also append each result row to PATH as a JSON line")
     p.add_argument("--profile", type=int, default=0, metavar="N",
                    help="profile N steps per model and print self time per op instead of timing")
     args = p.parse_args(argv)
-    global PROFILE
-    PROFILE = args.profile
+    global PROFILE, JSON
+    PROFILE, JSON = args.profile, args.json
     torch.set_num_threads(args.threads)
-    set_onednn_linear(args.linear == "onednn")
+    if args.linear != "auto":
+        set_layer_config(onednn_linear=args.linear == "onednn")
+    proc = processor()
+    print(f"# {proc.name}, {proc.kind} (torch capability {proc.isa}), torch {torch.__version__}, "
+          f"{args.threads} threads, linear route {args.linear}", flush=True)
     args.modes = args.modes.split(",")
     return args
 

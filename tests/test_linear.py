@@ -13,7 +13,7 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 import vitkit
-from vitkit.layers import Linear, set_onednn_linear
+from vitkit.layers import Linear, layer_config, set_layer_config, set_onednn_linear
 
 L = sys.modules["vitkit.layers.linear"]
 needs_onednn = pytest.mark.skipif(L._checked_op() is None, reason="this PyTorch build has no working oneDNN linear")
@@ -28,8 +28,9 @@ def calls(monkeypatch):
     def counted(*args):
         n[0] += 1
         return op(*args)
-    monkeypatch.setattr(L, "_OP", counted)
-    return n
+    monkeypatch.setattr(L, "_checked_op", lambda: counted)
+    with set_layer_config(onednn_linear=True):
+        yield n
 
 
 def _close(a, b):
@@ -98,11 +99,8 @@ def test_route_taken_only_where_safe(calls):
     torch.jit.trace(layer, x, check_trace=False)            # tracing (the ONNX exporter traces too)
     torch.func.vmap(layer)(x.unsqueeze(0))                  # torch.func transforms
     torch.func.grad(lambda w: torch.func.functional_call(layer, {"weight": w}, (x,)).sum())(layer.weight)
-    old = set_onednn_linear(False)
-    try:
+    with set_layer_config(onednn_linear=False):
         layer(x)
-    finally:
-        set_onednn_linear(old)
     assert calls[0] == 1
 
 
@@ -122,29 +120,42 @@ def test_model_train_step_matches_with_and_without_onednn():
     x, y = torch.randn(4, 3, 32, 32), torch.tensor([0, 1, 2, 3])
     grads = []
     for enabled in (True, False):
-        old = set_onednn_linear(enabled)
-        try:
+        with set_layer_config(onednn_linear=enabled):
             model.zero_grad()
             F.cross_entropy(model(x), y).backward()
-        finally:
-            set_onednn_linear(old)
         grads.append([p.grad.clone() for p in model.parameters()])
     for a, b in zip(*grads, strict=True):
         _close(a, b)
 
 
-def test_environment_variable_turns_the_route_off():
-    code = "import sys, vitkit.layers; print(sys.modules['vitkit.layers.linear']._OP)"
-    out = subprocess.run([sys.executable, "-c", code], env={**os.environ, "VITKIT_ONEDNN_LINEAR": "0"},
+@pytest.mark.parametrize("value, want", [("0", (False, False)), ("1", (True, True))])
+def test_environment_variable_forces_the_route(value, want):
+    code = "import vitkit.layers as L; c = L.layer_config(); print(c.onednn_linear_infer, c.onednn_linear_train)"
+    out = subprocess.run([sys.executable, "-c", code], env={**os.environ, "VITKIT_ONEDNN_LINEAR": value},
                          capture_output=True, text=True, check=True).stdout
-    assert out.strip() == "None"
+    assert out.split() == [str(w) for w in want]
+
+
+def test_training_and_inference_switches_are_separate(calls):
+    """The route can be on for inference and off for training (the AVX2 rule): only gradient-free calls take it."""
+    layer = Linear(8, 4)
+    x = torch.randn(3, 8)
+    with set_layer_config(onednn_linear_infer=True, onednn_linear_train=False):
+        with torch.no_grad():
+            layer(x)
+        assert calls[0] == 1
+        layer(x).sum().backward()             # records a gradient: the default path
+        assert calls[0] == 1
+    with set_layer_config(onednn_linear_infer=False, onednn_linear_train=True):
+        layer(x).sum().backward()             # forward, dx is not needed (x has no grad), dW: two calls
+        assert calls[0] == 3
+    assert layer_config() == set_layer_config().previous  # the context managers restored the switches
 
 
 @pytest.fixture
 def fresh_check(monkeypatch):
     """Re-runs the once-per-process op check inside the test, and again (on the real op) afterwards."""
     L._checked_op.cache_clear()
-    monkeypatch.setattr(L, "_OP", None)
     yield
     L._checked_op.cache_clear()
 
@@ -157,7 +168,8 @@ def fresh_check(monkeypatch):
 def test_missing_or_broken_op_falls_back_to_f_linear(monkeypatch, fresh_check, ops):
     monkeypatch.setattr(torch.ops, "mkldnn", ops)
     assert L._checked_op() is None
-    assert set_onednn_linear(True) is False and L._OP is None  # asked for, refused: the route stays off
+    with set_layer_config(onednn_linear=True):
+        assert set_onednn_linear(True) is False and L._route(False) is None  # asked for, refused: the route stays off
     layer = Linear(5, 3)
     x = torch.randn(4, 5, requires_grad=True)
     out = layer(x)
@@ -169,8 +181,8 @@ def test_missing_or_broken_op_falls_back_to_f_linear(monkeypatch, fresh_check, o
 @needs_onednn
 def test_working_op_passes_the_check(fresh_check):
     assert L._checked_op() is torch.ops.mkldnn._linear_pointwise
-    set_onednn_linear(True)
-    assert L._OP is torch.ops.mkldnn._linear_pointwise
+    with set_layer_config(onednn_linear=True):
+        assert L._route(True) is L._route(False) is torch.ops.mkldnn._linear_pointwise
 
 
 @needs_onednn

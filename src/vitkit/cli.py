@@ -226,7 +226,9 @@ def _add_device_args(p: argparse.ArgumentParser, defaults: bool = True) -> None:
     p.add_argument("--device", default=d("auto"), help="auto (CUDA if present, else CPU; cuda:$LOCAL_RANK under "
                    "torchrun), cpu, cuda, cuda:N or mps")
     p.add_argument("--precision", choices=PRECISIONS, default=d("fp32"),
-                   help="autocast precision (fp16 uses a gradient scaler; not on the CPU)")
+                   help="autocast precision; auto: chosen for this processor (bf16 where it is native; training times "
+                   "the routes on long runs); fp16 uses a gradient scaler, not on the CPU (default: fp32 here, auto "
+                   "for train)")
     p.add_argument("--bf16", action="store_true", default=d(False), help="same as --precision bf16")
 
 
@@ -244,11 +246,17 @@ def _clip_args(p: argparse.ArgumentParser, defaults: bool = True) -> None:
 
 def _device_and_precision(args):
     """(torch.device, precision) from --device / --precision / --bf16, checked (one sentence if unusable)."""
+    from .routes import emulated_bf16_warning, inference_precision, processor
     from .train.distributed import check_precision, resolve_device
 
     device = resolve_device(args.device)
     precision = "bf16" if args.bf16 else args.precision
     check_precision(precision, device)
+    if precision == "auto":
+        precision = str(inference_precision(processor(device)).value)
+    warning = emulated_bf16_warning(processor(device), precision)
+    if warning:
+        print(f"note: {warning}", file=sys.stderr)
     return device, precision
 
 

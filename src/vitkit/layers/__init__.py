@@ -2,6 +2,7 @@
 
 from .attention import Attention, attend
 from .block import Block, LayerNorm6
+from .config import LayerConfig, layer_config, set_layer_config
 from .conv import Conv2d, Conv3d
 from .drop_path import DropPath, drop_path, drop_path_rates
 from .embed import ConvEmbed, PatchEmbed, TubeletEmbed, check_input
@@ -18,6 +19,7 @@ __all__ = [
     "Conv3d",
     "ConvEmbed",
     "DropPath",
+    "LayerConfig",
     "LayerNorm6",
     "Linear",
     "Mlp",
@@ -33,8 +35,10 @@ __all__ = [
     "drop_path_rates",
     "from_map",
     "init_weights",
+    "layer_config",
     "resample_abs_pos_embed",
     "resample_grid",
+    "set_layer_config",
     "set_onednn_linear",
     "to_map",
     "trunc_normal_",

@@ -14,16 +14,12 @@ recorder active the only extra work is one test of an empty list.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .config import RECORDERS  # the active `record_attention` recorders, held with the other layer switches
 from .linear import Linear
-
-# The recorders of the active `record_attention` contexts (innermost last). They observe only: no output changes.
-RECORDERS: list[Callable[[Tensor], None]] = []
 
 
 def attention_probs(q: Tensor, k: Tensor, bias: Tensor | None = None, scale: float | None = None) -> Tensor:

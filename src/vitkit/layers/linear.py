@@ -9,21 +9,23 @@ all of which see the ordinary `F.linear`); the result is the same product up to 
 The op (`torch.ops.mkldnn._linear_pointwise`) is private: it is checked once per process (present, and right on
 a small product) before any call is routed to it, else every call takes `F.linear`. Gradients recorded for a
 second differentiation (`create_graph=True`) are computed with ordinary ops.
-`benchmarks/bench_gemm.py` and `bench_onednn.py` measure the two backends; `set_onednn_linear(False)` turns
-the path off.
+Whether the route is taken is decided per kind of call — inference (no gradient recorded) or training — by the
+processor (`vitkit.routes.linear_route`: on AVX2 the route wins in inference and loses in training);
+`vitkit.layers.set_layer_config` (or `set_onednn_linear`, both kinds) and `VITKIT_ONEDNN_LINEAR=0|1` override it.
+`benchmarks/bench_gemm.py` and `bench_onednn.py` measure the two backends.
 """
 
 from __future__ import annotations
 
 import functools
-import os
-import platform
 from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils._python_dispatch import _get_current_dispatch_mode
+
+from .config import layer_config, set_layer_config
 
 
 @functools.cache
@@ -45,26 +47,25 @@ def _checked_op() -> Callable | None:
     return op if ok else None
 
 
-# The op the route calls; None while the route is off. On by default on x86-64 (where MKL is PyTorch's fp32
-# BLAS); other CPUs keep PyTorch's own choice. VITKIT_ONEDNN_LINEAR=0 turns it off for a whole process,
-# `set_onednn_linear` at run time.
-_OP: Callable | None = (_checked_op() if platform.machine().lower() in ("x86_64", "amd64")
-                        and os.environ.get("VITKIT_ONEDNN_LINEAR", "1") != "0" else None)
+def _route(training: bool) -> Callable | None:
+    """The op for fp32 CPU products of a call that records gradients (`training`) or not; None: the default path.
+    Whether the route is on for each kind of call is `layers.config`'s switch (by processor, see vitkit.routes)."""
+    cfg = layer_config()
+    return _checked_op() if (cfg.onednn_linear_train if training else cfg.onednn_linear_infer) else None
 
 
 def set_onednn_linear(enabled: bool) -> bool:
     """Route fp32 CPU linears through oneDNN (True; only where its op passes the check) or PyTorch's default path
-    (False); returns the old setting."""
-    global _OP
-    old, _OP = _OP is not None, _checked_op() if enabled else None
-    return old
+    (False), for inference and training alike; returns whether the route was on for both before. For one of the
+    two, or for a block only, use `vitkit.layers.set_layer_config`."""
+    old = set_layer_config(onednn_linear=enabled).previous
+    return old.onednn_linear_infer and old.onednn_linear_train and _checked_op() is not None
 
 
 def _plain(*ts: Tensor | None) -> bool:
     """True when oneDNN may take these tensors: fp32 CPU dense tensors outside any tracing or dispatch mode."""
     return (
-        _OP is not None
-        and all(t is None or (type(t) in (Tensor, nn.Parameter) and t.dtype == torch.float32
+        all(t is None or (type(t) in (Tensor, nn.Parameter) and t.dtype == torch.float32
                               and t.device.type == "cpu" and t.layout == torch.strided) for t in ts)
         and not torch.is_autocast_enabled("cpu")
         and not torch.jit.is_tracing()
@@ -76,48 +77,52 @@ def _plain(*ts: Tensor | None) -> bool:
     )
 
 
-def _mm(a: Tensor, b_t: Tensor) -> Tensor:
+def _mm(op: Callable, a: Tensor, b_t: Tensor) -> Tensor:
     """a: (M, K), b_t: (N, K), any strides -> a·b_tᵀ: (M, N); oneDNN when it may, else torch."""
-    return _OP(a, b_t, None, "none", [], "") if _plain(a, b_t) else a @ b_t.t()
+    return op(a, b_t, None, "none", [], "") if _plain(a, b_t) else a @ b_t.t()
 
 
 class _OneDNNLinear(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
+    def forward(ctx, x: Tensor, weight: Tensor, bias: Tensor | None, op: Callable) -> Tensor:
         """x: (M, K), weight: (N, K), bias: (N,) -> (M, N)."""
         ctx.save_for_backward(x, weight)
-        return _OP(x, weight, bias, "none", [], "")
+        ctx.op = op
+        return op(x, weight, bias, "none", [], "")
 
     @staticmethod
-    def backward(ctx, g: Tensor) -> tuple[Tensor | None, Tensor | None, Tensor | None]:
+    def backward(ctx, g: Tensor) -> tuple[Tensor | None, Tensor | None, Tensor | None, None]:
         """g: (M, N) -> dx = g·W: (M, K), dW = gᵀ·x: (N, K), db = Σ_M g: (N,)."""
         x, weight = ctx.saved_tensors
-        need_x, need_w, need_b = ctx.needs_input_grad
+        need_x, need_w, need_b, _ = ctx.needs_input_grad
         if torch.is_grad_enabled():
             # create_graph=True (gradient penalties, double backward): the oneDNN op records no graph, so the
             # gradients are computed with ordinary differentiable ops.
-            return (g @ weight if need_x else None, g.t() @ x if need_w else None, g.sum(0) if need_b else None)
-        dx = _mm(g, weight.t()) if need_x else None
+            return (g @ weight if need_x else None, g.t() @ x if need_w else None, g.sum(0) if need_b else None, None)
+        dx = _mm(ctx.op, g, weight.t()) if need_x else None
         dw = None
         if need_w:
             # Over a long reduction (M >> N) oneDNN is 1.5-4x faster with the operand of fewer rows first; that
             # order gives dWᵀ, whose transpose costs a copy, so it is taken only there (Swin stage 1, MViT).
             N, K = g.shape[1], x.shape[1]
-            dw = _mm(x.t(), g.t()).t().contiguous() if N > K and g.shape[0] >= 4 * N else _mm(g.t(), x.t())
+            dw = _mm(ctx.op, x.t(), g.t()).t().contiguous() if N > K and g.shape[0] >= 4 * N else _mm(ctx.op, g.t(), x.t())
         db = g.sum(0) if need_b else None  # False when there is no bias
-        return dx, dw, db
+        return dx, dw, db, None
 
 
 def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     """F.linear with fp32 CPU products on oneDNN: x: (..., K), weight: (N, K) -> (..., N)."""
-    if not _plain(x, weight, bias) or x.numel() == 0:
+    training = torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad
+                                            or (bias is not None and bias.requires_grad))
+    op = _route(training)
+    if op is None or not _plain(x, weight, bias) or x.numel() == 0:
         return F.linear(x, weight, bias)
     lead = x.shape[:-1]
     x2 = x.reshape(-1, x.shape[-1]).contiguous()  # (M, K)
-    if torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad or (bias is not None and bias.requires_grad)):
-        out = _OneDNNLinear.apply(x2, weight.contiguous(), bias)
+    if training:
+        out = _OneDNNLinear.apply(x2, weight.contiguous(), bias, op)
     else:
-        out = _OP(x2, weight.contiguous(), bias, "none", [], "")
+        out = op(x2, weight.contiguous(), bias, "none", [], "")
     return out.reshape(*lead, weight.shape[0])
 
 

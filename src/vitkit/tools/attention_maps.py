@@ -42,7 +42,7 @@ from torch.nn.modules.pooling import _AvgPoolNd, _MaxPoolNd
 
 from ..errors import ConfigError
 from ..layers import Attention
-from ..layers.attention import RECORDERS
+from ..layers.config import RECORDERS
 from ..layers.reduced_attention import ReducedAttention
 from ..layers.tokens import AttentionCall, TokenLayout, TokenSpace
 

@@ -25,18 +25,16 @@ import torch
 from torch import Tensor, nn
 
 from ..errors import ConfigError
+from ..routes import inference_precision, processor
 
 PRECISIONS = ("bf16", "fp32")
 _PRODUCTS = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)  # the layers whose weights are cast to bf16
 
 
 def has_fast_bf16(device: torch.device) -> bool:
-    """True when `device` computes bf16 products natively (faster than fp32), not by emulation."""
-    if device.type == "cpu":
-        return torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
-    if device.type == "cuda":
-        return torch.cuda.is_bf16_supported()
-    return False
+    """True when `device` computes bf16 products natively (faster than fp32), not by emulation: the rule of
+    `vitkit.routes.inference_precision` (it honours ATEN_CPU_CAPABILITY / ONEDNN_MAX_CPU_ISA narrowing)."""
+    return inference_precision(processor(device)).value == "bf16"
 
 
 class InferenceModel(nn.Module):

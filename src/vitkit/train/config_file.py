@@ -33,6 +33,7 @@ def load_config(path: str | os.PathLike) -> dict:
     if not isinstance(data, dict):
         raise ConfigError(f"--config {str(p)!r} must hold a mapping of settings, got a {type(data).__name__}")
     settings = {str(k).replace("-", "_"): v for k, v in data.items()}
+    settings.pop("routes", None)  # what a run chose for its processor (train/run.py writes it): a record, not a setting
     valid = config_keys()
     unknown = sorted(set(settings) - set(valid))
     if unknown:

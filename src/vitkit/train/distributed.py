@@ -17,7 +17,7 @@ from torch import Tensor, nn
 
 from ..errors import ConfigError
 
-PRECISIONS = ("fp32", "bf16", "fp16")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")  # auto: by processor (vitkit.routes), resolved where a run starts
 _DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 
@@ -69,6 +69,8 @@ def check_precision(precision: str, device: torch.device) -> None:
     fp16 path and GradScaler is meant for GPUs)."""
     if precision not in PRECISIONS:
         raise ConfigError(f"unknown --precision {precision!r}; expected one of {', '.join(PRECISIONS)}")
+    if precision == "auto":
+        return
     if precision == "fp16" and device.type == "cpu":
         raise ConfigError("--precision fp16 is not supported on the CPU; use bf16 (or fp32) there")
     if precision == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():

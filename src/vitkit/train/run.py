@@ -24,7 +24,9 @@ from ..data.mixing import BatchMix
 from ..data.video_folder import SAMPLINGS
 from ..errors import CheckpointError, ConfigError
 from ..io import write_yaml
+from ..layers import set_layer_config
 from ..registry import create_model
+from .autotune import choose as choose_routes
 from .data import build_loaders
 from .distributed import PRECISIONS, DistInfo, barrier, check_precision, cleanup, init_distributed, resolve_device, wrap_ddp
 from .ema import EMA
@@ -72,7 +74,7 @@ class TrainConfig:
     init: str | None = None               # weights to fine-tune from (any format vitkit reads)
     inflate: str = "central"              # image ViT -> ViViT tubelets: "central" frame or "mean"
     ema: float | None = None              # EMA decay of the weights (e.g. 0.99996), None: off
-    precision: str = "fp32"               # fp32 | bf16 | fp16 (autocast; fp16 with a GradScaler)
+    precision: str = "auto"               # auto (by processor, see vitkit.routes) | fp32 | bf16 | fp16 (fp16: GradScaler)
     device: str = "auto"                  # auto | cpu | cuda | cuda:N | mps (torchrun: cuda:$LOCAL_RANK)
     compile: bool = False                 # torch.compile the training model
     grad_checkpointing: bool = False      # recompute each block's activations in the backward pass
@@ -141,6 +143,7 @@ class TrainResult:
     train_time: float                     # seconds spent in this process's training epochs
     is_main: bool = True                  # rank 0 (the process that writes files and prints)
     ema_model: nn.Module | None = None    # the EMA weights when --ema was given
+    precision: str = "fp32"               # what the run trained in (its `auto` resolved)
 
 
 METRIC_FIELDS = ("epoch", "train_loss", "val_loss", "val_acc1", "val_acc5", "val_ema_acc1", "lr", "grad_norm",
@@ -236,13 +239,22 @@ def changed_settings(saved: dict, current: dict) -> list[str]:
 
 
 def train(cfg: TrainConfig, console=None) -> TrainResult:
-    """Run `cfg`; returns the trained model (unwrapped), its per-epoch history and the run folder."""
+    """Run `cfg`; returns the trained model (unwrapped), its per-epoch history and the run folder. The layer
+    switches the run's routes set (vitkit.layers.set_layer_config) are restored afterwards."""
     cfg.validate()
     info = init_distributed(cfg.device)
     try:
-        return _train(cfg, info, console)
+        with set_layer_config():
+            return _train(cfg, info, console)
     finally:
         cleanup(info)
+
+
+def _route_key(cfg: TrainConfig, model: nn.Module) -> dict:
+    """What a timing of the routes depends on besides the machine: the model, its input, the batch, the loss."""
+    return {"model": model.model_name, "config": repr(getattr(model, "config", cfg.overrides)),
+            "batch": cfg.batch_size, "distill": cfg.distill, "teacher": cfg.teacher,
+            "grad_checkpointing": cfg.grad_checkpointing}
 
 
 def _train(cfg: TrainConfig, info: DistInfo, console) -> TrainResult:
@@ -272,7 +284,15 @@ def _train(cfg: TrainConfig, info: DistInfo, console) -> TrainResult:
     steps = math.ceil(len(loaders.train) / cfg.accum_steps)  # optimiser steps per epoch
     total = max(1, cfg.epochs * steps)
     scheduler = WarmupCosine(optimizer, min(round(cfg.warmup_epochs * steps), total), total, cfg.min_lr_ratio)
-    scaler = torch.amp.GradScaler(device.type) if cfg.precision == "fp16" else None
+    call_model = DistillHeads(model) if criterion.kind != "none" and getattr(model, "head_dist", None) is not None \
+        else model
+    routes = choose_routes(cfg.precision, call_model, criterion, model.input_shape(), device, cfg.batch_size, total,
+                           _route_key(cfg, model), info)
+    routes.apply()  # train() restores the switches when the run ends
+    for line in routes.lines:
+        say(line)
+    precision = routes.precision
+    scaler = torch.amp.GradScaler(device.type) if precision == "fp16" else None
     ema = EMA(model, cfg.ema, device) if cfg.ema else None
     start_epoch, start_step, totals, history = 0, 0, None, []
     if cfg.resume:
@@ -298,9 +318,7 @@ def _train(cfg: TrainConfig, info: DistInfo, console) -> TrainResult:
         where = f", step {start_step} of epoch {start_epoch + 1}" if start_step else ""
         say(f"resuming {model.model_name} from {path} after epoch {state['epoch'] + 1}{where}")
 
-    train_model = DistillHeads(model) if criterion.kind != "none" and getattr(model, "head_dist", None) is not None \
-        else model
-    train_model = wrap_ddp(train_model, info, device)
+    train_model = wrap_ddp(call_model, info, device)
     if cfg.compile:
         train_model = torch.compile(train_model)
     if info.is_main:
@@ -308,7 +326,9 @@ def _train(cfg: TrainConfig, info: DistInfo, console) -> TrainResult:
         base = train_set.dataset if isinstance(train_set, Subset) else train_set
         (out / "data.json").write_text(json.dumps(data_info(cfg.data, base, model.input_shape()[0],
                                                             model_data_config(model))))
-        write_yaml(out / "config.yaml", {k: v for k, v in dataclasses.asdict(cfg).items() if k not in ("resume", "force")})
+        settings = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in ("resume", "force")}
+        # `routes`: what the run chose for this processor (train.autotune), a record that loading ignores
+        write_yaml(out / "config.yaml", {**settings, "routes": routes.as_dict()})
     writer = _tensorboard(cfg.log_dir, say) if info.is_main else None
 
     def save(epoch_done: int, step: int = 0, partial: dict | None = None) -> None:
@@ -327,15 +347,15 @@ def _train(cfg: TrainConfig, info: DistInfo, console) -> TrainResult:
         t0 = time.perf_counter()
         try:
             stats = train_one_epoch(train_model, loaders.train, criterion, optimizer, scheduler, epoch, cfg.clip_grad,
-                                    cfg.precision, progress=info.is_main and cfg.progress, device=device,
+                                    precision, progress=info.is_main and cfg.progress, device=device,
                                     accum_steps=cfg.accum_steps, scaler=scaler, ema=ema, ema_source=model, info=info,
                                     seed=cfg.seed, start_step=start_step, totals=totals, on_step=on_step)
         except DivergedError as e:
             kept = f"; the last good checkpoint is {str(out / 'last.pt')!r}" if (out / "last.pt").exists() else ""
             raise DivergedError(f"{e}{kept}") from None
         start_step, totals = 0, None
-        val = evaluate(model, loaders.val, cfg.precision, device, info)
-        val_ema = evaluate(ema.module, loaders.val, cfg.precision, device, info) if ema is not None else None
+        val = evaluate(model, loaders.val, precision, device, info)
+        val_ema = evaluate(ema.module, loaders.val, precision, device, info) if ema is not None else None
         dt = time.perf_counter() - t0
         elapsed += dt
         row = {"epoch": epoch, "train_loss": round(stats["train_loss"], 5), "val_loss": round(val["loss"], 5),
@@ -367,4 +387,4 @@ def _train(cfg: TrainConfig, info: DistInfo, console) -> TrainResult:
             plot_curves(out / "curves.png", history)
         if writer is not None:
             writer.close()
-    return TrainResult(model, history, out, elapsed, info.is_main, ema.module if ema is not None else None)
+    return TrainResult(model, history, out, elapsed, info.is_main, ema.module if ema is not None else None, precision)
