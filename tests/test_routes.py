@@ -171,3 +171,34 @@ def test_a_run_reports_its_routes_in_config_yaml(tmp_path):
     from vitkit.train.config_file import load_config
 
     assert "routes" not in load_config(tmp_path / "run" / "config.yaml")  # a record, not a setting
+
+
+@pytest.mark.parametrize("proc, want", [(AVX2, 64), (AVX512_BF16, 64), (GPU, 0)])
+def test_math_attention_rule(proc, want):
+    assert R.math_attention_max_tokens(proc).value == want
+
+
+@pytest.mark.parametrize("tokens, written_out", [(8, True), (64, True), (65, False)])
+def test_short_cpu_training_attention_is_written_out_with_sdpas_values(monkeypatch, tokens, written_out):
+    """Short sequences recording gradients skip SDPA's kernel on the CPU; values and gradients are SDPA's."""
+    import torch.nn.functional as F
+
+    from vitkit.layers import attend, set_layer_config
+
+    real, calls = F.scaled_dot_product_attention, []
+    monkeypatch.setattr(F, "scaled_dot_product_attention", lambda *a, **k: calls.append(1) or real(*a, **k))
+    q, k, v = (torch.randn(3, 2, tokens, 16, requires_grad=True) for _ in range(3))
+    bias = torch.zeros(1, 1, tokens, tokens).masked_fill_(torch.rand(tokens, tokens) < 0.2, float("-inf"))
+    bias[..., 0] = 0  # every query keeps a key
+    with set_layer_config(math_attention_max_tokens=64):
+        got = attend(q, k, v, bias)
+        assert (not calls) is written_out
+        grads = torch.autograd.grad(got.square().sum(), (q, k, v))
+        with torch.no_grad():
+            attend(q, k, v, bias)          # inference: always SDPA
+    want = real(q, k, v, attn_mask=bias)
+    want_grads = torch.autograd.grad(want.square().sum(), (q, k, v))
+    assert len(calls) == (1 if written_out else 2)
+    torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
+    for a, b in zip(grads, want_grads):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)

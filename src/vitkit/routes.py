@@ -119,6 +119,17 @@ def linear_route(proc: Processor, training: bool) -> Choice:
     return Choice(False, "AVX2 x86: oneDNN's backward products are slower than the default BLAS's")
 
 
+def math_attention_max_tokens(proc: Processor) -> Choice:
+    """Up to how many keys a CPU attention that records gradients is written out (q·kᵀ, softmax, ·v) instead of
+    SDPA's flash kernel, whose backward is built for long sequences: on the short sequences of factorised video
+    attention (TimeSformer's 8-frame temporal step), small images and windows, the written-out product's forward
+    and backward cost 0.26-0.64x the kernel's in fp32 and 0.17-0.40x in bf16 (AVX2 and AVX-512 alike,
+    `benchmarks/bench_attention.py`); from ~200 keys the kernel wins or ties."""
+    if proc.device != "cpu":
+        return Choice(0, "GPU/MPS: SDPA's fused kernels at every length")
+    return Choice(64, "CPU: written out up to 64 keys while training, SDPA's flash kernel beyond")
+
+
 def training_precision(proc: Processor) -> Choice | None:
     """bf16 or fp32 autocast for training where a rule is safe; None where it must be measured (a CPU with
     native bf16: bf16 halves the products' cost at ViT sizes, while on small models the casts and SDPA's bf16

@@ -1,8 +1,10 @@
 """The one attention core of vitkit.
 
 Every family computes softmax(QKᵀ·scale + bias)·V through `attend`, which is
-`torch.nn.functional.scaled_dot_product_attention` with dropout that is on only while training; while a
-learned bias needs its gradient (which SDPA's fused kernels do not give), the same math written out.
+`torch.nn.functional.scaled_dot_product_attention` with dropout that is on only while training; the same math
+written out while a learned bias needs its gradient (which SDPA's fused kernels do not give), and for short
+sequences that record gradients on the CPU, where SDPA's flash backward is slow (`layers.config`'s
+`math_attention_max_tokens`, chosen by `vitkit.routes`).
 `Attention` adds the fused qkv and output projections used by most families; variants (windows,
 factorised heads, reduced token maps) own only their projections, biases and regroupings and call
 `split_heads` / `attend` / `merge_heads` themselves.
@@ -18,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .config import RECORDERS  # the active `record_attention` recorders, held with the other layer switches
+from .config import RECORDERS, layer_config  # the active `record_attention` recorders, with the layer switches
 from .linear import Linear
 
 
@@ -38,19 +40,26 @@ def attend(q: Tensor, k: Tensor, v: Tensor, bias: Tensor | None = None, dropout_
     """
     if bias is not None and bias.dim() == 3:
         bias = bias.unsqueeze(0)  # (h, Nq, Nk) -> (1, h, Nq, Nk): the fused CPU kernel refuses 3-D masks
-    if bias is not None and bias.requires_grad and torch.is_grad_enabled():
+    if torch.is_grad_enabled() and ((bias is not None and bias.requires_grad) or _short_on_cpu(q, k)):
         # A learned bias (Swin's relative-position table, MViT's decomposed rel-pos) needs a gradient, which
         # SDPA's fused kernels do not give: SDPA would fall back to its math path, which is this same product
-        # plus a "safe" softmax's checks for fully masked rows and two scalings. Written out, it costs less.
+        # plus a "safe" softmax's checks for fully masked rows and two scalings. Written out, it costs less;
+        # so it does for short CPU sequences (see the module docstring).
         # (A row that is -inf everywhere would give NaN here; no vitkit mask leaves a row empty.)
         logits = (q * (q.shape[-1] ** -0.5 if scale is None else scale)) @ k.transpose(-2, -1)  # (B, h, Nq, Nk)
-        probs = (logits + bias).softmax(-1)
+        probs = (logits if bias is None else logits + bias).softmax(-1)
         out = F.dropout(probs, dropout_p) @ v if dropout_p else probs @ v  # (B, h, Nq, d)
     else:
         out = F.scaled_dot_product_attention(q, k, v, attn_mask=bias, dropout_p=dropout_p, scale=scale)
     if RECORDERS:
         RECORDERS[-1](attention_probs(q.detach(), k.detach(), None if bias is None else bias.detach(), scale))
     return out
+
+
+def _short_on_cpu(q: Tensor, k: Tensor) -> bool:
+    """A CPU call recording gradients over few enough keys that the written-out product beats SDPA's kernel."""
+    return q.device.type == "cpu" and k.shape[-2] <= layer_config().math_attention_max_tokens and (
+        q.requires_grad or k.requires_grad)
 
 
 class Attention(nn.Module):

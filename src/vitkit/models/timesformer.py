@@ -177,7 +177,7 @@ class FactorisedBlock(GradCheckpointing, nn.Module):
 
     def mlp_step(self, cls: Tensor, patches: Tensor, cls_res: Tensor, patches_res: Tensor) -> Tensor:
         """Residual of the last step, then the MLP: (B, 1, D), (B, T·H·W, D) and their residuals -> (B, 1 + T·H·W, D)."""
-        x = torch.cat((cls, patches), dim=1) + torch.cat((cls_res, patches_res), dim=1)
+        x = torch.cat((cls + cls_res, patches + patches_res), dim=1)  # one copy of the (B, 1 + T·H·W, D) stream
         return x + self.drop_path(self.mlp(self.norm2(x)))
 
 
