@@ -24,6 +24,7 @@ from torch import Tensor, nn
 import vitkit
 from vitkit.data import Digits
 from vitkit.data.moving_digits import MovingDigits
+from vitkit.io import write_text
 from vitkit.tools.profile import count_gmacs, count_params, measure_throughput
 from vitkit.train.losses import DistillationLoss
 
@@ -201,10 +202,7 @@ def cached(out: Path, key: dict, run: Callable[[], dict]) -> dict:
     result = run()
     elapsed = time.perf_counter() - start
     LEDGER["run_seconds"] += elapsed
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"key": key, "result": result, "elapsed": elapsed}, indent=1))
-    tmp.replace(path)
+    write_text(path, json.dumps({"key": key, "result": result, "elapsed": elapsed}, indent=1))
     return result
 
 

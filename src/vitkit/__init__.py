@@ -1,15 +1,15 @@
 """vitkit: one PyTorch toolkit for the vision-transformer family."""
 
-from .checkpoint import load_checkpoint, save_checkpoint
+from .checkpoint import save_checkpoint
 from .convert.video_init import init_video_from_image
 from .errors import CheckpointError, ConfigError, DataError, InputError, VitkitError
-from .registry import create_model, list_models, register_model
-from .tools.attention_maps import record_attention
-from .tools.export import export_onnx, onnx_dynamic_axes
-from .tools.fast import optimize_for_inference
+from .registry import create_model, list_models, load_checkpoint, register_model
 
 __version__ = "0.1.0"
-_LAZY = {"create_transform": ".data.config", "data_config": ".data.config"}  # torchvision loads on first use
+# Loaded on first use: the data pipeline (torchvision) and the tools layer, which sits above the models and is
+# not part of what `import vitkit` costs.
+_LAZY = {"create_transform": ".data.config", "data_config": ".data.config", "record_attention": ".tools.attention_maps",
+         "export_onnx": ".tools.export", "onnx_dynamic_axes": ".tools.export", "optimize_for_inference": ".tools.fast"}
 
 
 def __getattr__(name: str):

@@ -7,28 +7,17 @@ import dataclasses
 import json
 import os
 import pickle
-import tempfile
 from pathlib import Path
 
 import torch
 from torch import Tensor, nn
 
 from .errors import CheckpointError
+from .io import atomic_write
+
+_atomic_write = atomic_write  # the old private name, still imported by train/
 
 _WRAPPERS = ("model", "state_dict", "model_state", "module", "model_ema")
-
-
-def _atomic_write(path: Path, write) -> None:
-    """Write through a temporary file in the same folder and rename: a crash never leaves half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
 
 
 def save_checkpoint(model: nn.Module, path: str | os.PathLike, metadata: dict[str, str] | None = None,
@@ -43,7 +32,7 @@ def save_checkpoint(model: nn.Module, path: str | os.PathLike, metadata: dict[st
         raise CheckpointError("save_checkpoint needs a model built by vitkit.create_model (it has no name/config)")
     meta = {"vitkit_model": name, "vitkit_config": json.dumps(dataclasses.asdict(config)), **(metadata or {})}
     tensors = {k: v.detach().contiguous() for k, v in (model.state_dict() if state_dict is None else state_dict).items()}
-    _atomic_write(Path(path), lambda tmp: save_file(tensors, tmp, metadata=meta))
+    atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=meta))
 
 
 def _unwrap(obj) -> dict[str, Tensor]:
@@ -135,16 +124,3 @@ def load_state_dict(model: nn.Module, state_dict: dict[str, Tensor], origin: str
             parts.append(f"{len(shapes)} shape mismatches (e.g. {'; '.join(shapes[:2])})")
         raise CheckpointError(f"{origin} does not match model {name}: {'; '.join(parts)}")
     model.load_state_dict(state_dict, strict=True)
-
-
-def load_checkpoint(path: str | os.PathLike, **overrides) -> nn.Module:
-    """Rebuild a model from a vitkit safetensors file (its name and config are in the metadata)."""
-    from .registry import create_model
-
-    state_dict, meta = read_state_dict(path)
-    if "vitkit_model" not in meta:
-        raise CheckpointError(f"{str(path)!r} has no vitkit metadata; use create_model(name, checkpoint=path) instead")
-    config = json.loads(meta["vitkit_config"])
-    model = create_model(meta["vitkit_model"], **{**config, **overrides})
-    load_state_dict(model, state_dict, str(path))
-    return model

@@ -447,9 +447,8 @@ def _model_args(p: argparse.ArgumentParser) -> None:
 
 def model_from(path: str, model_name: str | None, overrides: dict):
     """A model from a published tag, a foreign weights file with its registered name, or a vitkit checkpoint."""
-    from .checkpoint import load_checkpoint
     from .hub import is_weights_name
-    from .registry import create_model
+    from .registry import create_model, load_checkpoint
 
     if is_weights_name(path):
         return create_model(path, pretrained=True, **overrides)

@@ -3,8 +3,9 @@ with, so converted weights score in vitkit as they do in their home library.
 
 `data_config(model)` returns a dict with timm's keys — input_size (C, H, W), interpolation, mean, std,
 crop_pct, crop_mode — plus num_frames for video models and `source` (whose weights the values follow).
-The table is keyed by registry-name patterns (first match wins); a name can list several sources, the
-first being the default (`data_config(model, source="torchvision")` picks another):
+Each family declares its table beside its builders (`data_configs` in models/<family>.py, keyed by
+registry-name patterns, first match wins) and the model answers `data_sources()`; a name can list several
+sources, the first being the default (`data_config(model, source="torchvision")` picks another):
 
 - ViT: timm's default weights (augreg, Inception 0.5 statistics, bicubic, crop_pct 0.9; 1.0 at 384);
   torchvision's vit_b_16 (ImageNet statistics, bilinear, 224/256).
@@ -22,57 +23,28 @@ resolution keeps its weights' interpolation, statistics and crop ratio.
 
 from __future__ import annotations
 
-import fnmatch
-
 from torch import nn
 
 from ..errors import ConfigError
-from .transforms import CROP_MODES, IMAGENET_MEAN, IMAGENET_STD, channel_stats, image_pipeline
-
-INCEPTION_MEAN = INCEPTION_STD = (0.5, 0.5, 0.5)
-SLOWFAST_MEAN, SLOWFAST_STD = (0.45, 0.45, 0.45), (0.225, 0.225, 0.225)
+from .transforms import CROP_MODES, channel_stats, image_pipeline
 
 
-def _cfg(mean, std, interpolation: str, crop_pct: float, crop_mode: str = "center") -> dict:
-    return {"interpolation": interpolation, "mean": tuple(mean), "std": tuple(std), "crop_pct": crop_pct,
-            "crop_mode": crop_mode}
+def __getattr__(name: str):
+    if name == "DATA_CONFIGS":  # every family's table, (registry-name pattern, {source: values}), for listings
+        return _all_tables()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-_TIMM_IN1K = _cfg(IMAGENET_MEAN, IMAGENET_STD, "bicubic", 0.9)
-_TIMM_IN1K_384 = _cfg(IMAGENET_MEAN, IMAGENET_STD, "bicubic", 1.0)
-_TV_VIDEO = _cfg(SLOWFAST_MEAN, SLOWFAST_STD, "bilinear", 224 / 256)
+def _all_tables() -> tuple[tuple[str, dict[str, dict]], ...]:
+    from .. import models  # noqa: F401  (importing the package defines every family)
+    from ..models.base import VitkitModel
 
-# (registry-name pattern, {source: values}); the first source is the default.
-DATA_CONFIGS: tuple[tuple[str, dict[str, dict]], ...] = (
-    ("vit_*_384", {"timm": _cfg(INCEPTION_MEAN, INCEPTION_STD, "bicubic", 1.0)}),
-    ("vit_*", {"timm": _cfg(INCEPTION_MEAN, INCEPTION_STD, "bicubic", 0.9),
-               "torchvision": _cfg(IMAGENET_MEAN, IMAGENET_STD, "bilinear", 224 / 256)}),
-    ("deit_*_384", {"timm": _TIMM_IN1K_384}),
-    ("deit_*", {"timm": _TIMM_IN1K}),
-    ("swin_*_384", {"timm": _TIMM_IN1K_384}),
-    ("swin_tiny_*", {"timm": _TIMM_IN1K, "torchvision": _cfg(IMAGENET_MEAN, IMAGENET_STD, "bicubic", 224 / 232)}),
-    ("swin_small_*", {"timm": _TIMM_IN1K, "torchvision": _cfg(IMAGENET_MEAN, IMAGENET_STD, "bicubic", 224 / 246)}),
-    ("swin_base_*", {"timm": _TIMM_IN1K, "torchvision": _cfg(IMAGENET_MEAN, IMAGENET_STD, "bicubic", 224 / 238)}),
-    ("swin_*", {"timm": _TIMM_IN1K}),
-    ("cvt_*_384", {"hf": _cfg(IMAGENET_MEAN, IMAGENET_STD, "bicubic", 1.0, "squash")}),
-    ("cvt_*", {"hf": _cfg(IMAGENET_MEAN, IMAGENET_STD, "bicubic", 224 / 256)}),
-    ("mvitv2_tiny", {"timm": _TIMM_IN1K}),
-    ("mvitv2_small", {"timm": _TIMM_IN1K}),
-    ("mvitv2_base", {"timm": _TIMM_IN1K}),
-    ("mvit*", {"torchvision": _TV_VIDEO}),  # the same values as the official SlowFast test
-    ("vivit_*", {"official": _cfg(INCEPTION_MEAN, INCEPTION_STD, "bilinear", 224 / 256)}),
-    ("timesformer_*", {"official": _cfg(SLOWFAST_MEAN, SLOWFAST_STD, "bilinear", 1.0)}),
-    # vitkit's own small-image teachers: trained here, on ImageNet statistics, no crop.
-    ("resnet*_cifar", {"vitkit": _cfg(IMAGENET_MEAN, IMAGENET_STD, "bilinear", 1.0)}),
-)
-
-
-def _entry(name: str) -> dict[str, dict]:
-    for pattern, sources in DATA_CONFIGS:
-        if fnmatch.fnmatch(name, pattern):
-            return sources
-    raise ConfigError(f"no data config for model {name!r}; pass a config dict (timm's keys: input_size, "
-                      "interpolation, mean, std, crop_pct) instead")
+    tables, todo = [], [VitkitModel]
+    while todo:
+        cls = todo.pop(0)
+        tables += vars(cls).get("data_configs", ())
+        todo += cls.__subclasses__()
+    return tuple(tables)
 
 
 def data_config(model: nn.Module | str, source: str | None = None) -> dict:
@@ -96,7 +68,10 @@ def data_config(model: nn.Module | str, source: str | None = None) -> dict:
     if tagged is not None:
         values, source = tagged, attached_weights(model).source
     else:
-        sources = _entry(name)
+        sources = model.data_sources() if hasattr(model, "data_sources") else {}
+        if not sources:
+            raise ConfigError(f"no data config for model {name!r}; pass a config dict (timm's keys: input_size, "
+                              "interpolation, mean, std, crop_pct) instead")
         if source is None:
             source = next(iter(sources))
         if source not in sources:

@@ -28,13 +28,12 @@ from torch import Tensor, nn
 from torchvision.transforms import InterpolationMode, v2
 
 from ..errors import ConfigError
+from ..layers.pixel_stats import IMAGENET_MEAN, IMAGENET_STD
 from .randaugment import RandAugment, RandAugmentSpec, parse_randaugment
 from .video_augment import ColourAugment, ShortSideJitter
 
 Transform = Callable[[Tensor], Tensor]
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 INTERPOLATIONS = {"nearest": InterpolationMode.NEAREST, "bilinear": InterpolationMode.BILINEAR,
                   "bicubic": InterpolationMode.BICUBIC}
 CROP_MODES = ("center", "squash")

@@ -1,17 +1,22 @@
-"""What every vitkit model shares: its config, its input shape, the hooks checkpoints use, and the small checks
-each family's `validate_config` is made of (each raises ConfigError with one sentence)."""
+"""What every vitkit model shares: its config, its input shape, the hooks checkpoints use, the model protocol
+(what the layers above ask a model instead of knowing its class: layer-decay groups, export axes, position
+tables, attention layouts, data configs; docs/architecture.md), and the small checks each family's
+`validate_config` is made of (each raises ConfigError with one sentence)."""
 
 from __future__ import annotations
 
+import fnmatch
+import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import replace
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 from torch import Tensor, nn
 
 from ..errors import ConfigError
 from ..layers import Linear
 from ..layers.checkpointing import set_grad_checkpointing
+from ..layers.tokens import AttentionCall, TokenLayout
 from .features import FeatureInfo, check_output_fmt, feature_take_indices, format_tokens, split_prefix
 
 
@@ -55,6 +60,36 @@ def check_patch_multiple(img_size: int | tuple[int, int], patch_size: int) -> No
     if any(s % patch_size for s in to_2tuple(img_size)):
         raise ConfigError(f"img_size {img_size} is not divisible by the patch size (patch_size {patch_size}); choose an "
                           f"image size whose sides it divides")
+
+
+# --- pieces of the model protocol (the methods are on VitkitModel) ----------------------------------------------
+HEAD_GROUP = r"(norm|fc_norm|temporal_norm|head|head_dist)\."  # the final norms and the classifiers
+DataConfigs = tuple[tuple[str, dict[str, dict]], ...]  # (registry-name pattern, {source: preprocessing})
+
+
+def block_groups(container: str, num_blocks: int, entry: Sequence[str] = ()) -> list[str]:
+    """Layer-decay groups of one stack: a pattern per block `container.j.`; the `entry` parameter-name prefixes
+    (a stage's downsampling, its class token) join the stage's first block."""
+    groups = [re.escape(f"{container}.{j}.") for j in range(num_blocks)]
+    if entry and groups:
+        groups[0] = "|".join([groups[0], *map(re.escape, entry)])
+    return groups
+
+
+def data_cfg(mean: Sequence[float], std: Sequence[float], interpolation: str, crop_pct: float,
+             crop_mode: str = "center") -> dict:
+    """Evaluation preprocessing of a set of weights, in timm's keys (the input size comes from the model)."""
+    return {"interpolation": interpolation, "mean": tuple(mean), "std": tuple(std), "crop_pct": crop_pct,
+            "crop_mode": crop_mode}
+
+
+class PositionTable(NamedTuple):
+    """A learned position table to look at. kind "embedding": `values` (N, D), one row per position of `grid`
+    ((H, W), (T, H, W) or (n,)); kind "bias": `values` (h, *grid), one map per head over relative offsets."""
+    title: str
+    values: Tensor
+    grid: tuple[int, ...]
+    kind: str = "embedding"
 
 
 class VitkitModel(nn.Module):
@@ -114,6 +149,48 @@ class VitkitModel(nn.Module):
         self.num_classes = num_classes
         self.config = replace(self.config, num_classes=num_classes)
         self.head = self.new_head(num_classes)
+
+    # --- the model protocol: what train/, tools/ and data/ ask a model (docs/architecture.md) --------------------
+    image_init: ClassVar[bool] = False  # an image ViT checkpoint initialises it as its paper says (convert/video_init.py)
+    data_configs: ClassVar[DataConfigs] = ()  # the family's table, first match of `model_name` wins (`data_sources`)
+
+    def layer_groups(self) -> list[str]:
+        """Layer-wise lr decay groups (timm's `group_matcher` idea): one regular expression over parameter names
+        per group after the first, from the input side to the head; a parameter is in the first group whose
+        pattern matches its name's start (ids 1, 2, ...), or in group 0 (patch embedding, tokens, position
+        tables) when none does. The last group is the head. Default: an isotropic stack `blocks`."""
+        return [*block_groups("blocks", len(self.blocks)), HEAD_GROUP]
+
+    def size_dependence(self) -> dict[str, str]:
+        """For each input axis beyond the batch ("frames" for videos, "height", "width"), what in the forward
+        depends on its size: "none" (convolutions and pooling only), "positions" (only position tables resampled
+        to the token grid) or "grid" (plans or masks built for one grid). ONNX export leaves the first kind free,
+        the second where the exporter can record the resampling. Default: "grid" (fixed)."""
+        return dict.fromkeys(("frames", "height", "width") if self.is_video else ("height", "width"), "grid")
+
+    def input_steps(self) -> dict[str, int]:
+        """The smallest change of each input axis that gives another valid token grid: one patch in space, one
+        tubelet in time; 8 pixels and 1 frame for models without patches."""
+        c = self.config
+        p = getattr(c, "patch_size", 8)
+        return {"batch": 1, "frames": getattr(c, "tubelet_size", 1), "height": p, "width": p}
+
+    def position_tables(self) -> list[PositionTable]:
+        """Every learned position table, to plot (tools/visualize.py); default none."""
+        return []
+
+    def attention_layout(self, call: AttentionCall) -> TokenLayout | None:
+        """How the recorded attention layer `call` sits on this module's tokens (layers/tokens.py), or None when
+        this module is not what groups them. The tools ask the modules running at the call innermost first (a
+        block, then the model), so a family answers in its blocks or in its model; attention over a reduced
+        token map (layers/reduced_attention.py) is mapped by the tools themselves. Default: None."""
+        return None
+
+    def data_sources(self) -> dict[str, dict]:
+        """{source: evaluation preprocessing} of this model's compatible weights (the first is the default),
+        from the family's `data_configs` by registry name; {} when the model has no entry."""
+        name = self.model_name or ""
+        return next((sources for pattern, sources in self.data_configs if fnmatch.fnmatch(name, pattern)), {})
 
     # --- intermediate features (timm's convention; the shared pieces are in models/features.py) -----------------
     def _intermediates(self, x: Tensor) -> Iterator[tuple[Tensor, tuple[int, ...]]]:

@@ -15,8 +15,9 @@ from torch import Tensor, nn
 
 from ..errors import ConfigError
 from ..layers import Conv2d, check_input, from_map
+from ..layers.pixel_stats import IMAGENET_MEAN, IMAGENET_STD
 from ..registry import build_config, register_model
-from .base import VitkitModel, check_at_least
+from .base import HEAD_GROUP, VitkitModel, block_groups, check_at_least, data_cfg
 from .features import feature_info
 
 
@@ -53,6 +54,8 @@ class SmallResNet(VitkitModel):
     """ResNet for small images: (B, C, H, W) -> logits (B, num_classes)."""
 
     hierarchical = True
+    # vitkit's own small-image teachers: trained here, on ImageNet statistics, no crop
+    data_configs = (("resnet*_cifar", {"vitkit": data_cfg(IMAGENET_MEAN, IMAGENET_STD, "bilinear", 1.0)}),)
 
     def __init__(self, cfg: ResNetConfig):
         validate_config(cfg)
@@ -79,6 +82,12 @@ class SmallResNet(VitkitModel):
         """x: (B, C, H, W) -> feature map (B, D, H/s, W/s), s = stem_stride · 2^(stages − 1)."""
         check_input(x, self.config.in_chans, 4)
         return self.stages(self.stem(x))
+
+    def layer_groups(self) -> list[str]:
+        return [*(g for s, stage in enumerate(self.stages) for g in block_groups(f"stages.{s}", len(stage))), HEAD_GROUP]
+
+    def size_dependence(self) -> dict[str, str]:
+        return {"height": "none", "width": "none"}  # convolutions and global pooling only
 
     def _intermediates(self, x: Tensor) -> Iterator[tuple[Tensor, tuple[int, int]]]:
         """Each stage's map (B, C_i, H_i, W_i)."""

@@ -31,8 +31,9 @@ from ..layers import (
     trunc_normal_,
 )
 from ..layers.checkpointing import GradCheckpointing
+from ..layers.pixel_stats import IMAGENET_MEAN, IMAGENET_STD
 from ..registry import build_config, register_model
-from .base import VitkitModel, check_at_least, check_divisible, check_per_stage
+from .base import HEAD_GROUP, VitkitModel, block_groups, check_at_least, check_divisible, check_per_stage, data_cfg
 from .features import feature_info
 
 
@@ -123,6 +124,10 @@ class CvT(VitkitModel):
     """CvT: (B, C, H, W) -> logits (B, num_classes). Stages 1–2 hand on a map; stage 3 carries the class token."""
 
     hierarchical = True
+    # transformers' ConvNextImageProcessor as configured for microsoft/cvt-* (crop_pct 224/256; the 384 models
+    # warp to 384×384)
+    data_configs = (("cvt_*_384", {"hf": data_cfg(IMAGENET_MEAN, IMAGENET_STD, "bicubic", 1.0, "squash")}),
+                    ("cvt_*", {"hf": data_cfg(IMAGENET_MEAN, IMAGENET_STD, "bicubic", 224 / 256)}))
 
     def __init__(self, cfg: CvTConfig):
         if isinstance(cfg.drop_path_rate, (int, float)):
@@ -179,6 +184,16 @@ class CvT(VitkitModel):
 
     def no_weight_decay(self) -> set[str]:
         return {f"stages.{len(self.stages) - 1}.cls_token"} if self.config.cls_token else set()
+
+    def layer_groups(self) -> list[str]:
+        """The stages' blocks in order; a later stage's convolutional embedding and class token join its first
+        block."""
+        entry = lambda s: (f"stages.{s}.patch_embed.", f"stages.{s}.cls_token", f"stages.{s}.pos_drop.") if s else ()
+        return [*(g for s, stage in enumerate(self.stages)
+                  for g in block_groups(f"stages.{s}.blocks", len(stage.blocks), entry(s))), HEAD_GROUP]
+
+    def size_dependence(self) -> dict[str, str]:
+        return {"height": "none", "width": "none"}  # position comes from the convolutions
 
 
 def validate_config(cfg: CvTConfig) -> None:

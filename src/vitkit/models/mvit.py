@@ -41,9 +41,10 @@ from ..layers import (
     trunc_normal_,
 )
 from ..layers.checkpointing import GradCheckpointing
+from ..layers.pixel_stats import IMAGENET_MEAN, IMAGENET_STD, SLOWFAST_MEAN, SLOWFAST_STD
 from ..layers.pos_embed import resample_grid
 from ..registry import build_config, register_model
-from .base import VitkitModel, check_at_least, check_choice, check_divisible, to_2tuple
+from .base import PositionTable, VitkitModel, check_at_least, check_choice, check_divisible, data_cfg, to_2tuple
 from .features import feature_info
 
 
@@ -255,6 +256,11 @@ class MViT(VitkitModel):
     Token order is [cls?, patches in (t, h, w) row-major order]."""
 
     hierarchical = True
+    # images: timm's MViTv2 weights; videos: torchvision's mvit_v1_b / mvit_v2_s (SlowFast's statistics, as the
+    # official SlowFast test)
+    data_configs = (*((name, {"timm": data_cfg(IMAGENET_MEAN, IMAGENET_STD, "bicubic", 0.9)})
+                      for name in ("mvitv2_tiny", "mvitv2_small", "mvitv2_base")),
+                    ("mvit*", {"torchvision": data_cfg(SLOWFAST_MEAN, SLOWFAST_STD, "bilinear", 224 / 256)}))
 
     def __init__(self, cfg: MViTConfig):
         validate_config(cfg)
@@ -349,6 +355,25 @@ class MViT(VitkitModel):
     # --- API ------------------------------------------------------------------------------------------------
     def no_weight_decay(self) -> set[str]:
         return {n for n, _ in self.named_parameters() if "pos_embed" in n or "rel_pos" in n or n == "cls_token"}
+
+    def size_dependence(self) -> dict[str, str]:
+        return dict.fromkeys(("frames", "height", "width")[-len(self.grid_size):], "positions")
+
+    def input_steps(self) -> dict[str, int]:
+        t, h, w = (1, *self.config.patch_stride)[-3:]  # one stride of the patch embedding
+        return {"batch": 1, "frames": t, "height": h, "width": w}
+
+    def position_tables(self) -> list[PositionTable]:
+        """v1: the separate spatial and temporal tables; v2: block 0's decomposed relative tables."""
+        if self.pos_embed_spatial is not None:
+            out = [PositionTable("spatial position embedding", self.pos_embed_spatial[0], self.grid_size[-2:])]
+            if self.pos_embed_temporal is not None:
+                out.append(PositionTable("temporal position embedding", self.pos_embed_temporal[0], self.grid_size[:1]))
+            return out
+        rel = self.blocks[0].attn.rel_pos
+        tables = rel.tables() if rel is not None else []
+        return [PositionTable(f"block 0 relative table along {a}, over offsets", t, t.shape[:1])
+                for a, t in zip("thw"[-len(tables):], tables)]
 
     def adapt_state_dict(self, state_dict: dict[str, Tensor]) -> dict[str, Tensor]:
         """Resample position tables of a checkpoint saved at another clip/image size: v1 absolute tables

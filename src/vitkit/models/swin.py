@@ -37,8 +37,21 @@ from ..layers import (
 )
 from ..layers.checkpointing import GradCheckpointing
 from ..layers.groupings import fold_tokens, shifted_window_mask, unfold_tokens, window_index
+from ..layers.pixel_stats import IMAGENET_MEAN, IMAGENET_STD
+from ..layers.tokens import AttentionCall, TokenLayout, TokenSpace
 from ..registry import build_config, register_model
-from .base import VitkitModel, check_at_least, check_divisible, check_patch_multiple, check_per_stage, to_2tuple
+from .base import (
+    HEAD_GROUP,
+    PositionTable,
+    VitkitModel,
+    block_groups,
+    check_at_least,
+    check_divisible,
+    check_patch_multiple,
+    check_per_stage,
+    data_cfg,
+    to_2tuple,
+)
 from .features import feature_info
 
 
@@ -170,6 +183,18 @@ class SwinBlock(GradCheckpointing, nn.Module):
         x = unfold_tokens(x.view(B, -1, D), p.fold, p.unfold, p.padded)  # (B, nW·N, D) -> (B, H·W, D)
         return x.view(B, H, W, D)
 
+    def attention_layout(self, call: AttentionCall) -> TokenLayout:
+        """The windows of `plan` over the (H, W) map; the pairs the shift mask forbids (its -100 logits leave
+        ~1e-44 after the softmax) are exactly zero."""
+        H, W = call.args[0].shape[1:3]
+        plan = self.plan(H, W, call.args[0].device)
+        N = plan.window[0] * plan.window[1]
+        index = torch.where(plan.fold < H * W, plan.fold, -1).view(-1, N).cpu()  # (nW, N); H·W marks padding
+        layout = TokenLayout.groups(index, TokenSpace(0, (H, W)))
+        if plan.mask is not None:
+            layout.forbidden = (plan.mask != 0).cpu().view(-1, N, N)  # (nW, 1, N, N) -> (nW, N, N)
+        return layout
+
     def forward(self, x: Tensor) -> Tensor:
         """x: (B, H, W, D) -> (B, H, W, D)."""
         x = x + self.drop_path1(self.window_attention(self.norm1(x)))
@@ -231,6 +256,15 @@ class SwinTransformer(VitkitModel):
     """Swin Transformer: (B, C, H, W) -> logits (B, num_classes). Tokens stay on their (B, H, W, D) grid."""
 
     hierarchical = True
+    # timm's weights (ImageNet statistics, bicubic, crop 0.9; 1.0 at 384); torchvision's swin_t/s/b resize
+    # 232 / 246 / 238 -> crop 224 (their weights' transforms).
+    data_configs = (
+        ("swin_*_384", {"timm": data_cfg(IMAGENET_MEAN, IMAGENET_STD, "bicubic", 1.0)}),
+        *((f"swin_{size}_*", {"timm": data_cfg(IMAGENET_MEAN, IMAGENET_STD, "bicubic", 0.9),
+                              "torchvision": data_cfg(IMAGENET_MEAN, IMAGENET_STD, "bicubic", 224 / resize)})
+          for size, resize in (("tiny", 232), ("small", 246), ("base", 238))),
+        ("swin_*", {"timm": data_cfg(IMAGENET_MEAN, IMAGENET_STD, "bicubic", 0.9)}),
+    )
 
     def __init__(self, cfg: SwinConfig):
         validate_config(cfg)
@@ -297,6 +331,22 @@ class SwinTransformer(VitkitModel):
 
     def no_weight_decay(self) -> set[str]:
         return {n for n, _ in self.named_parameters() if n.endswith("relative_position_bias_table")}
+
+    def layer_groups(self) -> list[str]:
+        """The stages' blocks in order; a stage's patch merging joins its first block."""
+        return [*(g for s, stage in enumerate(self.layers)
+                  for g in block_groups(f"layers.{s}.blocks", len(stage.blocks), (f"layers.{s}.downsample.",))),
+                HEAD_GROUP]
+
+    def position_tables(self) -> list[PositionTable]:
+        """Each stage's first relative position bias table, per head over the (2M-1)² offsets."""
+        out = []
+        for i, stage in enumerate(self.layers):
+            table = stage.blocks[0].attn.relative_position_bias_table.detach().float()  # ((2M-1)², h)
+            side = round(table.shape[0] ** 0.5)
+            out.append(PositionTable(f"stage {i + 1} block 0 relative position bias", table.t().reshape(-1, side, side),
+                                     (side, side), "bias"))  # -> (h, 2M-1, 2M-1)
+        return out
 
     def adapt_state_dict(self, state_dict: dict[str, Tensor]) -> dict[str, Tensor]:
         """A checkpoint of another window size: bias tables resized bicubically over the (2M-1)² grid; index and

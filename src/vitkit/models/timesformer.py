@@ -23,6 +23,7 @@ tests/test_timesformer.py.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import partial
@@ -49,9 +50,11 @@ from ..layers import (
 )
 from ..layers import groupings as G
 from ..layers.checkpointing import GradCheckpointing
+from ..layers.pixel_stats import SLOWFAST_MEAN, SLOWFAST_STD
 from ..layers.pos_embed import resample_square_pos_embed
+from ..layers.tokens import AttentionCall, TokenLayout, TokenSpace, per_frame_index, trace
 from ..registry import build_config, register_model
-from .base import VitkitModel, check_choice, check_divisible, check_patch_multiple, to_2tuple
+from .base import PositionTable, VitkitModel, check_choice, check_divisible, check_patch_multiple, data_cfg, to_2tuple
 from .features import feature_info, split_frame_prefix
 
 Grid = tuple[int, int, int]  # (T, H, W) of patch tokens
@@ -85,6 +88,11 @@ class SpaceOnlyBlock(Block):
     def forward(self, x: Tensor, grid: Grid) -> Tensor:
         return super().forward(x)
 
+    def attention_layout(self, call: AttentionCall) -> TokenLayout:
+        """One sequence per frame [cls_t, patches of frame t]; the T class tokens come first."""
+        grid = tuple(call.args[1])
+        return TokenLayout.groups(per_frame_index(grid[0], math.prod(grid[1:])), TokenSpace(grid[0], grid))
+
 
 class JointSpaceTimeBlock(Block):
     """Joint space-time (ST): one sequence over cls and all T·H·W patches: (B, 1 + T·H·W, D) -> same."""
@@ -93,6 +101,9 @@ class JointSpaceTimeBlock(Block):
 
     def forward(self, x: Tensor, grid: Grid) -> Tensor:
         return super().forward(x)
+
+    def attention_layout(self, call: AttentionCall) -> TokenLayout:
+        return TokenLayout.joint(TokenSpace(1, tuple(call.args[1])))
 
 
 def attention_step(dim: int, num_heads: int, qkv_bias: bool, attn_drop: float,
@@ -137,6 +148,20 @@ class FactorisedBlock(GradCheckpointing, nn.Module):
             nn.init.zeros_(fc.weight)
             nn.init.zeros_(fc.bias)
 
+    def step_groupings(self, grid: Grid) -> dict[nn.Module, Callable[[Tensor], Tensor]]:
+        """Each step's attention module and the regrouping (B, T·H·W, D) -> (B·G, L, D) its sequences come from, as
+        `forward` writes them out (`attn` is the last step, the one cls joins)."""
+        raise NotImplementedError
+
+    def attention_layout(self, call: AttentionCall) -> TokenLayout:
+        """The step's groups of patch tokens (the class token is index 0); in the last step cls is repeated into
+        every group, and its row is the mean over the groups, as the block averages its outputs."""
+        grid = tuple(call.args[1])
+        index = trace(self.step_groupings(grid)[call.attn], math.prod(grid), offset=1)  # (G, L)
+        if call.attn is self.attn:
+            index = torch.cat((torch.zeros(index.shape[0], 1, dtype=torch.long), index), dim=1)  # -> (G, 1 + L)
+        return TokenLayout.groups(index, TokenSpace(1, grid))
+
     def cls_step(self, cls: Tensor, seq: Tensor, bias: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """The last step. cls: (B, 1, D) un-normalised, seq: normalised patch sequences (B·G, L, D) in (b g) order,
         bias: key mask (B·G, 1, 1, L) or None -> (cls residual (B, 1, D) averaged over the G groups, patch
@@ -169,6 +194,9 @@ class DividedSpaceTimeBlock(FactorisedBlock):
         self.temporal_norm1, self.temporal_attn, self.temporal_fc = attention_step(dim, num_heads, qkv_bias,
                                                                                    attn_drop, drop)
 
+    def step_groupings(self, grid: Grid) -> dict[nn.Module, Callable[[Tensor], Tensor]]:
+        return {self.temporal_attn: lambda t: G.tubes(t, grid[0]), self.attn: lambda t: G.frames(t, grid[0])}
+
     def forward(self, x: Tensor, grid: Grid) -> Tensor:
         """x: (B, 1 + T·H·W, D), cls first, patches in (t, h, w) order -> same shape."""
         T, B = grid[0], x.shape[0]
@@ -187,6 +215,11 @@ class AxialBlock(FactorisedBlock):
         self.temporal_norm1, self.temporal_attn, self.temporal_fc = attention_step(dim, num_heads, qkv_bias,
                                                                                    attn_drop, drop)
         self.width_norm1, self.width_attn, self.width_fc = attention_step(dim, num_heads, qkv_bias, attn_drop, drop)
+
+    def step_groupings(self, grid: Grid) -> dict[nn.Module, Callable[[Tensor], Tensor]]:
+        time, height, width = 0, 1, 2
+        return {self.temporal_attn: lambda t: G.lines(t, grid, time), self.width_attn: lambda t: G.lines(t, grid, width),
+                self.attn: lambda t: G.lines(t, grid, height)}
 
     def forward(self, x: Tensor, grid: Grid) -> Tensor:
         """x: (B, 1 + T·H·W, D), cls first, patches in (t, h, w) order -> same shape."""
@@ -207,6 +240,12 @@ class LocalGlobalBlock(FactorisedBlock):
 
     def add_steps(self, dim: int, num_heads: int, qkv_bias: bool, attn_drop: float, drop: float) -> None:
         self.local_norm1, self.local_attn, self.local_fc = attention_step(dim, num_heads, qkv_bias, attn_drop, drop)
+
+    def step_groupings(self, grid: Grid) -> dict[nn.Module, Callable[[Tensor], Tensor]]:
+        glob = G.halves(grid)
+        loc = (1, glob[1], glob[2])
+        return {self.local_attn: lambda t: G.neighbourhoods(G.pad_grid(t, grid, loc)[0], loc),
+                self.attn: lambda t: G.strided(G.pad_grid(t, grid, glob)[0], glob)}
 
     def forward(self, x: Tensor, grid: Grid) -> Tensor:
         """x: (B, 1 + T·H·W, D), cls first, patches in (t, h, w) order -> same shape."""
@@ -244,6 +283,9 @@ class TimeSformer(VitkitModel):
     """TimeSformer: videos (B, C, T, H, W) -> logits (B, num_classes)."""
 
     is_video = True
+    image_init = True
+    # the official (PySlowFast-based) test: SlowFast's statistics, shorter side to the crop size
+    data_configs = (("timesformer_*", {"official": data_cfg(SLOWFAST_MEAN, SLOWFAST_STD, "bilinear", 1.0)}),)
 
     def __init__(self, cfg: TimeSformerConfig):
         validate_config(cfg)
@@ -330,6 +372,20 @@ class TimeSformer(VitkitModel):
     # --- API ------------------------------------------------------------------------------------------------
     def no_weight_decay(self) -> set[str]:
         return {"pos_embed", "cls_token"} | ({"time_embed"} if self.time_embed is not None else set())
+
+    def size_dependence(self) -> dict[str, str]:
+        """Local-global pads and masks its groups for one grid; the others only resample their tables (space-only
+        has no time embedding: frames are folded into the batch)."""
+        if self.config.attention_type == "local_global":
+            return super().size_dependence()
+        return {"frames": "none" if self.time_embed is None else "positions", "height": "positions",
+                "width": "positions"}
+
+    def position_tables(self) -> list[PositionTable]:
+        out = [PositionTable("spatial position embedding", self.pos_embed[0, 1:], self.grid_size)]
+        if self.time_embed is not None:
+            out.append(PositionTable("time embedding", self.time_embed[0], (self.config.num_frames,)))
+        return out
 
     def adapt_state_dict(self, state_dict: dict[str, Tensor]) -> dict[str, Tensor]:
         """Resample a checkpoint's position embedding (square grid, bicubic) and time embedding (linear) to this

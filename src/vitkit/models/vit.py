@@ -14,8 +14,19 @@ import torch
 from torch import Tensor, nn
 
 from ..layers import Block, LayerNorm6, PatchEmbed, drop_path_rates, init_weights, resample_abs_pos_embed, trunc_normal_
+from ..layers.pixel_stats import IMAGENET_MEAN, IMAGENET_STD, INCEPTION_MEAN, INCEPTION_STD
+from ..layers.tokens import AttentionCall, TokenLayout, TokenSpace
 from ..registry import build_config, register_model
-from .base import VitkitModel, check_at_least, check_choice, check_divisible, check_patch_multiple, to_2tuple
+from .base import (
+    PositionTable,
+    VitkitModel,
+    check_at_least,
+    check_choice,
+    check_divisible,
+    check_patch_multiple,
+    data_cfg,
+    to_2tuple,
+)
 from .features import feature_info
 
 
@@ -37,8 +48,21 @@ class ViTConfig:
     drop_path_rate: float = 0.0            # stochastic depth, linear over blocks
 
 
+_TIMM_IN1K = data_cfg(IMAGENET_MEAN, IMAGENET_STD, "bicubic", 0.9)  # timm's DeiT weights; 1.0 at 384
+
+
 class VisionTransformer(VitkitModel):
     """ViT / DeiT: (B, C, H, W) -> logits (B, num_classes). Token order is [cls, (dist), patches]."""
+
+    # ViT: timm's default (augreg) weights, Inception statistics, crop 0.9 (1.0 at 384); torchvision's vit_b_16
+    # (ImageNet statistics, bilinear, 224/256). DeiT (deit.py builds this class): timm's weights.
+    data_configs = (
+        ("vit_*_384", {"timm": data_cfg(INCEPTION_MEAN, INCEPTION_STD, "bicubic", 1.0)}),
+        ("vit_*", {"timm": data_cfg(INCEPTION_MEAN, INCEPTION_STD, "bicubic", 0.9),
+                   "torchvision": data_cfg(IMAGENET_MEAN, IMAGENET_STD, "bilinear", 224 / 256)}),
+        ("deit_*_384", {"timm": {**_TIMM_IN1K, "crop_pct": 1.0}}),
+        ("deit_*", {"timm": _TIMM_IN1K}),
+    )
 
     def __init__(self, cfg: ViTConfig):
         validate_config(cfg)
@@ -132,6 +156,16 @@ class VisionTransformer(VitkitModel):
 
     def no_weight_decay(self) -> set[str]:
         return {"pos_embed", "cls_token"} | ({"dist_token"} if self.dist_token is not None else set())
+
+    def size_dependence(self) -> dict[str, str]:
+        return {"height": "positions", "width": "positions"}
+
+    def position_tables(self) -> list[PositionTable]:
+        return [PositionTable("position embedding", self.pos_embed[0, self.num_prefix_tokens:], self.grid_size)]
+
+    def attention_layout(self, call: AttentionCall) -> TokenLayout:
+        """Every block is one sequence over [cls, (dist), patches]."""
+        return TokenLayout.joint(TokenSpace(self.num_prefix_tokens, self.patch_embed.grid(call.input)))
 
     def adapt_state_dict(self, state_dict: dict[str, Tensor]) -> dict[str, Tensor]:
         """Resample a checkpoint's position embedding to this model's grid (bicubic, prefix tokens kept)."""

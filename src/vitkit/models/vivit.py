@@ -35,9 +35,21 @@ from ..layers import (
     trunc_normal_,
 )
 from ..layers.groupings import frames, tubes, unframes, untubes
+from ..layers.pixel_stats import INCEPTION_MEAN, INCEPTION_STD
 from ..layers.pos_embed import resample_square_pos_embed, resample_tube_pos_embed
+from ..layers.tokens import AttentionCall, TokenLayout, TokenSpace, per_frame_index, trace
 from ..registry import build_config, register_model
-from .base import VitkitModel, check_choice, check_divisible, check_patch_multiple, to_2tuple
+from .base import (
+    HEAD_GROUP,
+    PositionTable,
+    VitkitModel,
+    block_groups,
+    check_choice,
+    check_divisible,
+    check_patch_multiple,
+    data_cfg,
+    to_2tuple,
+)
 from .features import feature_info, split_frame_prefix
 
 
@@ -71,6 +83,9 @@ class SpatioTemporalBlock(Block):
         """x: (B, N, D) -> (B, N, D)."""
         return super().forward(x)
 
+    def attention_layout(self, call: AttentionCall) -> TokenLayout:
+        return TokenLayout.joint(TokenSpace(call.model.num_prefix_tokens, tuple(call.model.patch_embed.grid(call.input))))
+
 
 class FactorisedSelfAttentionBlock(Block):
     """Model 3 (Eq. 4–6): y_s = MSA_s(LN(z)) + z per frame, y_t = MSA_t(LN(y_s)) + y_s per spatial position,
@@ -88,6 +103,12 @@ class FactorisedSelfAttentionBlock(Block):
     def zero_init_temporal(self) -> None:
         nn.init.zeros_(self.temporal_attn.proj.weight)
         nn.init.zeros_(self.temporal_attn.proj.bias)
+
+    def attention_layout(self, call: AttentionCall) -> TokenLayout:
+        """The spatial step's sequences are frames, the temporal step's tubes (one per spatial position)."""
+        grid = tuple(call.model.patch_embed.grid(call.input))
+        fold = (lambda t: tubes(t, grid[0])) if call.attn is self.temporal_attn else (lambda t: frames(t, grid[0]))
+        return TokenLayout.groups(trace(fold, math.prod(grid)), TokenSpace(0, grid))
 
     def forward(self, x: Tensor, T: int) -> Tensor:
         """x: (B, T·S, D) -> (B, T·S, D)."""
@@ -116,6 +137,14 @@ class FactorisedDotProductAttention(Attention):
         space = attend(*(frames(t[:, g:], T) for t in (q, k, v)), None, p, s)   # (B·T, h/2, S, d)
         return self.merge_heads(torch.cat((untubes(time, B), unframes(space, T)), dim=1))  # (B, h, N, d)
 
+    def attention_layout(self, call: AttentionCall) -> TokenLayout:
+        """Two calls of the core in one layer: the time heads over tubes, the space heads over frames."""
+        grid, h = tuple(call.model.patch_embed.grid(call.input)), self.num_heads
+        n, T = math.prod(grid), grid[0]
+        time, space = trace(lambda t: tubes(t, T), n), trace(lambda t: frames(t, T), n)
+        q = TokenSpace(0, grid)
+        return TokenLayout(q, q, [(time, time, slice(0, h // 2)), (space, space, slice(h // 2, h))])
+
 
 class FactorisedDotProductBlock(Block):
     """Model 4: the image block with factorised dot-product attention as its `attn_layer`."""
@@ -136,6 +165,9 @@ class _ViViTBase(VitkitModel):
     """What the four models share: the tubelet embedding, the linear head and the model API."""
 
     is_video = True
+    image_init = True
+    # Scenic's Kinetics preprocessing: pixels in [-1, 1], shorter side 256, centre crop 224, bilinear
+    data_configs = (("vivit_*", {"official": data_cfg(INCEPTION_MEAN, INCEPTION_STD, "bilinear", 224 / 256)}),)
 
     def __init__(self, cfg: ViViTConfig):
         validate_config(cfg)
@@ -155,6 +187,9 @@ class _ViViTBase(VitkitModel):
 
     def no_weight_decay(self) -> set[str]:
         return {n for n, _ in self.named_parameters() if "pos_embed" in n or "cls_token" in n}
+
+    def size_dependence(self) -> dict[str, str]:
+        return dict.fromkeys(("frames", "height", "width"), "positions")
 
 
 class ViViT(_ViViTBase):
@@ -217,6 +252,9 @@ class ViViT(_ViViTBase):
         """x: (B, [1 +] N, D) -> logits (B, num_classes), or pooled features (B, D) with pre_logits."""
         x = x[:, 0] if self.cls_token is not None else x.mean(1)
         return x if pre_logits else self.head(x)
+
+    def position_tables(self) -> list[PositionTable]:
+        return [PositionTable("position embedding", self.pos_embed[0, self.num_prefix_tokens:], self.grid_size)]
 
     def adapt_state_dict(self, state_dict: dict[str, Tensor]) -> dict[str, Tensor]:
         """Resample a checkpoint's position table saved at another frame count or resolution (square frames)."""
@@ -303,6 +341,29 @@ class ViViTFactorisedEncoder(_ViViTBase):
     def forward_head(self, x: Tensor, pre_logits: bool = False) -> Tensor:
         """x: (B, 1 + n_t, D) -> logits (B, num_classes), or the temporal cls output (B, D) with pre_logits."""
         return x[:, 0] if pre_logits else self.head(x[:, 0])
+
+    # --- protocol ---------------------------------------------------------------------------------------------
+    def layer_groups(self) -> list[str]:
+        """The spatial blocks, then the temporal ones; the spatial encoder's norm and the temporal tokens join the
+        first temporal block."""
+        temporal_entry = ("norm.", "temporal_cls_token", "temporal_pos_embed")
+        return [*block_groups("blocks", len(self.blocks)),
+                *block_groups("temporal_blocks", len(self.temporal_blocks), temporal_entry), HEAD_GROUP]
+
+    def position_tables(self) -> list[PositionTable]:
+        return [PositionTable("spatial position embedding", self.pos_embed[0, 1:], self.grid_size[1:]),
+                PositionTable("temporal position embedding", self.temporal_pos_embed[0, 1:], self.grid_size[:1])]
+
+    def attention_layout(self, call: AttentionCall) -> TokenLayout:
+        """The spatial encoder: one sequence per frame with its own class token (the T class tokens first); the
+        temporal encoder: [cls, frame tokens], frame token i being the spatial class token of frame i."""
+        T, H, W = self.patch_embed.grid(call.input)
+        if not call.name.startswith("temporal_blocks."):
+            return TokenLayout.groups(per_frame_index(T, H * W), TokenSpace(T, (T, H, W)))
+        layout = TokenLayout.joint(TokenSpace(1, (T,)))
+        layout.enter = torch.zeros(1 + T, T + T * H * W)
+        layout.enter[1 + torch.arange(T), torch.arange(T)] = 1.0
+        return layout
 
     def adapt_state_dict(self, state_dict: dict[str, Tensor]) -> dict[str, Tensor]:
         """Resample the spatial (square grid, bicubic) and temporal (linear) tables of a checkpoint."""

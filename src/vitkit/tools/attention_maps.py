@@ -2,21 +2,16 @@
 
 `record_attention(model)` collects, for every call of `layers.attention.attend` made while it is active, the
 probabilities that call used (bias and masks included) and the stack of modules running at that moment
-(forward pre-hooks on every submodule). Nothing in a model changes for it: each kind of layer is then mapped
-back onto its token grid from the calling modules and their own regroupings, applied to token *indices*
-(a regrouping is a permutation/gather of tokens, so it carries indices as well as features):
-
-- a window block's cached plan (`SwinBlock.plan`: pad, roll by -shift, partition) gives the window of every
-  token; pairs the shift mask forbids are set to exactly 0 (its -100 logits leave ~1e-44 after the softmax);
-- a factorised TimeSformer block's steps (tubes, frames, axial lines, neighbourhoods, strided groups) give
-  the groups of each step; the class token repeated into every group of the last step gets the mean of its
-  rows, as the block averages its outputs;
-- ViViT Model 3 steps are `frames` / `tubes`, Model 4's two `attend` calls are the time heads [0, h/2) and the
-  space heads [h/2, h) of one layer, Model 2's spatial encoder is one sequence per frame (its own class token);
-- reduced attention (CvT, MViT) is kept on the pooled grids (`AttentionLayer.pooled`) and mapped back through
-  the reducer's footprint: a pooled key spreads its weight uniformly over the input tokens under its kernel
-  (kernel, stride and padding of the conv or pooling), and a pooled skip connection is the skip pool's
-  footprint.
+(forward pre-hooks on every submodule). Nothing in a model changes for it. Each recorded layer is then mapped
+back onto its token grid by asking the modules of that stack, innermost first, for its `attention_layout`
+(the model protocol, models/base.py): the family answers with plain data (layers/tokens.py), the token
+*indices* of every sequence each call saw — a regrouping is a permutation/gather of tokens, so it carries
+indices as well as features — which heads each call computed, and the pairs its masks forbid. Swin's blocks
+answer from their cached window plan, TimeSformer's and ViViT's blocks from the regroupings their `forward`
+uses, ViT and ViViT Model 2 from the model. Reduced attention (CvT, MViT) is mapped here, from the layer
+alone: it is kept on the pooled grids (`AttentionLayer.pooled`) and mapped back through the reducer's
+footprint (a pooled key spreads its weight uniformly over the input tokens under its kernel: kernel, stride
+and padding of the conv or pooling), and a pooled skip connection is the skip pool's footprint.
 
 Every layer becomes an `AttentionLayer`: a (B, h, Nq, Nk) matrix over its query tokens and key tokens
 (`TokenSpace`: P prefix tokens, then the grid row-major), zero wherever the scheme forbids attention. Layouts
@@ -37,7 +32,6 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -48,19 +42,12 @@ from torch.nn.modules.pooling import _AvgPoolNd, _MaxPoolNd
 
 from ..errors import ConfigError
 from ..layers import Attention
-from ..layers.attention import RECORDERS
-from ..layers.groupings import frames, tubes
+from ..layers.config import RECORDERS
 from ..layers.reduced_attention import ReducedAttention
+from ..layers.tokens import AttentionCall, TokenLayout, TokenSpace
 
-
-class TokenSpace(NamedTuple):
-    """The tokens of one layer: `prefix` class-like tokens first, then the `grid` ((H, W), (T, H, W) or (T,))."""
-    prefix: int
-    grid: tuple[int, ...]
-
-    @property
-    def size(self) -> int:
-        return self.prefix + math.prod(self.grid)
+__all__ = ["AttentionLayer", "AttentionRecord", "TokenSpace", "footprint", "output_row", "patch_map", "query_index",
+           "record_attention", "regrid", "rollout"]
 
 
 @dataclass
@@ -144,12 +131,15 @@ class AttentionRecord:
         return [self._map(attn, probs, stack) for attn, probs, stack in groups]
 
     def _map(self, attn: _Frame, probs: list[Tensor], stack: tuple[_Frame, ...]) -> AttentionLayer:
+        if isinstance(attn.module, ReducedAttention):
+            return _map_reduced(attn, probs, stack)
         for frame in reversed(stack):
-            for kind, mapper in _mappers():
-                if isinstance(frame.module, kind):
-                    return mapper(self, frame, attn, probs, stack)
+            ask = getattr(frame.module, "attention_layout", None)
+            layout = ask(AttentionCall(attn.module, attn.name, frame.args, self.model, self.input)) if ask else None
+            if layout is not None:
+                return _from_layout(layout, attn.name, probs)
         raise ConfigError(f"vitkit does not know how {type(self.model).__name__} groups the tokens of {attn.name!r} "
-                          f"for attention maps")
+                          f"for attention maps; expected a module of its own to answer `attention_layout`")
 
 
 def record_attention(model: nn.Module) -> AttentionRecord:
@@ -159,14 +149,6 @@ def record_attention(model: nn.Module) -> AttentionRecord:
 
 
 # --- placing the calls of one layer into its token matrix ------------------------------------------------------
-def _trace(fold: Callable[[Tensor], Tensor], n: int, offset: int) -> Tensor:
-    """Token index of every position of a regrouping: fold (1, n, 1) -> (G, L, 1) applied to indices; returns
-    (G, L) indices shifted by `offset`, -1 where the fold inserted padding."""
-    idx = torch.arange(1, n + 1, dtype=torch.float64).view(1, n, 1)  # 0 is what padding reads
-    out = fold(idx)[..., 0].round().long()  # -> (G, L)
-    return torch.where(out > 0, out - 1 + offset, -1)
-
-
 def _place(probs: list[Tensor], index: list[tuple[Tensor, Tensor, slice]], heads: int, q_space: TokenSpace,
            k_space: TokenSpace) -> Tensor:
     """Scatter each call's (B·G, h', L_q, L_k) probabilities into a (B, heads, Nq, Nk) matrix at the (G, L) token
@@ -195,120 +177,16 @@ def _place(probs: list[Tensor], index: list[tuple[Tensor, Tensor, slice]], heads
     return full
 
 
-def _per_frame_index(T: int, S: int) -> Tensor:
-    """(T, 1 + S) token indices of per-frame sequences [cls_t, patches of frame t] in the layout of P = T class
-    tokens first, then the T·S patches in (t, s) order."""
-    patches = T + torch.arange(T * S).view(T, S)
-    return torch.cat((torch.arange(T)[:, None], patches), dim=1)
-
-
-def _one(index: Tensor, probs: list[Tensor], rec: AttentionRecord, attn: _Frame, q: TokenSpace,
-         k: TokenSpace | None = None) -> AttentionLayer:
-    """A layer of one call whose queries and keys are the same (G, L) tokens."""
-    k = k or q
-    h = probs[0].shape[1]
-    return AttentionLayer(attn.name, _place(probs, [(index, index, slice(0, h))], h, q, k), q, k)
-
-
-def _full_index(n: int) -> Tensor:
-    return torch.arange(n)[None]  # (1, n): one sequence over every token
-
-
-# --- one mapper per kind of context ------------------------------------------------------------------------
-def _map_vit(rec, ctx, attn, probs, stack) -> AttentionLayer:
-    grid = ctx.module.patch_embed.grid(rec.input)
-    N = probs[0].shape[-1]
-    return _one(_full_index(N), probs, rec, attn, TokenSpace(N - math.prod(grid), tuple(grid)))
-
-
-def _map_swin(rec, ctx, attn, probs, stack) -> AttentionLayer:
-    blk, x = ctx.module, ctx.args[0]
-    H, W = x.shape[1:3]
-    plan = blk.plan(H, W, x.device)
-    N = plan.window[0] * plan.window[1]
-    index = torch.where(plan.fold < H * W, plan.fold, -1).view(-1, N).cpu()  # (nW, N); H·W marks padding
-    p = probs[0]
-    if plan.mask is not None:  # the -100 logits: exactly zero here
-        forbidden = (plan.mask != 0).cpu().view(1, -1, 1, N, N)  # (nW, 1, N, N) -> (1, nW, 1, N, N)
-        p = p.view(-1, index.shape[0], *p.shape[1:]).masked_fill(forbidden, 0.0).flatten(0, 1)
-    return _one(index, [p], rec, attn, TokenSpace(0, (H, W)))
-
-
-def _timesformer_steps(blk: nn.Module, grid: tuple[int, int, int]) -> dict[nn.Module, Callable[[Tensor], Tensor]]:
-    """Each attention step of a factorised TimeSformer block and the regrouping its sequences come from
-    ((B, T·H·W, D) -> (B·G, L, D)), as the block's `forward` writes them out; `attn` is the step cls joins."""
-    from ..layers import groupings as G
-    from ..models.timesformer import AxialBlock, DividedSpaceTimeBlock, LocalGlobalBlock
-
-    if isinstance(blk, DividedSpaceTimeBlock):
-        T = grid[0]
-        return {blk.temporal_attn: lambda t: G.tubes(t, T), blk.attn: lambda t: G.frames(t, T)}
-    if isinstance(blk, AxialBlock):
-        time, height, width = 0, 1, 2
-        return {blk.temporal_attn: lambda t: G.lines(t, grid, time), blk.width_attn: lambda t: G.lines(t, grid, width),
-                blk.attn: lambda t: G.lines(t, grid, height)}
-    if isinstance(blk, LocalGlobalBlock):
-        glob = G.halves(grid)
-        loc = (1, glob[1], glob[2])
-        return {blk.local_attn: lambda t: G.neighbourhoods(G.pad_grid(t, grid, loc)[0], loc),
-                blk.attn: lambda t: G.strided(G.pad_grid(t, grid, glob)[0], glob)}
-    raise TypeError(f"no attention map for TimeSformer block {type(blk).__name__}")
-
-
-def _map_timesformer_factorised(rec, ctx, attn, probs, stack) -> AttentionLayer:
-    blk, grid = ctx.module, tuple(ctx.args[1])
-    n = math.prod(grid)
-    index = _trace(_timesformer_steps(blk, grid)[attn.module], n, offset=1)  # (G, L); the class token is index 0
-    if attn.module is blk.attn:  # the last step: cls repeated into every group
-        index = torch.cat((torch.zeros(index.shape[0], 1, dtype=torch.long), index), dim=1)
-    return _one(index, probs, rec, attn, TokenSpace(1, grid))
-
-
-def _map_timesformer_block(rec, ctx, attn, probs, stack) -> AttentionLayer:
-    from ..models.timesformer import SpaceOnlyBlock
-
-    blk, grid = ctx.module, ctx.args[1]
-    T, S = grid[0], math.prod(grid[1:])
-    if isinstance(blk, SpaceOnlyBlock):
-        return _one(_per_frame_index(T, S), probs, rec, attn, TokenSpace(T, tuple(grid)))
-    return _one(_full_index(1 + T * S), probs, rec, attn, TokenSpace(1, tuple(grid)))
-
-
-def _vivit_grid(rec: AttentionRecord) -> tuple[int, int, int]:
-    return tuple(rec.model.patch_embed.grid(rec.input))
-
-
-def _map_vivit_joint(rec, ctx, attn, probs, stack) -> AttentionLayer:
-    grid = _vivit_grid(rec)
-    N = probs[0].shape[-1]
-    return _one(_full_index(N), probs, rec, attn, TokenSpace(N - math.prod(grid), grid))
-
-
-def _map_vivit_fsa(rec, ctx, attn, probs, stack) -> AttentionLayer:
-    grid = _vivit_grid(rec)
-    T, n = grid[0], math.prod(grid)
-    fold = (lambda t: tubes(t, T)) if attn.module is ctx.module.temporal_attn else (lambda t: frames(t, T))
-    return _one(_trace(fold, n, 0), probs, rec, attn, TokenSpace(0, grid))
-
-
-def _map_vivit_fdp(rec, ctx, attn, probs, stack) -> AttentionLayer:
-    grid = _vivit_grid(rec)
-    T, n, h = grid[0], math.prod(grid), ctx.module.num_heads
-    time, space = _trace(lambda t: tubes(t, T), n, 0), _trace(lambda t: frames(t, T), n, 0)
-    index = [(time, time, slice(0, h // 2)), (space, space, slice(h // 2, h))]  # scenic's head order
-    q = TokenSpace(0, grid)
-    return AttentionLayer(attn.name, _place(probs, index, h, q, q), q, q)
-
-
-def _map_vivit_encoder(rec, ctx, attn, probs, stack) -> AttentionLayer:
-    T, H, W = _vivit_grid(rec)
-    if not attn.name.startswith("temporal_blocks."):
-        return _one(_per_frame_index(T, H * W), probs, rec, attn, TokenSpace(T, (T, H, W)))
-    space = TokenSpace(1, (T,))
-    layer = _one(_full_index(1 + T), probs, rec, attn, space)
-    layer.enter = torch.zeros(1 + T, T + T * H * W)
-    layer.enter[1 + torch.arange(T), torch.arange(T)] = 1.0  # frame token i = spatial class token of frame i
-    return layer
+def _from_layout(layout: TokenLayout, name: str, probs: list[Tensor]) -> AttentionLayer:
+    """A layer's recorded calls (B·G, h', L_q, L_k) placed on its tokens as the model's layout says."""
+    heads = max((hs.stop for *_, hs in layout.calls if hs is not None), default=probs[0].shape[1])
+    if layout.forbidden is not None:  # the scheme's masked pairs: exactly zero
+        G = layout.forbidden.shape[0]
+        probs = [p.view(-1, G, *p.shape[1:]).masked_fill(layout.forbidden[None, :, None], 0.0).flatten(0, 1)
+                 for p in probs]  # (B·G, h, Lq, Lk) -> (B, G, h, Lq, Lk) -> back
+    index = [(q, k, hs if hs is not None else slice(0, heads)) for q, k, hs in layout.calls]
+    return AttentionLayer(name, _place(probs, index, heads, layout.q_space, layout.k_space), layout.q_space,
+                          layout.k_space, enter=layout.enter)
 
 
 def footprint(reducer: nn.Module | None, grid: tuple[int, ...]) -> tuple[Tensor, tuple[int, ...]]:
@@ -338,7 +216,8 @@ def _with_prefix(m: Tensor, P: int) -> Tensor:
     return torch.block_diag(torch.eye(P), m) if P else m
 
 
-def _map_reduced(rec, ctx, attn, probs, stack) -> AttentionLayer:
+def _map_reduced(attn: _Frame, probs: list[Tensor], stack: tuple[_Frame, ...]) -> AttentionLayer:
+    """Attention over a reduced token map (CvT, MViT), from the layer's reducers and its block's pooled skip."""
     mod, grid = attn.module, attn.args[1]
     P = mod.num_prefix_tokens
     fq, q_grid = footprint(mod.q_reducer, grid)
@@ -353,25 +232,6 @@ def _map_reduced(rec, ctx, attn, probs, stack) -> AttentionLayer:
     q_space, k_space = TokenSpace(P, q_grid), TokenSpace(P, tuple(grid))
     return AttentionLayer(attn.name, pooled @ _with_prefix(fk, P), q_space, k_space, residual=residual,
                           pooled=pooled, pooled_k_space=TokenSpace(P, k_grid))
-
-
-@functools.cache
-def _mappers() -> tuple[tuple[type, Callable], ...]:
-    """(context class, mapper), most specific first; the innermost module of a listed class decides."""
-    from ..models.swin import SwinBlock
-    from ..models.timesformer import FactorisedBlock, JointSpaceTimeBlock, SpaceOnlyBlock
-    from ..models.vit import VisionTransformer
-    from ..models.vivit import (
-        FactorisedDotProductAttention,
-        FactorisedSelfAttentionBlock,
-        SpatioTemporalBlock,
-        ViViTFactorisedEncoder,
-    )
-
-    return ((ReducedAttention, _map_reduced), (SwinBlock, _map_swin), (FactorisedBlock, _map_timesformer_factorised),
-            ((SpaceOnlyBlock, JointSpaceTimeBlock), _map_timesformer_block), (SpatioTemporalBlock, _map_vivit_joint),
-            (FactorisedSelfAttentionBlock, _map_vivit_fsa), (FactorisedDotProductAttention, _map_vivit_fdp),
-            (ViViTFactorisedEncoder, _map_vivit_encoder), (VisionTransformer, _map_vit))
 
 
 # --- rollout ---------------------------------------------------------------------------------------------------

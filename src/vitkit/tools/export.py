@@ -7,7 +7,8 @@ odd frame counts, non-square grids) is exported.
 
 Which input axes stay dynamic (`onnx_dynamic_axes`) depends on the family, because a size that PyTorch
 resolves in Python while tracing becomes a constant of the graph (each export checks its free axes at another
-size in onnxruntime):
+size in onnxruntime). Each model says what its forward does with each axis (`size_dependence`) and the smallest
+valid change of each (`input_steps`); today that gives:
 
 - batch: every family.
 - all of frames, height and width: CvT and the ResNet teachers (convolutions only), and, from opset 18, the
@@ -32,6 +33,7 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError, VitkitError
+from ..layers import set_layer_config
 
 AXES_HELP = ("batch is dynamic for every family; frames, height and width too for CvT and the ResNet teachers, "
              "and (opset >= 18) for ViT/DeiT, ViViT, TimeSformer except local-global, and MViT, whose position "
@@ -41,49 +43,23 @@ AXES_HELP = ("batch is dynamic for every family; frames, height and width too fo
 _RESIZE_OPSET = 18  # ONNX Resize gained `antialias` in opset 18
 
 
-def _free_by_resampling(model: nn.Module) -> bool:
-    """Whether resampling position tables is the only step of `model` that depends on the input size."""
-    from ..models.mvit import MViTConfig
-    from ..models.timesformer import TimeSformerConfig
-    from ..models.vit import ViTConfig
-    from ..models.vivit import ViViTConfig
-
-    c = getattr(model, "config", None)
-    if isinstance(c, TimeSformerConfig):
-        return c.attention_type != "local_global"
-    return isinstance(c, (ViTConfig, ViViTConfig, MViTConfig))
-
-
 def onnx_dynamic_axes(model: nn.Module, opset: int = _RESIZE_OPSET) -> tuple[str, ...]:
-    """Input axes that the exported graph of `model` leaves free, among "batch", "frames", "height", "width"
-    (see the module docstring for why the others are fixed)."""
-    from ..models.cnn import SmallResNet
-    from ..models.cvt import CvT
-    from ..models.timesformer import TimeSformer
+    """Input axes that the exported graph of `model` leaves free, among "batch", "frames", "height", "width":
+    those whose size the model's forward does not depend on (`size_dependence`), and, from opset 18, those
+    that only resample position tables (see the module docstring)."""
+    free = {"none", "positions"} if opset >= _RESIZE_OPSET else {"none"}
+    return ("batch", *(axis for axis, kind in model.size_dependence().items() if kind in free))
 
-    every = ("batch", "frames", "height", "width") if len(model.input_shape()) == 4 else ("batch", "height", "width")
-    if isinstance(model, (CvT, SmallResNet)) or (opset >= _RESIZE_OPSET and _free_by_resampling(model)):
-        return every
-    if isinstance(model, TimeSformer) and model.config.attention_type == "space_only":
-        return "batch", "frames"
-    return ("batch",)
+
+def _resamples(model: nn.Module) -> bool:
+    """Whether resampling position tables is what some input axis changes in `model`."""
+    return "positions" in model.size_dependence().values()
 
 
 def _axis_dims(input_shape: tuple[int, ...]) -> dict[str, int]:
     """Axis name -> dimension of a (B, *input_shape) input: (B, C, H, W) or (B, C, T, H, W)."""
     spatial = {"height": len(input_shape) - 1, "width": len(input_shape)}
     return {"batch": 0, **({"frames": 2} if len(input_shape) == 4 else {}), **spatial}
-
-
-def _steps(model: nn.Module) -> dict[str, int]:
-    """The smallest change of each input axis that gives another valid token grid: one patch (MViT: one stride)
-    in space, one tubelet in time; 8 pixels and 1 frame for models without patches."""
-    c = model.config
-    if hasattr(c, "patch_stride"):  # MViT: (t, h, w) or (h, w)
-        t, h, w = (1, *c.patch_stride) if len(c.patch_stride) == 2 else c.patch_stride
-    else:
-        t, h, w = getattr(c, "tubelet_size", 1), getattr(c, "patch_size", 8), getattr(c, "patch_size", 8)
-    return {"batch": 1, "frames": t, "height": h, "width": w}
 
 
 def _moved(shape: tuple[int, ...], axes: tuple[str, ...], steps: dict[str, int], k: int) -> tuple[int, ...]:
@@ -114,15 +90,17 @@ def export_onnx(model: nn.Module, path: str | os.PathLike, batch_size: int = 1, 
     other axes are free) at another size along each of them, and return the max abs difference of the logits from
     PyTorch's (None without check)."""
     model = model.eval()
-    shape, axes, steps = (batch_size, *model.input_shape()), onnx_dynamic_axes(model, opset), _steps(model)
+    shape, axes, steps = (batch_size, *model.input_shape()), onnx_dynamic_axes(model, opset), model.input_steps()
     dims = _axis_dims(shape[1:])
     sizes = tuple(a for a in axes if a != "batch")
-    traced = _moved(shape, sizes, steps, 1) if sizes and _free_by_resampling(model) else shape
+    traced = _moved(shape, sizes, steps, 1) if sizes and _resamples(model) else shape
     device = next(model.parameters()).device
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        with warnings.catch_warnings():
+        # The graph is made of standard ops: the oneDNN linear route stays off while tracing (its first use
+        # runs a self-check whose ops the tracer would otherwise record, and fail on).
+        with warnings.catch_warnings(), set_layer_config(onednn_linear=False):
             warnings.simplefilter("ignore")  # tracer warnings about Python-side shape checks are expected
             if opset >= _RESIZE_OPSET:
                 torch.onnx.register_custom_op_symbolic("aten::_upsample_bicubic2d_aa", _bicubic_aa, _RESIZE_OPSET)

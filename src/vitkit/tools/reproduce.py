@@ -16,6 +16,7 @@ from pathlib import Path
 from types import ModuleType
 
 from ..errors import ConfigError
+from ..io import write_text
 
 HEADER = """# Reproducing the review's claims at small scale
 
@@ -91,9 +92,7 @@ def run_claims(ids: list[str], out: Path, quick: bool = False, seeds: list[int] 
         result = module.run(out, quick, seeds or list(module.DEFAULT_SEEDS[:1] if quick else module.DEFAULT_SEEDS))
         result.seconds = time.perf_counter() - start
         d = {**result.to_dict(), "machine": machine(), "date": time.strftime("%Y-%m-%d")}
-        tmp = out / f"{cid}.json.tmp"
-        tmp.write_text(json.dumps(d, indent=1))
-        tmp.replace(out / f"{cid}.json")
+        write_text(out / f"{cid}.json", json.dumps(d, indent=1))
         write_report(out, claims)
         log(f"{cid}: {result.verdict} ({result.seconds / 60:.1f} min)")
         results.append(d)
@@ -147,7 +146,6 @@ def write_report(out: Path, claims: dict[str, ModuleType]) -> Path:
         section += [f"- Command: `{cmd}` (seeds {seeds}; {_cost(r)} on {r['machine']}, {r['date']}).", ""]
         parts.append("\n".join(section))
     parts.insert(1, "\n".join(summary) + "\n")
-    path, tmp = out / "README.md", out / f"README.md.{os.getpid()}.tmp"
-    tmp.write_text("\n".join(parts))
-    tmp.replace(path)  # atomic: `make reproduce` runs two of these at once
+    path = out / "README.md"
+    write_text(path, "\n".join(parts))  # atomic: `make reproduce` runs two of these at once
     return path

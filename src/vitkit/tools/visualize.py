@@ -8,7 +8,6 @@ animated GIF. Figures are made with matplotlib's Agg backend (no display needed)
 
 from __future__ import annotations
 
-import math
 import os
 
 import torch
@@ -31,64 +30,44 @@ def _grid_similarity(rows: Tensor, grid: tuple[int, int]) -> Tensor:
     return _cosine(rows).reshape(*grid, *grid)
 
 
+def _pictures(table) -> list[tuple[str, Tensor]]:
+    """One position table of a model (`VitkitModel.position_tables`) as (title, picture)s: a 2-D table's (H, W, H, W)
+    similarity mosaic, a 1-D table's (n, n) similarity matrix, a (T, H, W) table's mosaic at the centre frame
+    and its (T, T) similarity over time (mean over positions), a bias table's (h, ...) maps per head."""
+    title, rows, grid = table.title, table.values.detach().float(), tuple(table.grid)
+    if table.kind == "bias":
+        return [(f"{title} (per head)", rows)]
+    if len(grid) == 1:
+        return [(f"{title} (cosine)", _cosine(rows))]
+    if len(grid) == 2:
+        return [(f"{title} (cosine)", _grid_similarity(rows, grid))]
+    T, H, W = grid
+    per_frame = rows.reshape(T, H * W, -1)  # (T·H·W, D) -> (T, S, D)
+    unit = F.normalize(per_frame, dim=-1)
+    over_time = torch.einsum("asd,bsd->ab", unit, unit) / (H * W)  # mean over positions of cos(t, t')
+    return [(f"{title}, frame {T // 2} (cosine)", _grid_similarity(per_frame[T // 2], (H, W))),
+            (f"{title} over time (cosine, mean over positions)", over_time)]
+
+
 def position_similarity(model: nn.Module) -> Tensor:
     """(gh, gw, gh, gw) cosine similarity between the position embedding of every patch and every other one
-    (ViT/DeiT's learned table)."""
-    pos, grid = getattr(model, "pos_embed", None), getattr(model, "grid_size", None)
-    if not isinstance(pos, Tensor) or grid is None or len(grid) != 2:
+    (the model's first learned 2-D table: ViT/DeiT's, TimeSformer's spatial one)."""
+    tables = getattr(model, "position_tables", list)()
+    table = next((t for t in tables if t.kind == "embedding" and len(t.grid) == 2), None)
+    if table is None:
         raise ConfigError(f"{type(model).__name__} has no learned 2-D position embedding to plot (ViT/DeiT have)")
-    return _grid_similarity(pos[0, -math.prod(grid):], tuple(grid))
+    return _grid_similarity(table.values, tuple(table.grid))
 
 
 def position_tables(model: nn.Module) -> list[tuple[str, Tensor]]:
     """Every position table of a model as (title, picture): (H, W, H, W) similarity mosaics for learned spatial
     tables, (n, n) similarity matrices for temporal / 1-D tables, (h, 2M-1, 2M-1) per-head bias maps for Swin."""
-    from ..models.mvit import MViT
-    from ..models.swin import SwinTransformer
-    from ..models.timesformer import TimeSformer
-    from ..models.vit import VisionTransformer
-    from ..models.vivit import ViViT, ViViTFactorisedEncoder
-
-    name = getattr(model, "model_name", None) or type(model).__name__
-    if isinstance(model, VisionTransformer):
-        return [("position embedding (cosine)", position_similarity(model))]
-    if isinstance(model, TimeSformer):
-        out = [("spatial position embedding (cosine)", _grid_similarity(model.pos_embed[0, 1:], model.grid_size))]
-        if model.time_embed is not None:
-            out.append(("time embedding (cosine)", _cosine(model.time_embed[0])))
-        return out
-    if isinstance(model, ViViTFactorisedEncoder):
-        return [("spatial position embedding (cosine)", _grid_similarity(model.pos_embed[0, 1:], model.grid_size[1:])),
-                ("temporal position embedding (cosine)", _cosine(model.temporal_pos_embed[0, 1:]))]
-    if isinstance(model, ViViT):
-        T, H, W = model.grid_size
-        table = model.pos_embed[0, model.num_prefix_tokens:].reshape(T, H * W, -1)  # -> (T, S, D)
-        per_pos = F.normalize(table.detach().float(), dim=-1)
-        over_time = torch.einsum("asd,bsd->ab", per_pos, per_pos) / (H * W)  # mean over positions of cos(t, t')
-        return [(f"position embedding, frame {T // 2} (cosine)", _grid_similarity(table[T // 2], (H, W))),
-                ("position embedding over time (cosine, mean over positions)", over_time)]
-    if isinstance(model, MViT):
-        if model.pos_embed_spatial is not None:
-            out = [("spatial position embedding (cosine)",
-                    _grid_similarity(model.pos_embed_spatial[0], model.grid_size[-2:]))]
-            if model.pos_embed_temporal is not None:
-                out.append(("temporal position embedding (cosine)", _cosine(model.pos_embed_temporal[0])))
-            return out
-        rel = model.blocks[0].attn.rel_pos
-        if rel is not None:
-            axes = "thw"[-len(rel.tables()):]  # [R_t,] R_h, R_w
-            return [(f"block 0 relative table along {a} (cosine over offsets)", _cosine(table))
-                    for a, table in zip(axes, rel.tables())]
-    if isinstance(model, SwinTransformer):
-        out = []
-        for i, stage in enumerate(model.layers):
-            table = stage.blocks[0].attn.relative_position_bias_table.detach().float()  # ((2M-1)², h)
-            side = round(table.shape[0] ** 0.5)
-            out.append((f"stage {i + 1} block 0 relative position bias (per head)",
-                        table.t().reshape(-1, side, side)))  # -> (h, 2M-1, 2M-1)
-        return out
-    raise ConfigError(f"{name} has no learned 2-D position embedding or position table to plot "
-                      f"(CvT encodes position through its convolutions)")
+    pictures = [p for table in getattr(model, "position_tables", list)() for p in _pictures(table)]
+    if not pictures:
+        name = getattr(model, "model_name", None) or type(model).__name__
+        raise ConfigError(f"{name} has no learned 2-D position embedding or position table to plot (a model such as "
+                          f"CvT encodes position through its convolutions)")
+    return pictures
 
 
 def _mosaic(sim: Tensor) -> Tensor:

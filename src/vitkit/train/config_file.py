@@ -1,7 +1,7 @@
 """Training settings as YAML files (`vitkit train --config FILE.yaml`, the shipped `recipes/`): every
 TrainConfig field is a key (`batch_size` or `batch-size`), model overrides are a mapping under `overrides`.
 An unknown key is one error listing the valid ones. The resolved settings of every run are saved as
-`<out>/config.yaml`, which `--resume` starts from."""
+`<out>/config.yaml` (train/run.py, through `io.write_yaml`), which `--resume` starts from."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ import dataclasses
 import os
 from pathlib import Path
 
-from ..checkpoint import _atomic_write
 from ..errors import ConfigError
 
 
@@ -34,7 +33,7 @@ def load_config(path: str | os.PathLike) -> dict:
     if not isinstance(data, dict):
         raise ConfigError(f"--config {str(p)!r} must hold a mapping of settings, got a {type(data).__name__}")
     settings = {str(k).replace("-", "_"): v for k, v in data.items()}
-    settings.pop("routes", None)  # what a run chose for its processor (save_config): a record, not a setting
+    settings.pop("routes", None)  # what a run chose for its processor (train/run.py writes it): a record, not a setting
     valid = config_keys()
     unknown = sorted(set(settings) - set(valid))
     if unknown:
@@ -43,24 +42,3 @@ def load_config(path: str | os.PathLike) -> dict:
     if not isinstance(settings.get("overrides", {}), dict):
         raise ConfigError(f"--config {str(p)!r}: overrides must be a mapping of model config keys to values")
     return settings
-
-
-def save_config(path: str | os.PathLike, cfg, routes: dict | None = None) -> None:
-    """Write `cfg` (a TrainConfig) as YAML, tuples as lists, atomically; `routes` (what the run chose for this
-    processor, train.autotune) goes under a `routes` key that loading ignores."""
-    import yaml
-
-    data = dataclasses.asdict(cfg)
-    data = {k: v for k, v in data.items() if k not in ("resume", "force")}
-    if routes is not None:
-        data["routes"] = routes
-    text = yaml.safe_dump(_plain(data), sort_keys=False)
-    _atomic_write(Path(path), lambda tmp: Path(tmp).write_text(text))
-
-
-def _plain(value):
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return value

@@ -25,13 +25,6 @@ def is_image_vit(state_dict: dict[str, Tensor]) -> bool:
     return len(patch) == 1 and patch[0].ndim == 4 and not temporal
 
 
-def _inflatable(model: nn.Module) -> bool:
-    from ..models.timesformer import TimeSformer
-    from ..models.vivit import _ViViTBase
-
-    return isinstance(model, (TimeSformer, _ViViTBase))
-
-
 def init_from_checkpoint(model: nn.Module, path: str | os.PathLike, inflate: str = "central") -> list[str]:
     """Load `path` into `model` in place for fine-tuning; returns what was adapted, one line each (to print).
     `path` may be a published tag or alias (`vitkit weights`): its file is fetched first."""
@@ -39,7 +32,7 @@ def init_from_checkpoint(model: nn.Module, path: str | os.PathLike, inflate: str
 
     state_dict, _ = read_state_dict(weights_file(str(path)))
     notes = []
-    if _inflatable(model) and is_image_vit(state_dict):
+    if getattr(model, "image_init", False) and is_image_vit(state_dict):  # the model says its paper does this
         init_video_from_image(model, state_dict, inflate)
         how = f"{inflate} tubelet init" if hasattr(model.config, "tubelet_size") else "TimeSformer App. A init"
         return [f"initialised {model.model_name} from the image ViT {str(path)!r} ({how})"]

@@ -13,9 +13,9 @@ from pathlib import Path
 
 from torch.utils.data import DataLoader
 
-from ..checkpoint import load_checkpoint
 from ..data import build_dataset
 from ..errors import CheckpointError
+from ..registry import load_checkpoint
 from .engine import evaluate
 from .run import TrainConfig, train
 

@@ -23,6 +23,7 @@ from ..data import build_dataset, data_info, default_workers, parse_randaugment
 from ..data.mixing import BatchMix
 from ..data.video_folder import SAMPLINGS
 from ..errors import CheckpointError, ConfigError
+from ..io import write_yaml
 from ..layers import set_layer_config
 from ..registry import create_model
 from .autotune import choose as choose_routes
@@ -371,9 +372,9 @@ def _train(cfg: TrainConfig, info: DistInfo, console, lock: RunLock) -> TrainRes
         base = train_set.dataset if isinstance(train_set, Subset) else train_set
         (out / "data.json").write_text(json.dumps(data_info(cfg.data, base, model.input_shape()[0],
                                                             run_data_config(cfg, model))))
-        from .config_file import save_config
-
-        save_config(out / "config.yaml", cfg, routes=routes.as_dict())
+        settings = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in ("resume", "force")}
+        # `routes`: what the run chose for this processor (train.autotune), a record that loading ignores
+        write_yaml(out / "config.yaml", {**settings, "routes": routes.as_dict()})
     writer = _tensorboard(cfg.log_dir, say) if info.is_main else None
 
     save = lambda epoch_done, step=0, partial=None: keeper.save(epoch_done, history, step, partial)

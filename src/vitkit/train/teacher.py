@@ -12,10 +12,10 @@ from pathlib import Path
 
 from torch import nn
 
-from ..checkpoint import load_checkpoint, read_state_dict
+from ..checkpoint import read_state_dict
 from ..convert.regnet import is_timm_regnet, regnet_from_timm
 from ..errors import CheckpointError, ConfigError
-from ..registry import create_model
+from ..registry import create_model, load_checkpoint
 
 TORCHVISION_PREFIX = "tv:"
 
