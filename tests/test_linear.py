@@ -207,3 +207,12 @@ def test_double_backward_matches_f_linear(calls, bias):
     want = penalty(lambda t: F.linear(t, layer.weight, layer.bias))
     for a, b in zip(got, want, strict=True):
         _close(a, b)
+
+
+def test_first_use_under_tracing_records_only_the_product():
+    """The op's once-per-process check must not run inside a trace (the ONNX exporter's first linear call)."""
+    code = ("import torch, vitkit.layers as L; m = L.Linear(8, 4).eval(); "
+            "g = torch.jit.trace(m, torch.randn(2, 8)).inlined_graph; "
+            "print(sorted({n.kind() for n in g.nodes()}))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert "linspace" not in out and "aten::linear" in out, out

@@ -19,6 +19,7 @@ from safetensors.torch import save as safetensors_bytes
 import vitkit
 from vitkit import hub
 from vitkit.hub import WEIGHTS, WeightsError
+from vitkit.registry import is_weights_name
 
 timm = pytest.importorskip("timm")
 transformers = pytest.importorskip("transformers")
@@ -308,7 +309,7 @@ def test_aliases_resolve_and_unknown_tags_list_the_known_ones():
     assert hub.resolve("mvit_v2_s")[0] == "mvitv2_small_16x4"
     assert hub.resolve("microsoft/cvt-13")[0] == "cvt_13_224"
     assert hub.resolve("swin_tiny_patch4_window7_224") == ("swin_tiny_patch4_window7_224", None)
-    assert hub.is_weights_name("swin_tiny_patch4_window7_224.nope") and not hub.is_weights_name("vit_base_patch16_224.pth")
+    assert is_weights_name("swin_tiny_patch4_window7_224.nope") and not is_weights_name("vit_base_patch16_224.pth")
     assert hub.resolve("swin_tiny_patch4_window7_224", pretrained=True)[1].tag == "swin_tiny_patch4_window7_224.ms_in1k"
     with pytest.raises(WeightsError, match="known tags of swin_tiny_patch4_window7_224: ms_in1k, tv_in1k"):
         hub.resolve("swin_tiny_patch4_window7_224.nope")

@@ -167,7 +167,7 @@ FOLDER_OUTPUTS = {"reproduce"}  # commands whose --out is a folder, not a file
 
 def check_paths(args) -> None:
     """Every path a command reads or writes, checked before it starts; `args` is the parsed namespace."""
-    from .hub import is_weights_name
+    from .registry import is_weights_name
 
     if hasattr(args, "checkpoint_flag"):
         _resolve_checkpoint(args)
@@ -447,8 +447,7 @@ def _model_args(p: argparse.ArgumentParser) -> None:
 
 def model_from(path: str, model_name: str | None, overrides: dict):
     """A model from a published tag, a foreign weights file with its registered name, or a vitkit checkpoint."""
-    from .hub import is_weights_name
-    from .registry import create_model, load_checkpoint
+    from .registry import create_model, is_weights_name, load_checkpoint
 
     if is_weights_name(path):
         return create_model(path, pretrained=True, **overrides)
@@ -731,7 +730,7 @@ def _convert(args) -> int:
     if args.to:
         from .hub.cli import convert_to
 
-        return convert_to(args)
+        return convert_to(args, model_from(args.weights, args.model, overrides_dict(args.override)))
     if is_sharded_checkpoint(args.weights):
         model = load_sharded_weights(args.weights, ema=args.ema)
         save_checkpoint(model, args.out)

@@ -7,6 +7,7 @@ import fnmatch
 import json
 import os
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from torch import nn
 
@@ -49,6 +50,12 @@ def create_model(name: str, checkpoint: str | None = None, features_only: bool =
     from .hub import resolve, weights_overrides
 
     name, weights = resolve(name, pretrained)
+    base, dot, _ = name.partition(".")
+    if weights is None and dot and name not in _MODELS and base in _MODELS:
+        from .hub import WeightsError
+
+        raise WeightsError(f"unknown weights tag {name!r}: vitkit has no published weights for {base} "
+                           "(`vitkit weights` lists the models that have)")
     if weights is not None:
         overrides = {**weights_overrides(weights), **overrides}
         if pretrained:
@@ -88,3 +95,28 @@ def load_checkpoint(path: str | os.PathLike, **overrides) -> nn.Module:
     model = create_model(meta["vitkit_model"], **{**config, **overrides})
     load_state_dict(model, state_dict, str(path))
     return model
+
+
+def is_weights_name(text: str) -> bool:
+    """Whether `text` names published weights rather than a file: an alias, or `name.tag` of a registered name
+    (an unknown tag included, so that it is reported with the known ones instead of as a missing file)."""
+    from .hub import ALIASES, FILE_SUFFIXES, tags_of
+
+    if Path(text).exists():
+        return False
+    if text in ALIASES:
+        return True
+    base, dot, tag = text.partition(".")
+    if not dot or tag in FILE_SUFFIXES:  # vit_base_patch16_224.pth is a (missing) file, not a tag
+        return False
+    return bool(tags_of(base)) or base in list_models()
+
+
+def weights_file(text: str) -> str:
+    """`text` itself if it is a file (or not a tag), else the local path of the tag's (or alias') file, fetched."""
+    if not is_weights_name(text):
+        return text
+    from .hub import fetch, resolve
+
+    _, weights = resolve(text, pretrained=True)
+    return str(fetch(weights))

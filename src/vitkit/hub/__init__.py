@@ -7,7 +7,6 @@ from __future__ import annotations
 import fnmatch
 from functools import cache
 from importlib import resources
-from pathlib import Path
 
 from torch import nn
 
@@ -15,7 +14,7 @@ from .download import WeightsError, fetch, mirrored
 from .weights import ALIASES, LEFT_OUT, WEIGHTS, DataSpec, Weights
 
 _BY_TAG = {w.tag: w for w in WEIGHTS}
-_FILE_SUFFIXES = {"safetensors", "pth", "pt", "bin", "ckpt", "pyth", "npz", "pkl"}
+FILE_SUFFIXES = {"safetensors", "pth", "pt", "bin", "ckpt", "pyth", "npz", "pkl"}
 
 
 def tags_of(name: str) -> list[Weights]:
@@ -31,7 +30,8 @@ def list_weights(pattern: str = "*") -> list[Weights]:
 def resolve(name: str, pretrained: bool = False) -> tuple[str, Weights | None]:
     """(registered name, the weights it names) for a registered name, `name.tag` or an alias. A bare name names
     weights only with `pretrained` (then its default tag); an unknown tag of a known name is a WeightsError that
-    lists the known tags. A name vitkit does not know at all is returned unchanged (the registry says so)."""
+    lists the known tags. A tag of a name without published weights is returned unchanged (the registry says
+    whether the name is registered)."""
     name = ALIASES.get(name, name)
     base, _, tag = name.partition(".")
     known = tags_of(base)
@@ -41,12 +41,7 @@ def resolve(name: str, pretrained: bool = False) -> tuple[str, Weights | None]:
         if known:
             raise WeightsError(f"unknown weights tag {name!r}; known tags of {base}: "
                                f"{', '.join(w.tag.split('.', 1)[1] for w in known)}")
-        from ..registry import list_models
-
-        if base in list_models():
-            raise WeightsError(f"unknown weights tag {name!r}: vitkit has no published weights for {base} "
-                               "(`vitkit weights` lists the models that have)")
-        return name, None
+        return name, None  # the registry tells an untagged registered name from an unknown one
     if not pretrained:
         return base, None
     if not known:
@@ -58,29 +53,6 @@ def resolve(name: str, pretrained: bool = False) -> tuple[str, Weights | None]:
 def weights_overrides(weights: Weights) -> dict:
     """The config fields the checkpoint needs (e.g. num_classes=0 for a classifier-free release)."""
     return dict(weights.overrides)
-
-
-def weights_file(text: str) -> str:
-    """`text` itself if it is a file (or not a tag), else the local path of the tag's (or alias') file, fetched."""
-    if Path(text).exists() or not is_weights_name(text):
-        return text
-    _, weights = resolve(text, pretrained=True)
-    return str(fetch(weights))
-
-
-def is_weights_name(text: str) -> bool:
-    """Whether `text` names published weights rather than a file: an alias, or `name.tag` of a registered name
-    (an unknown tag included, so that it is reported with the known ones instead of as a missing file)."""
-    if Path(text).exists():
-        return False
-    if text in ALIASES:
-        return True
-    base, dot, tag = text.partition(".")
-    if not dot or tag in _FILE_SUFFIXES:  # vit_base_patch16_224.pth is a (missing) file, not a tag
-        return False
-    from ..registry import list_models
-
-    return bool(tags_of(base)) or base in list_models()
 
 
 def attached_weights(model: nn.Module) -> Weights | None:
@@ -115,5 +87,5 @@ def class_names(model: nn.Module) -> list[str] | None:
 
 
 __all__ = ["ALIASES", "LEFT_OUT", "WEIGHTS", "Weights", "WeightsError", "attached_weights", "class_names",
-           "data_values", "fetch", "is_weights_name", "list_weights", "mirrored", "resolve",
-           "tags_of", "weights_file", "weights_overrides"]
+           "data_values", "fetch", "list_weights", "mirrored", "resolve",
+           "tags_of", "weights_overrides"]

@@ -31,13 +31,11 @@ def list_tags(pattern: str) -> int:
     return 0
 
 
-def convert_to(args) -> int:
-    """`vitkit convert CKPT --to TARGET --out FILE`: CKPT is a vitkit checkpoint, a foreign file with --model, or a
-    published tag."""
-    from ..cli import model_from, overrides_dict
+def convert_to(args, model) -> int:
+    """`vitkit convert CKPT --to TARGET --out FILE`: `model` is CKPT's (a vitkit checkpoint, a foreign file with
+    --model, or a published tag), built by the CLI."""
     from ..convert.export import export_notes, export_weights
 
-    model = model_from(args.weights, args.model, overrides_dict(args.override))
     written = export_weights(model.eval(), args.to, args.out)
     for note in export_notes(model, args.to):
         print(f"note: {note}")

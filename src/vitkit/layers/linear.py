@@ -112,10 +112,12 @@ class _OneDNNLinear(torch.autograd.Function):
 
 def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     """F.linear with fp32 CPU products on oneDNN: x: (..., K), weight: (N, K) -> (..., N)."""
+    if not _plain(x, weight, bias) or x.numel() == 0:  # first: tracing and compiling never reach the op's check
+        return F.linear(x, weight, bias)
     training = torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad
                                             or (bias is not None and bias.requires_grad))
     op = _route(training)
-    if op is None or not _plain(x, weight, bias) or x.numel() == 0:
+    if op is None:
         return F.linear(x, weight, bias)
     lead = x.shape[:-1]
     x2 = x.reshape(-1, x.shape[-1]).contiguous()  # (M, K)

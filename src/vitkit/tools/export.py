@@ -33,7 +33,6 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError, VitkitError
-from ..layers import set_layer_config
 
 AXES_HELP = ("batch is dynamic for every family; frames, height and width too for CvT and the ResNet teachers, "
              "and (opset >= 18) for ViT/DeiT, ViViT, TimeSformer except local-global, and MViT, whose position "
@@ -98,9 +97,7 @@ def export_onnx(model: nn.Module, path: str | os.PathLike, batch_size: int = 1, 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        # The graph is made of standard ops: the oneDNN linear route stays off while tracing (its first use
-        # runs a self-check whose ops the tracer would otherwise record, and fail on).
-        with warnings.catch_warnings(), set_layer_config(onednn_linear=False):
+        with warnings.catch_warnings():  # (the oneDNN linear route steps aside by itself while tracing)
             warnings.simplefilter("ignore")  # tracer warnings about Python-side shape checks are expected
             if opset >= _RESIZE_OPSET:
                 torch.onnx.register_custom_op_symbolic("aten::_upsample_bicubic2d_aa", _bicubic_aa, _RESIZE_OPSET)

@@ -28,7 +28,7 @@ def is_image_vit(state_dict: dict[str, Tensor]) -> bool:
 def init_from_checkpoint(model: nn.Module, path: str | os.PathLike, inflate: str = "central") -> list[str]:
     """Load `path` into `model` in place for fine-tuning; returns what was adapted, one line each (to print).
     `path` may be a published tag or alias (`vitkit weights`): its file is fetched first."""
-    from ..hub import weights_file
+    from ..registry import weights_file
 
     state_dict, _ = read_state_dict(weights_file(str(path)))
     notes = []
