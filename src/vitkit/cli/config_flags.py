@@ -53,10 +53,12 @@ def help_text(f: dataclasses.Field, default: Any) -> str:
 
 
 def add_config_flags(parser: argparse.ArgumentParser, names: typing.Iterable[str] | None = None,
-                     defaults: dict | None = None, groups: dict | None = None, cls: type = TrainConfig) -> None:
+                     defaults: dict | None = None, groups: dict | None = None, cls: type | None = None) -> None:
     """One flag per field of `cls` named in `names` (all but those filled by hand-written flags when None).
     `defaults` None: the flags carry no default (the parser's argument_default); else each flag defaults to
-    its field's default or to `defaults[name]`. `groups` maps a field's metadata `group` to an argument group."""
+    its field's default or to `defaults[name]`. `groups` maps a field's metadata `group` to an argument group;
+    `cls` is TrainConfig unless given."""
+    cls = cls or TrainConfig
     hints = typing.get_type_hints(cls)
     wanted = set(names) if names is not None else None
     for f in dataclasses.fields(cls):
