@@ -119,4 +119,22 @@ def test_import_vitkit_does_not_load_the_tools_layer():
 
 def test_no_source_file_over_500_lines():
     long = {str(p.relative_to(SRC)): n for p in SRC.rglob("*.py") if (n := len(p.read_text().splitlines())) > 500}
-    assert set(long) <= {"cli.py"}, long  # cli.py becomes a package in issue 21's CLI item
+    assert not long, long
+
+
+def long_functions(source: str, limit: int = 60) -> list[str]:
+    """'name (N lines)' for every function or method of `source` longer than `limit` lines (decorators excluded)."""
+    return [f"{node.name} ({n} lines)" for node in ast.walk(ast.parse(source))
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and (n := node.end_lineno - node.lineno + 1) > limit]
+
+
+def test_the_function_length_check_counts_lines():
+    body = "".join(f"    x{i} = {i}\n" for i in range(60))
+    assert long_functions(f"def f():\n{body}") == ["f (61 lines)"]
+    assert long_functions(f"def f():\n{body}", limit=61) == []
+    assert long_functions(f"class A:\n    def g(self):\n    {body.replace(chr(10), chr(10) + '    ')}") == ["g (61 lines)"]
+
+
+def test_no_function_over_60_lines_in_the_cli():
+    found = {str(p.relative_to(SRC)): bad for p in (SRC / "cli").rglob("*.py") if (bad := long_functions(p.read_text()))}
+    assert not found, found
