@@ -120,3 +120,16 @@ def test_import_vitkit_does_not_load_the_tools_layer():
 def test_no_source_file_over_500_lines():
     long = {str(p.relative_to(SRC)): n for p in SRC.rglob("*.py") if (n := len(p.read_text().splitlines())) > 500}
     assert set(long) <= {"cli.py"}, long  # cli.py becomes a package in issue 21's CLI item
+
+
+def long_functions(source: str, limit: int = 60) -> dict[str, int]:
+    """name: lines of every function (methods and nested functions included, decorators not) longer than `limit`."""
+    return {n.name: n.end_lineno - n.lineno + 1 for n in ast.walk(ast.parse(source))
+            if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and n.end_lineno - n.lineno + 1 > limit}
+
+
+def test_no_function_in_train_over_60_lines():
+    assert long_functions("def f():\n" + "    x = 1\n" * 60) == {"f": 61}  # the check itself catches one
+    long = {f"{p.relative_to(SRC)}:{name}": n for p in (SRC / "train").rglob("*.py")
+            for name, n in long_functions(p.read_text()).items()}
+    assert not long, f"split these (issue 21: no function over 60 lines in train/): {long}"

@@ -309,6 +309,8 @@ def _train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--force", action="store_true", help="with --resume: accept settings that changed")
     p.add_argument("--save-every", type=non_negative_int, help="also checkpoint every N optimiser steps (default 0)")
     p.add_argument("--log-dir", help="TensorBoard log folder (needs tensorboard installed)")
+    p.add_argument("--log-interval", type=positive_int, metavar="N", help="reduce the metrics and check for "
+                   "divergence every N optimiser steps (timm's --log-interval; steps.csv; default 1)")
     _add_overrides(p)
     p.add_argument("--workers", type=non_negative_int, help="DataLoader worker processes (default: the machine's "
                    "cores for folders, 0 for the bundled sets)")
