@@ -151,3 +151,39 @@ def test_log_interval_is_a_flag_and_is_checked(tmp_path):
         build_parser().parse_args(["train", "--log-interval", "0"])
     with pytest.raises(ConfigError, match="--log-interval must be at least 1, got 0"):
         _cfg(tmp_path, log_interval=0).validate()
+
+
+def _full(model) -> dict:
+    return {k: (v.full_tensor() if hasattr(v, "full_tensor") else v).detach().clone() for k, v in model.named_parameters()}
+
+
+class FullRecorder(Callback):
+    """The gathered weights after each optimiser step of a Trainer's model (index: steps done)."""
+
+    def on_fit_start(self, trainer):
+        self.model, self.weights = trainer.model, {0: _full(trainer.model)}
+
+    def on_step(self, epoch, step, meter):
+        self.weights[step] = _full(self.model)
+
+
+def test_the_guard_keeps_a_non_finite_step_out_of_fsdp_shards(tmp_path, monkeypatch):
+    cfg = _cfg(tmp_path, model="vit_tiny_patch16_224", epochs=1, limit=48, fsdp=True, device="cpu", log_interval=4)
+    every = train(TrainConfig(**{**cfg.__dict__, "log_interval": 1, "out": str(tmp_path / "a")})).model
+    guarded = train(TrainConfig(**{**cfg.__dict__, "out": str(tmp_path / "b")})).model
+    a, b = _full(every), _full(guarded)
+    assert all(torch.equal(a[k], b[k]) for k in a)  # finite steps pass the guard unchanged (6 steps, 2 guarded)
+    real, calls = engine.loss_fn, []
+
+    def poisoned(*args):
+        calls.append(1)
+        loss = real(*args)
+        return loss * float("nan") if len(calls) == 2 else loss
+
+    monkeypatch.setattr(engine, "loss_fn", poisoned)
+    rec = FullRecorder()
+    trainer = Trainer(TrainConfig(**{**cfg.__dict__, "out": str(tmp_path / "c")}), callbacks=[rec])
+    with pytest.raises(DivergedError, match="loss became nan at epoch 0, step 1"):
+        trainer.run()
+    now = _full(trainer.model)
+    assert len(calls) == 4 and all(torch.equal(now[k], rec.weights[1][k]) for k in now)

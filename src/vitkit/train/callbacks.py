@@ -14,7 +14,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from ..checkpoint import _atomic_write
+from ..io import atomic_write
 
 METRIC_FIELDS = ("epoch", "train_loss", "val_loss", "val_acc1", "val_acc5", "val_ema_acc1", "lr", "grad_norm",
                  "skipped_steps", "samples_per_s", "epoch_time")
@@ -123,7 +123,7 @@ def write_metrics(path: Path, history: list[dict]) -> None:
             w.writeheader()
             w.writerows(history)
 
-    _atomic_write(path, write)
+    atomic_write(path, write)
 
 
 class MetricsCSV(Callback):
@@ -174,7 +174,7 @@ def plot_curves(path: Path, history: list[dict]) -> None:
         ax.legend()
         ax.grid(alpha=0.3)
     fig.tight_layout()
-    _atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=100))
+    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=100))
     plt.close(fig)
 
 
