@@ -139,6 +139,8 @@ def test_trainer_takes_built_objects_and_can_write_nothing(tmp_path):
     assert result.model is student and result.final_model is student and len(result.history) == 2
     assert sum(seen) == 2 * 32  # the given teacher labelled every training image of both epochs
     assert not torch.equal(before["head.weight"], student.head.weight) and result.train_time > 0
+    with pytest.raises(ConfigError, match="a teacher was given but distill is 'none'"):
+        Trainer(TrainConfig(**{**cfg.__dict__, "distill": "none"}), teacher=teacher)
     with pytest.raises(ConfigError, match="write=False keeps no checkpoint"):
         Trainer(cfg, model=student, train_set=TensorDataset(x, y), val_set=TensorDataset(x, y), teacher=teacher,
                 write=False).setup().resume()
@@ -187,3 +189,57 @@ def test_the_guard_keeps_a_non_finite_step_out_of_fsdp_shards(tmp_path, monkeypa
         trainer.run()
     now = _full(trainer.model)
     assert len(calls) == 4 and all(torch.equal(now[k], rec.weights[1][k]) for k in now)
+
+
+DDP_SCRIPT = '''
+import json, sys
+import torch
+from vitkit.train import engine
+from vitkit.train.callbacks import Callback
+from vitkit.train.distributed import init_distributed
+from vitkit.train.engine import DivergedError
+from vitkit.train.run import TrainConfig, Trainer
+
+info = init_distributed("cpu")
+cfg = TrainConfig(**json.loads(sys.argv[2]))
+real, calls = engine.loss_fn, []
+
+def poisoned(model, criterion, images, targets):  # rank 1's first micro-batch only
+    calls.append(1)
+    loss = real(model, criterion, images, targets)
+    return loss * float("nan") if info.rank == 1 and len(calls) == 1 else loss
+
+class Start(Callback):
+    def on_fit_start(self, trainer):
+        self.weights = {k: v.detach().clone() for k, v in trainer.model.state_dict().items()}
+
+engine.loss_fn, start = poisoned, Start()
+trainer = Trainer(cfg, info=info, callbacks=[start])
+try:
+    trainer.run()
+    message = None
+except DivergedError as e:
+    message = str(e)
+same = all(torch.equal(v, start.weights[k]) for k, v in trainer.model.state_dict().items())
+json.dump({"message": message, "same": same, "calls": len(calls)}, open(f"{sys.argv[1]}/rank{info.rank}.json", "w"))
+'''
+
+
+def test_a_nan_on_one_rank_between_sync_points_is_withheld_on_every_rank(tmp_path):
+    import json
+    import os
+    import subprocess
+    import sys
+
+    (tmp_path / "script.py").write_text(DDP_SCRIPT)
+    cfg = dict(model="vit_tiny_patch16_224", data="digits", overrides=TINY, epochs=1, limit=48, batch_size=8,
+               progress=False, device="cpu", log_interval=3, out=str(tmp_path / "run"))  # 3 steps: one sync, at the end
+    env = dict(os.environ, OMP_NUM_THREADS="1", OMP_WAIT_POLICY="PASSIVE")
+    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                           str(tmp_path / "script.py"), str(tmp_path), json.dumps(cfg)], capture_output=True, text=True,
+                          env=env, timeout=300, cwd=tmp_path, check=False)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    for rank in (0, 1):
+        got = json.loads((tmp_path / f"rank{rank}.json").read_text())
+        assert got["message"].startswith("the training loss became nan at epoch 0, step 0;"), got
+        assert got["same"] and got["calls"] == 3, got  # every step ran, none changed the weights

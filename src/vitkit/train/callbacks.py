@@ -5,7 +5,8 @@
 A callback overrides only the hooks it needs. The step loop (`engine.train_epoch`) calls the step hooks:
 `on_train_begin(epoch, batches)`, `on_step(epoch, step, meter)` after every optimiser step (`meter.sync()` gives
 host numbers, at the cost of a sync), `on_sync(rows)` with the per-step rows reduced at a sync point, and
-`on_train_end(epoch)` (also when the epoch fails). The Trainer (`train/run.py`) calls the run hooks:
+`on_train_end(epoch)` (also when the epoch fails). `meter.sync()` is a collective under DDP / FSDP: a callback
+that calls it must run on every rank. The Trainer (`train/run.py`) calls the run hooks:
 `on_fit_start(trainer)`, `on_evaluate(trainer, row)` after the model's validation (the row may gain columns),
 `on_epoch_end(trainer, row)` and `on_fit_end(trainer)`. Callbacks run in the order they are registered."""
 

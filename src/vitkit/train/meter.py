@@ -50,6 +50,7 @@ class StepMeter:
         self._sizes: list[int] = []       # samples per micro-batch
         self._steps: list[tuple[int, float, int, bool]] = []  # (step, lr, micro-batches, check the norm)
         self._norms: list[Tensor] = []    # () per step, computed from all-reduced gradients
+        self._stepped = 0                 # pending micro-batches that belong to an added step
 
     def add_loss(self, loss: Tensor, samples: int) -> None:
         self._losses.append(loss.detach().float().reshape(()))
@@ -57,7 +58,8 @@ class StepMeter:
         self.batches += 1
 
     def add_step(self, step: int, lr: float, norm: Tensor, check_norm: bool) -> None:
-        micro = len(self._losses) - sum(n for _, _, n, _ in self._steps)
+        micro = len(self._losses) - self._stepped  # the micro-batches since the previous step
+        self._stepped = len(self._losses)
         self._steps.append((step, lr, micro, check_norm))
         self._norms.append(norm.detach().float().reshape(()))
 
@@ -88,7 +90,7 @@ class StepMeter:
                                     "loss was finite; the weights were left as they were before this step")
             rows.append({"epoch": self.epoch, "step": step, "loss": loss_sum / max(count, 1), "lr": lr,
                          "grad_norm": norm})
-        self._losses, self._sizes, self._steps, self._norms = [], [], [], []
+        self._losses, self._sizes, self._steps, self._norms, self._stepped = [], [], [], [], 0
         for listener in self.listeners:
             listener.on_sync(rows)
         return rows

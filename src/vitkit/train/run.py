@@ -228,6 +228,8 @@ class Trainer:
     def __init__(self, cfg: TrainConfig, console=None, *, model: nn.Module | None = None,
                  train_set: Dataset | None = None, val_set: Dataset | None = None, teacher: nn.Module | None = None,
                  write: bool = True, callbacks: list[Callback] = (), info: DistInfo | None = None):
+        if teacher is not None and cfg.distill == "none":
+            raise ConfigError("a teacher was given but distill is 'none'; set distill to 'soft' or 'hard'")
         if teacher is not None and not cfg.teacher:  # the given teacher's name in config.yaml and the settings
             cfg = dataclasses.replace(cfg, teacher=getattr(teacher, "model_name", type(teacher).__name__))
         cfg.validate()
@@ -285,7 +287,8 @@ class Trainer:
             model.set_grad_checkpointing(True)
         model.to(self.device)
         self.criterion = build_criterion(cfg, model.num_classes, self.device, g["teacher"])
-        workers = default_workers(cfg.data, info.local_world_size) if cfg.workers is None else cfg.workers
+        workers = cfg.workers if cfg.workers is not None else \
+            0 if g["train_set"] is not None else default_workers(cfg.data, info.local_world_size)  # in memory: none
         # Mixup/CutMix targets are soft (B, K); CrossEntropyLoss smooths them as (1 - ε)·p + ε/K
         mix = BatchMix(model.num_classes, cfg.mixup, cfg.cutmix, cfg.mix_prob, cfg.switch_prob) \
             if cfg.mixup > 0 or cfg.cutmix > 0 else None
