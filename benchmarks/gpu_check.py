@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 import vitkit
-from vitkit.train.engine import train_one_epoch
+from vitkit.train.engine import TrainState, train_epoch
 from vitkit.train.optim import build_optimizer
 
 MODELS = ["vit_small_patch16_224", "swin_tiny_patch4_window7_224", "timesformer_base_8x224_divided_space_time"]
@@ -33,15 +33,14 @@ def _steps(model: nn.Module, batch: int, precision: str, device: torch.device, s
     opt = build_optimizer(model, 1e-4)
     scaler = torch.amp.GradScaler(device.type) if precision == "fp16" else None
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
-    stats = train_one_epoch(model, [(x, y)], nn.CrossEntropyLoss(), opt, precision=precision, device=device,
-                            scaler=scaler)  # warm-up (and compilation)
+    state = TrainState(model, nn.CrossEntropyLoss(), opt, precision=precision, device=device, scaler=scaler)
+    stats = train_epoch(state, [(x, y)], 0)  # warm-up (and compilation)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     sync()
     t0 = time.perf_counter()
     for _ in range(steps):
-        stats = train_one_epoch(model, [(x, y)], nn.CrossEntropyLoss(), opt, precision=precision, device=device,
-                                scaler=scaler)
+        stats = train_epoch(state, [(x, y)], 0)
     sync()
     dt = time.perf_counter() - t0
     peak = torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else float("nan")

@@ -208,7 +208,8 @@ class TrainConfig:
 
 # Options that change where and how fast a run goes, never its result (so --resume may change them).
 RUNTIME_FIELDS = ("out", "resume", "force", "save_every", "log_dir", "workers", "progress", "device", "compile",
-                  "grad_checkpointing", "fsdp", "fsdp_offload", "ema_device", "val_batch_size", "checkpoint_hist")
+                  "grad_checkpointing", "fsdp", "fsdp_offload", "ema_device", "val_batch_size", "checkpoint_hist",
+                  "log_interval")
 
 
 def config_keys() -> list[str]:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import torch
 import torch.distributed as dist
-from torch import Tensor, nn
+from torch import nn
 
 from ..errors import ConfigError
 
@@ -114,15 +114,6 @@ def all_sum(values: list[float], info: DistInfo, device: torch.device) -> list[f
     t = torch.tensor(values, dtype=torch.float64, device=device)
     dist.all_reduce(t, op=dist.ReduceOp.SUM)
     return t.tolist()
-
-
-def sync_scalar(value: Tensor, info: DistInfo) -> float:
-    """The mean of a scalar tensor over all ranks (NaN/inf on one rank makes it non-finite on all ranks)."""
-    value = value.detach().float().reshape(1)
-    if info.enabled:
-        dist.all_reduce(value, op=dist.ReduceOp.SUM)
-        value = value / info.world_size
-    return value.item()
 
 
 def barrier(info: DistInfo) -> None:

@@ -1,47 +1,61 @@
-"""The epoch loop, readable top to bottom: `train_one_epoch` and `evaluate` take every input explicitly.
+"""The epoch loop, readable top to bottom: `train_epoch(state, loader, epoch, callbacks)` runs one pass, with
+everything a step needs in one `TrainState`; `evaluate` scores a model.
 
 One optimiser step is `accum_steps` micro-batches: each is moved to the device, run under autocast, its loss
 divided by the number of micro-batches in the step and back-propagated (DDP's gradient all-reduce only on the
 last one, through `no_sync`); then the gradients are unscaled (fp16), clipped, stepped, and the EMA and the
-schedule follow. `loss_fn(model, criterion, images, targets)` is the seam data augmentations hook into:
-targets may be class indices (B,) or soft probabilities (B, K) (mixup/cutmix)."""
+schedule follow. The host reads the losses and gradient norms only at sync points (`train/meter.py`): every
+`log_interval` optimiser steps, before a checkpoint and at the epoch's end; a non-finite step raises
+DivergedError there, and never reaches the weights in between. `loss_fn(model, criterion, images, targets)` is
+the seam data augmentations hook into: targets may be class indices (B,) or soft probabilities (B, K)
+(mixup/cutmix)."""
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..errors import VitkitError
-from .distributed import DistInfo, all_sum, autocast, sync_scalar
+from .callbacks import Callback, ProgressBar, progress_bar
+from .distributed import DistInfo, all_sum, autocast
 from .losses import DistillationLoss
+from .meter import DivergedError, StepMeter, UpdateGuard
+
+__all__ = ["DistillHeads", "DivergedError", "TrainState", "evaluate", "loss_fn", "progress_bar", "step_seed",
+           "train_epoch", "train_one_epoch"]
 
 
-class DivergedError(VitkitError):
-    """The loss or the gradient became NaN or infinite; training stops and the last good checkpoint is kept."""
+@dataclass
+class TrainState:
+    """What the step loop works with; the Trainer (train/run.py) builds it from a TrainConfig."""
+
+    model: nn.Module                      # what is called: DDP / DistillHeads / compiled wrapper
+    criterion: nn.Module                  # (outputs, targets) -> loss, or a DistillationLoss
+    optimizer: torch.optim.Optimizer
+    scheduler: object | None = None       # stepped after every optimiser step
+    precision: str = "fp32"               # fp32 | bf16 | fp16 (fp16 with `scaler`)
+    device: torch.device | None = None    # None: the model's
+    clip_grad: float | None = None        # global gradient-norm clip
+    accum_steps: int = 1                  # micro-batches per optimiser step
+    scaler: torch.amp.GradScaler | None = None
+    ema: nn.Module | None = None          # an EMA (AveragedModel) updated after every optimiser step ...
+    ema_source: nn.Module | None = None   # ... from this bare model (None: `model`)
+    info: DistInfo = dataclasses.field(default_factory=DistInfo)
+    seed: int | None = None               # seeds each step's random draws by `step_seed`
+    log_interval: int = 1                 # optimiser steps between sync points
 
 
 def step_seed(seed: int, epoch: int, step: int, rank: int) -> int:
     """The seed of one optimiser step's dropout / drop-path draws: a function of (seed, epoch, step, rank) only,
     so a run resumed at any step repeats what an uninterrupted run draws there."""
     return (((seed * 1_000_003 + epoch) * 1_000_003 + step) * 1_009 + rank) % (2**63)
-
-
-def progress_bar(enabled: bool, description: str, total: int):
-    """(a rich Progress, its task): a transient bar on stderr when `enabled` and stderr is a terminal, else silent."""
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    console = Console(stderr=True)
-    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                        TextColumn("{task.fields[info]}"), transient=True, console=console,
-                        disable=not (enabled and console.is_terminal))  # a bar only where it can redraw
-    return progress, progress.add_task(description, total=total, info="")
 
 
 def loss_fn(model: nn.Module, criterion: nn.Module, images: Tensor, targets: Tensor) -> Tensor:
@@ -58,86 +72,122 @@ def to_device(batch: tuple[Tensor, Tensor], device: torch.device) -> tuple[Tenso
 
 def _groups(loader: Iterable, num_batches: int, accum_steps: int):
     """Micro-batches grouped into optimiser steps: yields (micro-batch, first of its step, last of its step,
-    micro-batches in its step); the epoch's last step may hold fewer than `accum_steps`. A resumed epoch's
-    loader starts at a step boundary, so counting from it groups as the whole epoch does."""
+    micro-batches in its step, last of the epoch); the epoch's last step may hold fewer than `accum_steps`. A
+    resumed epoch's loader starts at a step boundary, so counting from it groups as the whole epoch does."""
     for k, batch in enumerate(loader):
         first = k - k % accum_steps
         size = min(accum_steps, num_batches - first)
-        yield batch, k == first, k - first == size - 1, size
+        yield batch, k == first, k - first == size - 1, size, k == num_batches - 1
+
+
+def train_epoch(state: TrainState, loader: Iterable, epoch: int, callbacks: Sequence[Callback] = (),
+                start_step: int = 0, totals: dict | None = None) -> dict[str, float]:
+    """One pass over `loader` (the rest of the epoch after `start_step` optimiser steps when resuming, `totals`
+    then carrying the epoch's running sums); returns {"train_loss", "lr", "grad_norm", "skipped_steps",
+    "samples", "train_time"}. Raises DivergedError, on every rank, at the sync point after a non-finite loss or
+    gradient norm (fp32 / bf16; fp16's scaler skips such steps itself); the weights are those before that step."""
+    s = state
+    device = s.device or next(s.model.parameters()).device
+    params = [p for g in s.optimizer.param_groups for p in g["params"]]
+    guard = UpdateGuard(params) if s.log_interval > 1 and s.scaler is None else None
+    meter = StepMeter(s.info, epoch, totals, callbacks)
+    s.model.train()
+    step, clock = start_step, time.perf_counter()
+    for cb in callbacks:
+        cb.on_train_begin(epoch, len(loader))
+    try:
+        for batch, first, last, size, final in _groups(loader, len(loader), s.accum_steps):
+            if s.seed is not None and first:
+                torch.manual_seed(step_seed(s.seed, epoch, step, s.info.rank))
+            _forward_backward(s, to_device(batch, device), last, size, meter)
+            if not last:
+                continue
+            _optimizer_step(s, params, meter, step, guard, closing=final or (step + 1) % s.log_interval == 0)
+            step += 1
+            meter.totals["time"] += time.perf_counter() - clock  # a checkpoint's writing is not training time
+            for cb in callbacks:
+                cb.on_step(epoch, step, meter)
+            clock = time.perf_counter()
+        meter.sync()
+    finally:
+        for cb in callbacks:
+            cb.on_train_end(epoch)
+    t = meter.totals
+    t["time"] += time.perf_counter() - clock
+    return {"train_loss": t["loss_sum"] / max(t["count"], 1), "lr": s.optimizer.param_groups[0]["lr"],
+            "grad_norm": t["grad_norm"], "skipped_steps": t["skipped"], "samples": t["count"], "train_time": t["time"]}
+
+
+def _forward_backward(s: TrainState, batch: tuple[Tensor, Tensor], last: bool, size: int, meter: StepMeter) -> None:
+    """One micro-batch: its loss (kept on the device by `meter`) divided by the step's micro-batches, backward."""
+    images, targets = batch
+    sync = contextlib.nullcontext() if last or not hasattr(s.model, "no_sync") else s.model.no_sync()
+    with sync:
+        with autocast(images.device, s.precision):
+            loss = loss_fn(s.model, s.criterion, images, targets)
+        meter.add_loss(loss, len(images))
+        loss = loss / size
+        (s.scaler.scale(loss) if s.scaler is not None else loss).backward()
+
+
+def _optimizer_step(s: TrainState, params: list, meter: StepMeter, step: int, guard: UpdateGuard | None,
+                    closing: bool) -> None:
+    """Unscale, clip, record; at a sync point (`closing`) check on the host before stepping, else step under
+    the guard; then the EMA and the schedule."""
+    if s.scaler is not None:
+        s.scaler.unscale_(s.optimizer)
+    norm = nn.utils.clip_grad_norm_(params, s.clip_grad or math.inf)
+    norm = norm.full_tensor() if hasattr(norm, "full_tensor") else norm  # FSDP: a DTensor over the ranks
+    meter.add_step(step, s.optimizer.param_groups[0]["lr"], norm, check_norm=s.scaler is None)
+    if guard is not None and not closing:
+        guard.mark(meter.step_losses(), norm)
+    if closing:
+        meter.sync()  # raises before this step touches the weights
+        if guard is not None:
+            guard.reset()
+    if s.scaler is not None:
+        scale = s.scaler.get_scale()
+        s.scaler.step(s.optimizer)
+        s.scaler.update()
+        meter.totals["skipped"] += int(s.scaler.get_scale() < scale)  # a step with inf/NaN gradients was skipped
+    elif guard is not None and not closing:
+        guard.step(s.optimizer)
+    else:
+        s.optimizer.step()
+    s.optimizer.zero_grad(set_to_none=True)
+    if s.ema is not None:
+        s.ema.update_parameters(s.ema_source if s.ema_source is not None else s.model)
+    if s.scheduler is not None:
+        s.scheduler.step()
+
+
+class _EveryStep(Callback):
+    """The old `on_step(step, totals)` argument: host totals after every optimiser step."""
+
+    def __init__(self, fn: Callable[[int, dict], None]):
+        self.fn = fn
+
+    def on_step(self, epoch: int, step: int, meter) -> None:
+        meter.sync()
+        self.fn(step, meter.totals)
 
 
 def train_one_epoch(model: nn.Module, loader: Iterable, criterion: nn.Module, optimizer: torch.optim.Optimizer,
                     scheduler=None, epoch: int = 0, clip_grad: float | None = None, precision: str = "fp32",
-                    progress: bool = False, *, device: torch.device | None = None, accum_steps: int = 1,
-                    scaler: torch.amp.GradScaler | None = None, ema: nn.Module | None = None,
-                    ema_source: nn.Module | None = None, info: DistInfo | None = None, seed: int | None = None,
+                    progress: bool = False, *, state: TrainState | None = None, callbacks: Sequence[Callback] = (),
                     start_step: int = 0, totals: dict | None = None,
-                    on_step: Callable[[int, dict], None] | None = None) -> dict[str, float]:
-    """One pass over `loader` (the rest of the epoch after `start_step` optimiser steps when resuming); returns
-    {"train_loss", "lr", "grad_norm", "skipped_steps", "samples", "train_time"}.
-
-    `model` is what is called (DDP / DistillHeads wrapped); `ema` (an AveragedModel) is updated from
-    `ema_source` (the bare model) after every optimiser step. With `seed`, each step's random draws are seeded
-    by `step_seed`. `on_step(step, totals)` runs after every optimiser step (mid-epoch checkpoints); `totals`
-    carries the running sums, so a resumed epoch reports what an uninterrupted one does. Raises DivergedError,
-    on every rank, when any rank's loss or the gradient norm (fp32 / bf16; fp16's scaler skips such steps itself)
-    is not finite, before the optimiser touches the weights."""
-    info = info or DistInfo()
-    device = device or next(model.parameters()).device
-    params = [p for g in optimizer.param_groups for p in g["params"]]
-    t = dict(totals or {"loss_sum": 0.0, "count": 0, "skipped": 0, "grad_norm": 0.0, "time": 0.0})
-    model.train()
-    step, start = start_step, time.perf_counter()
-    bar, task = progress_bar(progress, f"epoch {epoch}", len(loader))
-    with bar:
-        for batch, first, last, size in _groups(loader, len(loader), accum_steps):
-            images, targets = to_device(batch, device)
-            if seed is not None and first:
-                torch.manual_seed(step_seed(seed, epoch, step, info.rank))
-            sync = contextlib.nullcontext() if last or not hasattr(model, "no_sync") else model.no_sync()
-            with sync:
-                with autocast(device, precision):
-                    loss = loss_fn(model, criterion, images, targets)
-                value = sync_scalar(loss, info)  # agreed by all ranks before any backward
-                if not math.isfinite(value):
-                    raise DivergedError(f"the training loss became {value} at epoch {epoch}, step {step}; "
-                                        "try a lower --lr or more --warmup-epochs")
-                loss = loss / size
-                (scaler.scale(loss) if scaler is not None else loss).backward()
-            t["loss_sum"] += value * len(images)
-            t["count"] += len(images)
-            if not last:
-                continue
-            if scaler is not None:
-                scaler.unscale_(optimizer)
-            norm = nn.utils.clip_grad_norm_(params, clip_grad or math.inf)
-            norm = norm.full_tensor() if hasattr(norm, "full_tensor") else norm  # FSDP: a DTensor over the ranks
-            t["grad_norm"] = float(norm)
-            if scaler is None and not math.isfinite(t["grad_norm"]):  # the same on every rank: grads are all-reduced
-                raise DivergedError(f"the gradient norm became {t['grad_norm']} at epoch {epoch}, step {step} while "
-                                    "the loss was finite; the weights were left as they were before this step")
-            if scaler is not None:
-                scale = scaler.get_scale()
-                scaler.step(optimizer)
-                scaler.update()
-                t["skipped"] += int(scaler.get_scale() < scale)  # a step with inf/NaN gradients was skipped
-            else:
-                optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
-            if ema is not None:
-                ema.update_parameters(ema_source if ema_source is not None else model)
-            if scheduler is not None:
-                scheduler.step()
-            step += 1
-            bar.update(task, advance=size, info=f"loss {t['loss_sum'] / t['count']:.4f}")
-            if on_step is not None:
-                t["time"] += time.perf_counter() - start
-                start = time.perf_counter()
-                on_step(step, t)
-    t["time"] += time.perf_counter() - start
-    return {"train_loss": t["loss_sum"] / max(t["count"], 1), "lr": optimizer.param_groups[0]["lr"],
-            "grad_norm": t["grad_norm"], "skipped_steps": t["skipped"], "samples": t["count"],
-            "train_time": t["time"]}
+                    on_step: Callable[[int, dict], None] | None = None, **fields) -> dict[str, float]:
+    """`train_epoch` with its inputs as arguments (vitkit's first step-loop signature): `fields` are TrainState's
+    other fields (device, accum_steps, scaler, ema, ema_source, info, seed, log_interval); `progress` shows a
+    bar, `on_step(step, totals)` runs after every optimiser step. The Trainer calls it with its `state`, which
+    the first four arguments then override (tests wrap this function to interrupt or poison a run)."""
+    if state is None:
+        state = TrainState(model, criterion, optimizer, scheduler, precision=precision, clip_grad=clip_grad, **fields)
+    else:
+        assert not fields, f"pass {sorted(fields)} in the state"
+        state = dataclasses.replace(state, model=model, criterion=criterion, optimizer=optimizer, scheduler=scheduler)
+    callbacks = [*callbacks, *([ProgressBar()] if progress else []), *([_EveryStep(on_step)] if on_step else [])]
+    return train_epoch(state, loader, epoch, callbacks, start_step, totals)
 
 
 @torch.no_grad()
