@@ -109,6 +109,11 @@ def run_claims(ids: list[str], out: Path, quick: bool = False, seeds: list[int] 
         start = time.perf_counter()
         if raw:
             result = module.run(out, raw["quick"], raw["seeds"])
+            stale = common.LEDGER["stale_runs"]
+            if stale:
+                result.notes.append(f"{stale} of its {common.LEDGER['runs']} raw measurements were made by another "
+                                    f"version of vitkit or of the code that defines them: `vitkit reproduce {cid}` "
+                                    "measures them with this code.")
             result.seconds, result.cost, stamp = raw["seconds"], raw["cost"], {k: raw[k] for k in ("machine", "date")}
         else:
             result = module.run(out, quick, seeds or list(module.DEFAULT_SEEDS[:1] if quick else module.DEFAULT_SEEDS))
