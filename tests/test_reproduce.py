@@ -149,6 +149,31 @@ def test_a_rebuild_names_raw_results_that_other_code_measured(report, tmp_path):
     assert "1 of its" in (tmp_path / "README.md").read_text()
 
 
+def test_the_cache_key_carries_the_code_and_the_version(tmp_path, monkeypatch):
+    load_claims()
+    import common
+
+    calls = []
+    key = {"what": "test", "seed": 0}
+
+    def measure():
+        calls.append(1)
+        return {"acc": 1.5, "curve": [1, 2]}
+
+    common.begin()
+    for _ in range(2):
+        assert common.measured(tmp_path, key, measure, code=common.__file__) == {"acc": 1.5, "curve": [1, 2]}
+    assert len(calls) == 1 and common.LEDGER["cached_runs"] == 1  # same settings, code and version: cached
+    monkeypatch.setattr(common.vitkit, "__version__", "0.0.0-other")
+    common.measured(tmp_path, key, measure, code=common.__file__)
+    assert len(calls) == 2  # another vitkit: measured again
+    monkeypatch.setattr(common, "code_hash", lambda module_file: "f" * 12)
+    common.measured(tmp_path, key, measure, code=common.__file__)
+    assert len(calls) == 3  # other code: measured again
+    assert [r["result"] for r in common.RAW] == [{"acc": 1.5, "curve": [1, 2]}] * 4  # every one is in the raw results
+    common.begin()
+
+
 def test_rebuilding_without_raw_results_is_one_sentence(tmp_path):
     from vitkit.errors import ConfigError
 

@@ -211,14 +211,14 @@ def command(args: argparse.Namespace, log=print) -> int:
     if args.list:
         log("\n".join(f"{cid}  {m.TITLE}" for cid, m in claims.items()))
         return 0
-    ids = select(claims, args.claims)
     seeds = None
     if args.seeds:
         try:
             seeds = [int(s) for s in args.seeds.split(",")]
         except ValueError:
             raise ConfigError(f"--seeds expects comma-separated integers, got {args.seeds!r}") from None
-    run_claims(ids, Path(args.out), quick=args.quick, seeds=seeds, from_raw=getattr(args, "from_raw", False), log=log)
+    run_claims(args.claims, Path(args.out), quick=args.quick, seeds=seeds, from_raw=getattr(args, "from_raw", False),
+               log=log)
     log(f"report: {Path(args.out) / 'README.md'}")
     return 0
 
