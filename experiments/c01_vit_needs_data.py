@@ -74,6 +74,7 @@ def run(out: Path, quick: bool, seeds: list[int]) -> C.ClaimResult:
         ax.set_xscale("log")
         ax.set_xlabel("training images (generated: warped digits)")
         ax.set_ylabel("test top-1 on real digits (%)")
+        ax.set_ylim(0, 102)
         ax.legend()
     return C.ClaimResult(
         ID, TITLE, PAPER, ["training images", "ViT top-1 %", "ResNet top-1 %", "ViT − ResNet",

@@ -49,6 +49,7 @@ def run(out: Path, quick: bool, seeds: list[int]) -> C.ClaimResult:
         ax.set_xscale("log")
         ax.set_xlabel("MMACs per clip")
         ax.set_ylabel("test top-1 (%)")
+        ax.set_ylim(0, 102)
         ax.legend(fontsize=7)
         ax = fig.add_subplot(1, 2, 2)
         ax.bar(range(len(MODELS)), [statistics.mean(drop[k]) for k in MODELS])

@@ -195,9 +195,9 @@ def create(name: str, *, seed: int, **overrides) -> nn.Module:
 
 # --- measurements: the cache, the raw results and their replay ----------------------------------------------
 # The claim in progress: what its measurements cost (run count, how many came from the cache, seconds of the runs
-# whose time is known, how many have none), every measurement it made (its raw results), and, when the report is
-# rebuilt from committed raw results, those results by settings.
-LEDGER = {"runs": 0, "cached_runs": 0, "run_seconds": 0.0, "untimed_runs": 0}
+# whose time is known, how many have none; replaying: how many were made by other code), every measurement it made
+# (its raw results), and, when the report is rebuilt from committed raw results, those results by settings.
+LEDGER = {"runs": 0, "cached_runs": 0, "run_seconds": 0.0, "untimed_runs": 0, "stale_runs": 0}
 RAW: list[dict] = []
 REPLAY: dict[str, dict] | None = None
 
@@ -206,7 +206,7 @@ def begin(replay: list[dict] | None = None) -> None:
     """Start a claim: empty ledger and raw results; with `replay` (a claim's committed raw runs) every measurement
     is read from them and nothing is trained."""
     global REPLAY
-    LEDGER.update(runs=0, cached_runs=0, run_seconds=0.0, untimed_runs=0)
+    LEDGER.update(runs=0, cached_runs=0, run_seconds=0.0, untimed_runs=0, stale_runs=0)
     RAW.clear()
     REPLAY = None if replay is None else {_digest(r["key"]): r for r in replay}
 
@@ -236,6 +236,8 @@ def measured(out: Path, key: dict, run: Callable[[], dict], code: str, keep: boo
         if entry is None:
             raise ConfigError(f"the raw results lack the measurement {json.dumps(settings, sort_keys=True)}; "
                               "run the claim to measure it")
+        if (entry["vitkit"], entry["code"]) != (vitkit.__version__, code_hash(code)):
+            LEDGER["stale_runs"] += 1  # measured by other code: the rebuilt report says so
         RAW.append(entry)
         return entry["result"]
     stamp = {"vitkit": vitkit.__version__, "code": code_hash(code)}

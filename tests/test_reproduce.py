@@ -113,6 +113,16 @@ def test_a_claim_alone_equals_the_same_claim_after_others(report, tmp_path):
     assert [r["key"] for r in alone["runs"]] == [r["key"] for r in after["runs"]]
 
 
+def test_one_configuration_gives_one_result_across_claims(report):
+    """C6's tiny ViT and C7's ViT are the same model, data, budget and seed, trained in different claims."""
+    def vit_acc(claim, what):
+        runs = json.loads((report / "raw" / f"{claim}.json").read_text())["runs"]
+        (acc,) = [r["result"]["acc"] for r in runs if r["key"]["what"] == what and r["key"]["model"].startswith("vit_")]
+        return acc
+
+    assert vit_acc("C6", "c6-acc") == vit_acc("C7", "c7")
+
+
 def test_the_report_rebuilds_from_raw_results_without_training(report, tmp_path, monkeypatch):
     import shutil
 
@@ -127,6 +137,41 @@ def test_the_report_rebuilds_from_raw_results_without_training(report, tmp_path,
         assert r == json.loads((report / f"{r['id']}.json").read_text())
     text = (tmp_path / "README.md").read_text()
     assert text == (report / "README.md").read_text()
+
+
+def test_a_rebuild_names_raw_results_that_other_code_measured(report, tmp_path):
+    raw = json.loads((report / "raw" / "C7.json").read_text())
+    raw["runs"][0]["code"] = "0" * 12  # as if the claim's code had changed since it was measured
+    (tmp_path / "raw").mkdir()
+    (tmp_path / "raw" / "C7.json").write_text(json.dumps(raw))
+    (rebuilt,) = run_claims(["C7"], tmp_path, from_raw=True, log=lambda *_: None)
+    assert f"1 of its {len(raw['runs'])} raw measurements were made by another version" in rebuilt["notes"][-1]
+    assert "1 of its" in (tmp_path / "README.md").read_text()
+
+
+def test_the_cache_key_carries_the_code_and_the_version(tmp_path, monkeypatch):
+    load_claims()
+    import common
+
+    calls = []
+    key = {"what": "test", "seed": 0}
+
+    def measure():
+        calls.append(1)
+        return {"acc": 1.5, "curve": [1, 2]}
+
+    common.begin()
+    for _ in range(2):
+        assert common.measured(tmp_path, key, measure, code=common.__file__) == {"acc": 1.5, "curve": [1, 2]}
+    assert len(calls) == 1 and common.LEDGER["cached_runs"] == 1  # same settings, code and version: cached
+    monkeypatch.setattr(common.vitkit, "__version__", "0.0.0-other")
+    common.measured(tmp_path, key, measure, code=common.__file__)
+    assert len(calls) == 2  # another vitkit: measured again
+    monkeypatch.setattr(common, "code_hash", lambda module_file: "f" * 12)
+    common.measured(tmp_path, key, measure, code=common.__file__)
+    assert len(calls) == 3  # other code: measured again
+    assert [r["result"] for r in common.RAW] == [{"acc": 1.5, "curve": [1, 2]}] * 4  # every one is in the raw results
+    common.begin()
 
 
 def test_rebuilding_without_raw_results_is_one_sentence(tmp_path):

@@ -109,6 +109,11 @@ def run_claims(ids: list[str], out: Path, quick: bool = False, seeds: list[int] 
         start = time.perf_counter()
         if raw:
             result = module.run(out, raw["quick"], raw["seeds"])
+            stale = common.LEDGER["stale_runs"]
+            if stale:
+                result.notes.append(f"{stale} of its {common.LEDGER['runs']} raw measurements were made by another "
+                                    f"version of vitkit or of the code that defines them: `vitkit reproduce {cid}` "
+                                    "measures them with this code.")
             result.seconds, result.cost, stamp = raw["seconds"], raw["cost"], {k: raw[k] for k in ("machine", "date")}
         else:
             result = module.run(out, quick, seeds or list(module.DEFAULT_SEEDS[:1] if quick else module.DEFAULT_SEEDS))
@@ -206,14 +211,14 @@ def command(args: argparse.Namespace, log=print) -> int:
     if args.list:
         log("\n".join(f"{cid}  {m.TITLE}" for cid, m in claims.items()))
         return 0
-    ids = select(claims, args.claims)
     seeds = None
     if args.seeds:
         try:
             seeds = [int(s) for s in args.seeds.split(",")]
         except ValueError:
             raise ConfigError(f"--seeds expects comma-separated integers, got {args.seeds!r}") from None
-    run_claims(ids, Path(args.out), quick=args.quick, seeds=seeds, from_raw=getattr(args, "from_raw", False), log=log)
+    run_claims(args.claims, Path(args.out), quick=args.quick, seeds=seeds, from_raw=getattr(args, "from_raw", False),
+               log=log)
     log(f"report: {Path(args.out) / 'README.md'}")
     return 0
 
