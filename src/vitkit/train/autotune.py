@@ -31,6 +31,7 @@ from ..routes import (
 )
 from .distributed import DistInfo, autocast
 from .engine import loss_fn
+from .optim import _fusable
 
 MEASURE_MIN_STEPS = 600  # 3 candidates × 4 steps = 12 steps, 2 % of this
 
@@ -52,7 +53,8 @@ class TrainingRoutes:
 def _timed_step(model: nn.Module, criterion: nn.Module, x: torch.Tensor, y: torch.Tensor, device: torch.device):
     """A training step of a throw-away copy of `model` under a candidate's routes."""
     model = copy.deepcopy(model).train()
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-6)
+    params = list(model.parameters())
+    opt = torch.optim.AdamW(params, lr=1e-6, fused=_fusable([{"params": params}]))  # the run's optimiser
 
     def step(c: Candidate) -> None:
         with set_layer_config(onednn_linear_train=c.onednn_linear), autocast(device, c.precision):
