@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 import vitkit
 
 SRC = Path(vitkit.__file__).parent
@@ -119,17 +121,23 @@ def test_import_vitkit_does_not_load_the_tools_layer():
 
 def test_no_source_file_over_500_lines():
     long = {str(p.relative_to(SRC)): n for p in SRC.rglob("*.py") if (n := len(p.read_text().splitlines())) > 500}
-    assert set(long) <= {"cli.py"}, long  # cli.py becomes a package in issue 21's CLI item
+    assert not long, long
 
 
-def long_functions(source: str, limit: int = 60) -> dict[str, int]:
-    """name: lines of every function (methods and nested functions included, decorators not) longer than `limit`."""
-    return {n.name: n.end_lineno - n.lineno + 1 for n in ast.walk(ast.parse(source))
-            if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and n.end_lineno - n.lineno + 1 > limit}
+def long_functions(source: str, limit: int = 60) -> list[str]:
+    """'name (N lines)' for every function or method of `source` longer than `limit` lines (decorators excluded)."""
+    return [f"{node.name} ({n} lines)" for node in ast.walk(ast.parse(source))
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and (n := node.end_lineno - node.lineno + 1) > limit]
 
 
-def test_no_function_in_train_over_60_lines():
-    assert long_functions("def f():\n" + "    x = 1\n" * 60) == {"f": 61}  # the check itself catches one
-    long = {f"{p.relative_to(SRC)}:{name}": n for p in (SRC / "train").rglob("*.py")
-            for name, n in long_functions(p.read_text()).items()}
-    assert not long, f"split these (issue 21: no function over 60 lines in train/): {long}"
+def test_the_function_length_check_counts_lines():
+    body = "".join(f"    x{i} = {i}\n" for i in range(60))
+    assert long_functions(f"def f():\n{body}") == ["f (61 lines)"]
+    assert long_functions(f"def f():\n{body}", limit=61) == []
+    assert long_functions(f"class A:\n    def g(self):\n    {body.replace(chr(10), chr(10) + '    ')}") == ["g (61 lines)"]
+
+
+@pytest.mark.parametrize("package", ["cli", "train"])
+def test_no_function_over_60_lines_in_the_cli_and_train(package):
+    found = {str(p.relative_to(SRC)): bad for p in (SRC / package).rglob("*.py") if (bad := long_functions(p.read_text()))}
+    assert not found, found

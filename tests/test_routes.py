@@ -15,10 +15,11 @@ from vitkit.routes import Candidate, Processor, inference_precision, linear_rout
 from vitkit.train import autotune
 from vitkit.train.run import TrainConfig, train
 
-AVX2 = Processor("cpu", "x86_64", "AVX2", False, False, "AMD EPYC 7B12")
-AVX512 = Processor("cpu", "x86_64", "AVX512", False, False, "Intel Xeon Platinum 8175M")
-AVX512_BF16 = Processor("cpu", "x86_64", "AVX512", True, False, "AMD EPYC 9B14")
-AMX = Processor("cpu", "x86_64", "AVX512", True, True, "Intel Xeon Platinum 8481C")
+AVX2 = Processor("cpu", "x86_64", "AVX2", False, False, "AMD EPYC 7B12", "amd")
+AVX512 = Processor("cpu", "x86_64", "AVX512", False, False, "Intel Xeon Platinum 8175M", "intel")
+AVX512_BF16 = Processor("cpu", "x86_64", "AVX512", True, False, "AMD EPYC 9B14", "amd")
+AMX = Processor("cpu", "x86_64", "AVX512", True, True, "Intel Xeon Platinum 8481C", "intel")
+AVX512_UNKNOWN = Processor("cpu", "x86_64", "AVX512", False, False, "", "")
 ARM = Processor("cpu", "aarch64", "DEFAULT", False, False, "Neoverse-V1")
 GPU = Processor("cuda", "x86_64", "", True, False, "NVIDIA H100")
 OLD_GPU = Processor("cuda", "x86_64", "", False, False, "Tesla V100")
@@ -32,9 +33,10 @@ def test_kind(proc, kind):
 
 @pytest.mark.parametrize("proc, infer, train_", [
     (AVX2, True, False),          # README, speed: the route wins inference, loses training on AVX2
-    (AVX512, True, True),
-    (AVX512_BF16, True, True),
-    (AMX, True, True),
+    (AVX512, True, False),        # Intel: MKL runs AVX-512 kernels, the route loses training (AMX Xeon 0.82-0.93)
+    (AVX512_BF16, True, True),    # AMD: MKL skips AVX-512, the route wins training (EPYC 1.1-1.3)
+    (AMX, True, False),
+    (AVX512_UNKNOWN, True, True),
     (ARM, False, False),          # not x86: PyTorch's own choice
     (GPU, False, False),
 ])
@@ -61,6 +63,13 @@ def test_inference_precision_rule(proc, want):
 
 def test_candidates_follow_the_linear_rule():
     assert [c.label for c in R.training_candidates(AVX512_BF16)] == ["fp32 (default BLAS)", "fp32 (oneDNN)", "bf16"]
+    assert [c.label for c in R.training_candidates(AMX)] == ["fp32 (default BLAS)", "bf16"]
+
+
+@pytest.mark.parametrize("line, vendor", [("GenuineIntel", "intel"), ("AuthenticAMD", "amd"), ("HygonGenuine", "")])
+def test_vendor_is_read(monkeypatch, line, vendor):
+    monkeypatch.setattr(R, "_cpuinfo", lambda key: line if key == "vendor_id" else "")
+    assert R._vendor() == vendor
 
 
 @pytest.mark.parametrize("value, bf16, amx", [(None, True, True), ("AVX2", False, False), ("avx512_core", False, False),
@@ -138,7 +147,8 @@ def test_rules_decide_without_timing(monkeypatch):
     assert short.precision == "fp32" and "too short" in short.lines[1]
     explicit = _choose(AVX2, requested="bf16")
     assert explicit.precision == "bf16" and "emulated" in explicit.lines[1]
-    assert _choose(AMX, requested="fp32").onednn_linear is True
+    assert _choose(AVX512_BF16, requested="fp32").onednn_linear is True
+    assert _choose(AMX, requested="fp32").onednn_linear is False
 
 
 def test_long_runs_on_native_bf16_are_timed(monkeypatch, clock):

@@ -41,6 +41,7 @@ class Processor:
     native_bf16: bool = False     # bf16 products in hardware: AVX512-BF16 / AMX on CPUs, bf16 GPUs
     amx: bool = False             # Intel AMX tiles (bf16 products several times AVX-512's)
     name: str = ""                # CPU model or GPU name, for reports
+    vendor: str = ""              # "intel" | "amd" | "" (unknown): MKL's kernel choice depends on it
 
     @property
     def x86(self) -> bool:
@@ -66,14 +67,24 @@ def _onednn_isa_allows(feature: str) -> bool:
     return "AMX" in cap if feature == "AMX" else ("BF16" in cap or "AMX" in cap)
 
 
-def _cpu_name() -> str:
+def _cpuinfo(key: str) -> str:
+    """The first `key` line's value in /proc/cpuinfo (Linux), else ""."""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
+            if line.startswith(key):
                 return line.partition(":")[2].strip()
     except OSError:
         pass
-    return platform.processor() or platform.machine()
+    return ""
+
+
+def _cpu_name() -> str:
+    return _cpuinfo("model name") or platform.processor() or platform.machine()
+
+
+def _vendor() -> str:
+    text = _cpuinfo("vendor_id") or platform.processor()  # Windows: "... GenuineIntel" / "... AuthenticAMD"
+    return "intel" if "GenuineIntel" in text else "amd" if "AuthenticAMD" in text else ""
 
 
 @functools.cache
@@ -82,7 +93,7 @@ def _cpu() -> Processor:
     wide = isa == "AVX512"  # bf16 / AMX kernels sit behind PyTorch's AVX-512 level (ATEN_CPU_CAPABILITY narrows it)
     amx = wide and torch.cpu._is_amx_tile_supported() and _onednn_isa_allows("AMX")
     bf16 = wide and (torch.cpu._is_avx512_bf16_supported() or amx) and _onednn_isa_allows("BF16")
-    return Processor("cpu", platform.machine(), isa, bool(bf16), bool(amx), _cpu_name())
+    return Processor("cpu", platform.machine(), isa, bool(bf16), bool(amx), _cpu_name(), _vendor())
 
 
 def processor(device: torch.device | str = "cpu") -> Processor:
@@ -108,14 +119,18 @@ class Choice:
 def linear_route(proc: Processor, training: bool) -> Choice:
     """oneDNN fp32 `Linear` (True) or PyTorch's default BLAS (False). MKL, PyTorch's fp32 BLAS on x86, skips
     its AVX-512 kernels on AMD processors; oneDNN picks kernels by instruction set. Measured (README, speed):
-    inference gains on AVX-512 and AVX2 alike; training gains on AVX-512 and loses on AVX2, where oneDNN's
-    kernels for the transposed products of the backward are slower than MKL's."""
+    inference gains on AVX-512 and AVX2, AMD and Intel alike; training gains on AMD's AVX-512 and loses on AVX2,
+    where oneDNN's kernels for the transposed products of the backward are slower than MKL's, and on Intel's
+    AVX-512 (AMX Xeon: ViT-S 0.82, Swin-T 0.93, CvT-13 0.89 at batch 8), where MKL runs its AVX-512 kernels."""
     if proc.device != "cpu" or not proc.x86 or proc.isa not in ("AVX2", "AVX512"):
         return Choice(False, "PyTorch's default: the oneDNN route is for x86 CPUs with AVX2 or AVX-512")
     if not training:
         return Choice(True, f"{proc.isa} x86: oneDNN's fp32 products beat the default BLAS in inference")
+    if proc.isa == "AVX512" and proc.vendor == "intel":
+        return Choice(False, "Intel AVX-512: the default BLAS (MKL) runs AVX-512 kernels here and wins in training")
     if proc.isa == "AVX512":
-        return Choice(True, "AVX-512 x86: oneDNN's fp32 products beat the default BLAS in training at ViT sizes")
+        return Choice(True, "AVX-512 x86 (not Intel): oneDNN's fp32 products beat the default BLAS (MKL skips its "
+                            "AVX-512 kernels) in training at ViT sizes")
     return Choice(False, "AVX2 x86: oneDNN's backward products are slower than the default BLAS's")
 
 

@@ -10,170 +10,35 @@ import dataclasses
 import json
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from torch import nn
 from torch.utils.data import Dataset, Subset
 
-from ..convert.video_init import INFLATIONS
-from ..data import data_info, default_workers, parse_randaugment
+from ..data import data_info, default_workers
 from ..data.mixing import BatchMix
-from ..data.video_folder import SAMPLINGS
 from ..errors import CheckpointError, ConfigError
 from ..io import write_yaml
 from ..layers import set_layer_config
 from .autotune import choose as choose_routes
 from .build import build_criterion, build_model, changed_settings, route_key
 from .callbacks import Callback, Checkpoints, Curves, EMAEvaluation, MetricsCSV, ProgressBar, StepLog, TensorBoard
+from .config import TrainConfig
 from .data import build_loaders
-from .distributed import PRECISIONS, DistInfo, barrier, check_precision, cleanup, init_distributed, resolve_device, wrap_ddp
+from .distributed import DistInfo, barrier, check_precision, cleanup, init_distributed, resolve_device, wrap_ddp
 from .ema import EMA
 from .engine import DistillHeads, DivergedError, TrainState, evaluate, train_one_epoch
 from .finetune import init_from_checkpoint
 from .fsdp import fully_shard_model
 from .keeper import Keeper
 from .lock import RunLock
-from .losses import KINDS
 from .lr_rule import resolve_lr
 from .optim import build_optimizer
-from .recipe import build_schedule, check_recipe, run_data_config, views_evaluation
+from .recipe import build_schedule, run_data_config, views_evaluation
 
 __all__ = ["TrainConfig", "TrainResult", "Trainer", "build_criterion", "build_model", "changed_settings", "train"]
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """Everything a run depends on. Defaults are DeiT's recipe scaled to small data (AdamW, cosine)."""
-
-    model: str = "deit_tiny_distilled_patch16_224"
-    data: str = "digits"                  # "digits", "moving-digits" or a folder (root/<class>/<file>)
-    overrides: dict = field(default_factory=dict)  # model config overrides (img_size, depth, ...)
-    epochs: int = 30
-    batch_size: int = 64                  # per process and micro-batch: the optimiser sees batch × accum × ranks
-    accum_steps: int = 1                  # micro-batches per optimiser step (gradient accumulation)
-    lr: float = 1e-3                      # peak AdamW learning rate, reached after the warm-up
-    weight_decay: float = 0.05            # not applied to biases, norms, tokens, position tables
-    layer_decay: float | None = None      # layer-wise lr decay rate (e.g. 0.65 for fine-tuning; BEiT §3.3)
-    warmup_epochs: float = 3.0            # linear warm-up (in epochs, stepped per optimiser step)
-    min_lr_ratio: float = 0.01            # the cosine ends at lr · min_lr_ratio
-    clip_grad: float | None = 1.0         # global gradient-norm clip (None: off)
-    label_smoothing: float = 0.1          # on the true label only (DeiT §5.2)
-    augment: bool = True                  # the dataset's training augmentation
-    randaugment: str | None = None        # timm's RandAugment string (DeiT: rand-m9-mstd0.5-inc1; "N,M" = rand-mM-nN)
-    reprob: float = 0.0                   # random-erasing probability (DeiT: 0.25)
-    mixup: float = 0.0                    # Mixup alpha (DeiT: 0.8; 0 = off)
-    cutmix: float = 0.0                   # CutMix alpha (DeiT: 1.0; 0 = off)
-    mix_prob: float = 1.0                 # probability of mixing a batch
-    switch_prob: float = 0.5              # probability of CutMix rather than Mixup when both are on
-    repeated_aug: int = 1                 # DeiT's repeated augmentation: copies of each image per epoch (1 = off)
-    frame_stride: int = 2                 # video folders: frames between a clip's frames
-    sampling: str = "stride"              # video folders: "stride" (a random offset) or "uniform" (ViViT)
-    distill: str = "none"                 # none | soft | hard (DeiT §4)
-    teacher: str | None = None            # a vitkit checkpoint, a vitkit model name, or "tv:<torchvision name>"
-    teacher_weights: str | None = None    # weights file for a teacher given by name (else random init)
-    alpha: float = 0.5                    # weight of the distillation term
-    tau: float = 1.0                      # soft-distillation temperature
-    soft_normalisation: str = "elementwise"  # official DeiT (batch × classes) or "batch" (timm / lucidrains)
-    init: str | None = None               # weights to fine-tune from (any format vitkit reads)
-    inflate: str = "central"              # image ViT -> ViViT tubelets: "central" frame or "mean"
-    ema: float | None = None              # EMA decay of the weights (e.g. 0.99996), None: off
-    precision: str = "auto"               # auto (by processor, see vitkit.routes) | fp32 | bf16 | fp16 (fp16: GradScaler)
-    device: str = "auto"                  # auto | cpu | cuda | cuda:N | mps (torchrun: cuda:$LOCAL_RANK)
-    compile: bool = False                 # torch.compile the training model
-    grad_checkpointing: bool = False      # recompute each block's activations in the backward pass
-    out: str | None = None                # run folder; default runs/<model>
-    resume: bool = False                  # continue from <out>/last.pt
-    force: bool = False                   # with resume: accept changed settings
-    save_every: int = 0                   # also write last.pt every N optimiser steps (0: at epoch ends only)
-    log_dir: str | None = None            # TensorBoard scalars (when tensorboard is installed)
-    workers: int | None = None            # DataLoader worker processes (None: the cores for folders, 0 for built-ins)
-    seed: int = 0
-    limit: int | None = None              # use only the first `limit` training samples (quick checks)
-    progress: bool = True                 # rich progress bar and per-epoch lines (rank 0)
-    log_interval: int = 1                 # reduce the metrics and check for divergence every N optimiser steps
-    # the papers' training (recipes/): lr by rule, optimiser, schedule ends, crops, test views (train/recipe.py)
-    lr_base: float | None = None          # if set, lr = lr_base × rule(global batch / lr_base_size); --lr overrides it
-    lr_base_size: int = 512               # the reference global batch of lr_base (DeiT: 512)
-    lr_rule: str = "linear"               # linear | sqrt
-    ref_global_batch: int | None = None   # the paper's global batch (a run at another one says what lr it got)
-    opt: str = "adamw"                    # adamw | sgd
-    momentum: float = 0.9                 # SGD momentum
-    nesterov: bool = False                # SGD with Nesterov momentum
-    warmup_lr: float = 0.0                # the warm-up starts at this lr (absolute, timm's --warmup-lr)
-    min_lr: float | None = None           # the cosine ends at this lr (absolute, timm's --min-lr; else min_lr_ratio)
-    sched: str = "cosine"                 # cosine | multistep (lr × decay_rate at each of decay_milestones)
-    decay_milestones: tuple[float, ...] = ()  # epochs (multistep)
-    decay_rate: float = 0.1
-    crop_pct: float | None = None         # evaluation crop ratio (None: the model's data config)
-    scale_jitter: tuple[int, int] | None = None       # training crop: shorter side in [min, max] px, random crop
-    aspect_jitter: tuple[float, float] | None = None  # then height and width × factors in [lo, hi] (ViViT / DMVR)
-    color_augment: tuple[float, float] | None = None  # DMVR colour jitter probability, grey probability (ViViT)
-    test_views: str = "1x1"               # video: clips × crops of the final evaluation (and of `vitkit eval`)
-    # large models and run hygiene: FSDP, host-memory EMA, evaluation batch, kept checkpoints (train/keeper.py)
-    fsdp: bool = False                    # shard weights, gradients and optimiser state over the ranks (FSDP2)
-    fsdp_offload: bool = False            # with fsdp: keep the shards and optimiser state in host memory
-    ema_device: str = "same"              # "same" (the training device) or "cpu" (host memory)
-    ema_every: int = 1                    # average every N optimiser steps (with decay^N)
-    val_batch_size: int | None = None     # evaluation batch (None: batch_size)
-    checkpoint_hist: int = 0              # keep the best K weights by validation top-1 (0: best.safetensors only)
-
-    def out_dir(self) -> Path:
-        return Path(self.out) if self.out else Path("runs") / self.model
-
-    def validate(self) -> None:
-        checks = [
-            (self.epochs >= 1, f"--epochs must be at least 1, got {self.epochs}"),
-            (self.batch_size >= 1, f"--batch-size must be at least 1, got {self.batch_size}"),
-            (self.accum_steps >= 1, f"--accum-steps must be at least 1, got {self.accum_steps}"),
-            (self.lr > 0, f"--lr must be positive, got {self.lr}"),
-            (self.weight_decay >= 0, f"--weight-decay must be non-negative, got {self.weight_decay}"),
-            (self.layer_decay is None or 0 < self.layer_decay <= 1, f"--layer-decay must be in (0, 1], got {self.layer_decay}"),
-            (self.warmup_epochs >= 0, f"--warmup-epochs must be non-negative, got {self.warmup_epochs}"),
-            (self.distill in KINDS, f"--distill must be one of {', '.join(KINDS)}, got {self.distill!r}"),
-            (0 <= self.alpha <= 1, f"--alpha must be in [0, 1], got {self.alpha}"),
-            (self.tau > 0, f"--tau must be positive, got {self.tau}"),
-            (self.workers is None or self.workers >= 0, f"--workers must be non-negative, got {self.workers}"),
-            (self.limit is None or self.limit >= 1, f"--limit must be at least 1, got {self.limit}"),
-            (0 <= self.label_smoothing < 1, f"label smoothing must be in [0, 1), got {self.label_smoothing}"),
-            (self.distill == "none" or self.teacher, f"--distill {self.distill} needs --teacher (a checkpoint or model name)"),
-            (self.precision in PRECISIONS, f"--precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}"),
-            (self.inflate in INFLATIONS, f"--inflate must be one of {', '.join(INFLATIONS)}, got {self.inflate!r}"),
-            (self.ema is None or 0 < self.ema < 1, f"--ema must be a decay in (0, 1), got {self.ema}"),
-            (self.save_every >= 0, f"--save-every must be non-negative, got {self.save_every}"),
-            (0 <= self.reprob <= 1, f"--reprob must be a probability in [0, 1], got {self.reprob}"),
-            (0 <= self.mix_prob <= 1, f"--mix-prob must be a probability in [0, 1], got {self.mix_prob}"),
-            (0 <= self.switch_prob <= 1, f"--switch-prob must be a probability in [0, 1], got {self.switch_prob}"),
-            (self.mixup >= 0 and self.cutmix >= 0,
-             f"--mixup and --cutmix must be non-negative (0 turns them off), got {self.mixup} and {self.cutmix}"),
-            (self.repeated_aug >= 1, f"--repeated-aug must be at least 1, got {self.repeated_aug}"),
-            (self.frame_stride >= 1, f"--frame-stride must be at least 1, got {self.frame_stride}"),
-            (self.sampling in SAMPLINGS, f"--sampling must be one of {', '.join(SAMPLINGS)}, got {self.sampling!r}"),
-            (self.fsdp or not self.fsdp_offload, "--fsdp-offload needs --fsdp (it offloads FSDP's shards)"),
-            (self.ema_device in EMA_DEVICES, f"--ema-device must be one of {', '.join(EMA_DEVICES)}, got {self.ema_device!r}"),
-            (self.ema_every >= 1, f"--ema-every must be at least 1, got {self.ema_every}"),
-            (self.val_batch_size is None or self.val_batch_size >= 1,
-             f"--val-batch-size must be at least 1, got {self.val_batch_size}"),
-            (self.checkpoint_hist >= 0, f"--checkpoint-hist must be non-negative, got {self.checkpoint_hist}"),
-            (self.log_interval >= 1, f"--log-interval must be at least 1, got {self.log_interval}"),
-        ]
-        for ok, message in checks:
-            if not ok:
-                raise ConfigError(message)
-        parse_randaugment(self.randaugment)
-        check_recipe(self)
-
-    def settings(self) -> dict:
-        """What must not change between a run and its resumption (everything but where it runs and writes)."""
-        return {k: v for k, v in dataclasses.asdict(self).items() if k not in RUNTIME_FIELDS}
-
-
-# Options that change where and how fast a run goes, never its result (so --resume may change them).
-RUNTIME_FIELDS = ("out", "resume", "force", "save_every", "log_dir", "workers", "progress", "device", "compile",
-                  "grad_checkpointing", "fsdp", "fsdp_offload", "ema_device", "val_batch_size", "checkpoint_hist",
-                  "log_interval")
-EMA_DEVICES = ("same", "cpu")
 
 
 @dataclass
