@@ -247,3 +247,16 @@ def test_a_nan_on_one_rank_between_sync_points_is_withheld_on_every_rank(tmp_pat
         got = json.loads((tmp_path / f"rank{rank}.json").read_text())
         assert got["message"].startswith("the training loss became nan at epoch 0, step 0;"), got
         assert got["same"] and got["calls"] == 3, got  # every step ran, none changed the weights
+
+
+def test_the_progress_bar_follows_the_sync_points_and_says_one_line_per_epoch():
+    from vitkit.train.callbacks import ProgressBar
+
+    said, model = [], _model()
+    bar = ProgressBar(said.append, epochs=3)
+    rec = Recorder(model)
+    stats = train_epoch(_state(model, log_interval=2), _batches(4), 0, [rec, bar])
+    assert rec.syncs == [[0, 1], [2, 3]] and len(bar.losses) == 4 and bar.bar is None  # stopped at the epoch's end
+    assert sum(bar.losses) / 4 == pytest.approx(stats["train_loss"])  # equal batches: the epoch's mean
+    bar.on_epoch_end(None, {"epoch": 0, "train_loss": 1.5, "val_acc1": 50.0, "val_ema_acc1": None, "epoch_time": 2.0})
+    assert said == ["epoch 1/3  loss 1.5000  val acc 50.00%  (2.0s)"]
