@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 TORCH_PINS ?= torch==2.14.1 torchvision==0.29.1
 
-.PHONY: run test bench reproduce gpu-check venv dev clean
+.PHONY: run test bench reproduce report gpu-check venv dev clean
 
 $(PY):
 	python3 -m venv $(VENV)
@@ -31,13 +31,17 @@ run: $(VENV)/.base
 test: $(VENV)/.dev
 	MALLOC_PERTURB_=128 $(PY) -m pytest -n 2 --dist loadfile -p no:cacheprovider tests
 
-# The review's claims C1-C10 at small scale into reports/review/ (QUICK=1: a few minutes, into reports/review-quick/,
+# The review's claims C1-C10 at small scale into reports/review/ (QUICK=1: tiny budgets, into reports/review-quick/,
 # leaving the committed report alone). Each claim runs on one thread, so two groups of about equal length (their
 # runs' measured times sum to ~75 min each here) run side by side, one per core; C4 and C5 reuse C3's students.
 REPRODUCE = OMP_WAIT_POLICY=$${OMP_WAIT_POLICY:-PASSIVE} $(VENV)/bin/vitkit reproduce \
 	$(if $(QUICK),--quick --out reports/review-quick)
 reproduce: $(VENV)/.base
 	$(REPRODUCE) C3 C4 C5 C1 & first=$$!; $(REPRODUCE) C9 C8 C10 C6 C7 C2; second=$$?; wait $$first && exit $$second
+
+# The report (sections, figures, README.md) rebuilt from the committed raw results in <out>/raw/, without training.
+report: $(VENV)/.base
+	$(PY) -m vitkit.tools.reproduce --from-raw $(if $(QUICK),--out reports/review-quick)
 
 bench: $(VENV)/.dev
 	$(PY) benchmarks/run.py

@@ -1,9 +1,11 @@
 """What every claim experiment shares: in-memory data, one small training loop, accuracy, cost, statistics,
-a cache of finished runs, and the figure style. Only vitkit's public API is used.
+the record of every measurement (cache and raw results) and the figure style. Only vitkit's public API is used.
 
-A run is deterministic given its settings and seed (one torch thread, seeded generators), so its result is
-cached under `<out>/cache/<key>.json` and a claim that needs another claim's runs (C4 reads C3's students)
-reuses them instead of training again.
+A run's result depends on its settings and seed alone: every model is built right after seeding (`create`), the
+loop seeds again before training (`fit`), and each claim runs on one torch thread. A measurement (`measured`) is
+recorded in the claim's raw results, committed as numbers under `<out>/raw/`, and cached under
+`<out>/cache/` with vitkit's version and the hash of the code that defines it, so a claim that needs another
+claim's runs (C4 reads C3's students) reuses them instead of training again, and changed code trains anew.
 """
 
 from __future__ import annotations
@@ -19,11 +21,13 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from rules import Rule, judge
 from torch import Tensor, nn
 
 import vitkit
-from vitkit.data import Digits
+from vitkit.data import Digits, digits_transform
 from vitkit.data.moving_digits import MovingDigits
+from vitkit.errors import ConfigError
 from vitkit.io import write_text
 from vitkit.tools.profile import count_gmacs, count_params, measure_throughput
 from vitkit.train.losses import DistillationLoss
@@ -33,8 +37,9 @@ DIGITS_CLASSES, DIRECTIONS = 10, 8
 
 # --- data ---------------------------------------------------------------------------------------------------
 def digits(split: str, img_size: int = 16) -> tuple[Tensor, Tensor]:
-    """The bundled digits split as (N, 1, S, S) normalised images and (N,) labels, no augmentation."""
-    ds = Digits(split, img_size=img_size, in_chans=1)
+    """The bundled digits split as (N, 1, S, S) normalised images and (N,) labels, no augmentation (the dataset's
+    default for the train split augments, drawing from the global generator: the set would depend on the run)."""
+    ds = Digits(split, img_size=img_size, in_chans=1, transform=digits_transform(train=False, in_chans=1))
     x = torch.stack([ds[i][0] for i in range(len(ds))])
     return x, ds.targets.clone()
 
@@ -173,69 +178,116 @@ def throughput(model: nn.Module, input_shape: tuple[int, ...], batch_size: int =
     return measure_throughput(model, input_shape, batch_size=batch_size, steps=steps, warmup=2)
 
 
-# --- statistics and caching ---------------------------------------------------------------------------------
+# --- statistics ---------------------------------------------------------------------------------------------
 def mean_std(values: list[float]) -> str:
     if len(values) == 1:
         return f"{values[0]:.1f}"
     return f"{statistics.mean(values):.1f} ± {statistics.stdev(values):.1f}"
 
 
-# What the runs of the claim in progress cost: run count, how many came from the cache, seconds of the runs whose
-# time is known (measured now, or stored with the cached result), and how many have no stored time (older caches).
-LEDGER = {"runs": 0, "cached_runs": 0, "run_seconds": 0.0, "untimed_runs": 0}
+# --- determinism --------------------------------------------------------------------------------------------
+def create(name: str, *, seed: int, **overrides) -> nn.Module:
+    """A model built right after seeding: its initial weights depend on (name, overrides, seed) alone, not on what
+    ran before in the process or on which runs came from the cache."""
+    torch.manual_seed(seed)
+    return vitkit.create_model(name, **overrides)
 
 
-def cached(out: Path, key: dict, run: Callable[[], dict]) -> dict:
-    """`run()` once per distinct `key` (settings + seed); later calls read `<out>/cache/<hash>.json`."""
-    text = json.dumps(key, sort_keys=True, default=str)
-    path = out / "cache" / f"{hashlib.sha1(text.encode()).hexdigest()[:16]}.json"
+# --- measurements: the cache, the raw results and their replay ----------------------------------------------
+# The claim in progress: what its measurements cost (run count, how many came from the cache, seconds of the runs
+# whose time is known, how many have none; replaying: how many were made by other code), every measurement it made
+# (its raw results), and, when the report is rebuilt from committed raw results, those results by settings.
+LEDGER = {"runs": 0, "cached_runs": 0, "run_seconds": 0.0, "untimed_runs": 0, "stale_runs": 0}
+RAW: list[dict] = []
+REPLAY: dict[str, dict] | None = None
+
+
+def begin(replay: list[dict] | None = None) -> None:
+    """Start a claim: empty ledger and raw results; with `replay` (a claim's committed raw runs) every measurement
+    is read from them and nothing is trained."""
+    global REPLAY
+    LEDGER.update(runs=0, cached_runs=0, run_seconds=0.0, untimed_runs=0, stale_runs=0)
+    RAW.clear()
+    REPLAY = None if replay is None else {_digest(r["key"]): r for r in replay}
+
+
+def code_hash(module_file: str) -> str:
+    """Hash of the source that defines a measurement: its module and this one."""
+    h = hashlib.sha1()
+    for f in sorted({Path(__file__).resolve(), Path(module_file).resolve()}):
+        h.update(f.read_bytes())
+    return h.hexdigest()[:12]
+
+
+def _digest(key: dict) -> str:
+    return hashlib.sha1(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def measured(out: Path, key: dict, run: Callable[[], dict], code: str, keep: bool = True) -> dict:
+    """`run()` once per distinct `key` (settings + seed): its result (numbers) is recorded in the claim's raw
+    results and cached as `<out>/cache/<hash>.json` under the settings, vitkit's version and `code_hash(code)`
+    (the module that defines the run), so changed code never reads an old result. `keep=False`: recorded but not
+    cached (a speed belongs to this machine at this moment). While replaying, the result comes from the raw
+    results, matched by settings."""
+    settings = json.loads(json.dumps(key, sort_keys=True, default=str))  # as it reads back from JSON
     LEDGER["runs"] += 1
-    if path.exists():
+    if REPLAY is not None:
+        entry = REPLAY.get(_digest(settings))
+        if entry is None:
+            raise ConfigError(f"the raw results lack the measurement {json.dumps(settings, sort_keys=True)}; "
+                              "run the claim to measure it")
+        if (entry["vitkit"], entry["code"]) != (vitkit.__version__, code_hash(code)):
+            LEDGER["stale_runs"] += 1  # measured by other code: the rebuilt report says so
+        RAW.append(entry)
+        return entry["result"]
+    stamp = {"vitkit": vitkit.__version__, "code": code_hash(code)}
+    path = out / "cache" / f"{_digest({**settings, **stamp})}.json"
+    if keep and path.exists():
         saved = json.loads(path.read_text())
         LEDGER["cached_runs"] += 1
-        elapsed = saved.get("elapsed", saved["result"].get("seconds", saved["result"].get("train_s")))
-        if elapsed is None:
-            LEDGER["untimed_runs"] += 1
-        LEDGER["run_seconds"] += elapsed or 0.0
-        return saved["result"]
-    start = time.perf_counter()
-    result = run()
-    elapsed = time.perf_counter() - start
-    LEDGER["run_seconds"] += elapsed
-    write_text(path, json.dumps({"key": key, "result": result, "elapsed": elapsed}, indent=1))
-    return result
-
-
-def create(name: str, **overrides) -> nn.Module:
-    return vitkit.create_model(name, **overrides)
+    else:
+        start = time.perf_counter()
+        saved = {"key": settings, **stamp, "result": json.loads(json.dumps(run())),
+                 "seconds": time.perf_counter() - start}
+        if keep:
+            write_text(path, json.dumps(saved))
+    LEDGER["run_seconds"] += saved["seconds"]
+    RAW.append(saved)
+    return saved["result"]
 
 
 # --- the result every claim returns -------------------------------------------------------------------------
 @dataclass
 class ClaimResult:
-    """One claim's section of the report."""
+    """One claim's section of the report; its verdict and why-sentence come from `rule` judged on `values`."""
 
     id: str
     title: str
     paper: str                      # the paper's statement and number, cited
     columns: list[str]
     rows: list[list]
-    verdict: str                    # "reproduced" | "partly reproduced" | "not reproduced"
-    why: str                        # one honest sentence
+    rule: Rule                      # declared by the claim module before it runs
+    values: dict[str, list[float]]  # what the claim measured, per part of its rule
     seeds: list[int]
     quick: bool
     figure: str | None = None       # PNG file name in the report folder
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
-    cost: dict = field(default_factory=dict)  # the LEDGER of this claim's runs, taken (and reset) when it is built
+    cost: dict = field(default_factory=dict)  # the LEDGER of this claim's runs, taken when it is built
+    verdict: str = field(init=False)          # "reproduced" | "partly reproduced" | "not reproduced"
+    why: str = field(init=False)              # generated from the numbers by the rule
+    parts: dict = field(init=False)           # per part: mean, interval, seeds, verdict
 
     def __post_init__(self):
+        judged = judge(self.rule, self.values)
+        self.verdict, self.why, self.parts = judged.verdict, judged.why, judged.parts
         if not self.cost:
             self.cost = dict(LEDGER)
-            LEDGER.update(runs=0, cached_runs=0, run_seconds=0.0, untimed_runs=0)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        d = asdict(self)
+        d["rule"] = self.rule.describe()
+        return d
 
 
 def figure(path: Path):

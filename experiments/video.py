@@ -15,13 +15,15 @@ TIMESFORMER = dict(TINY, patch_size=8, embed_dim=48, depth=2, num_heads=4)
 MVIT = dict(TINY, embed_dim=16, depths=(1, 1), pool_stride_kv=(1, 4, 4), head_drop_rate=0.0, drop_path_rate=0.0)
 
 
+# (training clips, epochs): in quick mode enough steps for the quickest models (MViT, ViViT Model 1) to learn
+FULL, QUICK = (4096, 12), (512, 4)
+
+
 def train_sizes(quick: bool) -> tuple[int, int]:
-    """(training clips, epochs)."""
-    return (128, 1) if quick else (4096, 12)
+    return QUICK if quick else FULL
 
 
-def data(split: str, label: str, quick: bool):
-    n = train_sizes(quick)[0] if split == "train" else (64 if quick else 512)
+def data(split: str, label: str, n: int):
     return C.moving_digits(split, n, FRAMES, IMG, label)
 
 
@@ -32,28 +34,34 @@ def shuffled(x: torch.Tensor, seed: int = 0) -> torch.Tensor:
 
 
 def train_video(out: Path, name: str, overrides: dict, label: str, seed: int, quick: bool,
-                extra: tuple[str, ...] = ()) -> dict:
-    """Train one tiny video model (cached): test accuracy, params, GMACs per clip, clips/s; `extra` may ask for
-    "shuffled" (accuracy with the test frames shuffled)."""
+                extra: tuple[str, ...] = (), budget: tuple[int, int] | None = None) -> dict:
+    """Train one tiny video model (cached): test accuracy, params and GMACs per clip; `extra` may ask for
+    "shuffled" (accuracy with the test frames shuffled); `budget` (clips, epochs) replaces the mode's."""
     classes = C.DIRECTIONS if label == "direction" else C.DIGITS_CLASSES
-    n, epochs = train_sizes(quick)
-    fit = C.Fit(epochs=epochs, batch_size=32, max_shift=0, warmup_epochs=1.0)
+    n, epochs = budget or train_sizes(quick)
+    n_test = 128 if quick else 512
+    fit = C.Fit(epochs=epochs, batch_size=32, max_shift=0, warmup_epochs=0.5, lr=2e-3) if quick else \
+        C.Fit(epochs=epochs, batch_size=32, max_shift=0, warmup_epochs=1.0)
 
     def run() -> dict:
-        model = C.create(name, num_classes=classes, **overrides)
-        x, y = data("train", label, quick)
-        test = data("test", label, quick)
-        r = C.fit(model, x, y, fit, seed)
-        shape = model.input_shape()
-        result = {"acc": C.accuracy(model, *test), "params": C.params(model), "gmacs": C.gmacs(model, shape),
-                  "train_s": r["seconds"]}
+        model = C.create(name, seed=seed, num_classes=classes, **overrides)
+        test = data("test", label, n_test)
+        C.fit(model, *data("train", label, n), fit, seed)
+        result = {"acc": C.accuracy(model, *test), "params": C.params(model),
+                  "gmacs": C.gmacs(model, model.input_shape())}
         if "shuffled" in extra:
             result["acc_shuffled"] = C.accuracy(model, shuffled(test[0]), test[1])
         return result
 
-    result = C.cached(out, {"what": "video", "model": name, "ov": overrides, "label": label, "seed": seed,
-                          "quick": quick, "fit": fit.__dict__, "n": n, "extra": list(extra)}, run)
-    # speed is measured now, not cached: it belongs to this machine at this moment, not to the trained weights
-    model = C.create(name, num_classes=classes, **overrides)
-    result["clips_per_s"] = C.throughput(model, model.input_shape(), batch_size=4, steps=5)
-    return result
+    return C.measured(out, {"what": "video", "model": name, "ov": overrides, "label": label, "seed": seed,
+                            "fit": fit.__dict__, "n": n, "n_test": n_test, "extra": list(extra)}, run, code=__file__)
+
+
+def speed(out: Path, name: str, overrides: dict) -> float:
+    """Clips per second (batch 4) on this machine now: recorded in the raw results, never cached."""
+    def run() -> dict:
+        model = C.create(name, seed=0, num_classes=C.DIRECTIONS, **overrides)
+        return {"clips_per_s": C.throughput(model, model.input_shape(), batch_size=4, steps=5)}
+
+    return C.measured(out, {"what": "video-speed", "model": name, "ov": overrides}, run, code=__file__,
+                      keep=False)["clips_per_s"]

@@ -1,12 +1,19 @@
 """`vitkit reproduce`: run the review's claims (experiments/cNN_*.py, one module per claim) and write the report.
 
-Each claim module defines `ID` ("C1"), `TITLE`, `DEFAULT_SEEDS` and `run(out, quick, seeds) -> ClaimResult`
-(see experiments/common.py). Results are saved as `<out>/<ID>.json`; `<out>/README.md` is rebuilt from every
-saved result after each claim, so claims can be run one at a time and the report stays whole.
+A repository tool: the claims live in the repository's experiments/ (not in the wheel), write its
+reports/review/ and are judged against its committed raw results, so an installed vitkit only says where they live.
+
+Each claim module defines `ID` ("C1"), `TITLE`, `DEFAULT_SEEDS`, `RULE` (its verdict rule, declared before it
+runs: experiments/rules.py) and `run(out, quick, seeds) -> ClaimResult` (experiments/common.py). Each run saves
+`<out>/raw/<ID>.json` (every measurement as numbers) and `<out>/<ID>.json` (its report section); `<out>/README.md` is
+rebuilt from every saved section after each claim. `from_raw` rebuilds sections and figures from the raw results
+without training.
 """
 
 from __future__ import annotations
 
+import argparse
+import importlib
 import importlib.util
 import json
 import os
@@ -15,8 +22,12 @@ import time
 from pathlib import Path
 from types import ModuleType
 
-from ..errors import ConfigError
+from ..errors import ConfigError, VitkitError
 from ..io import write_text
+
+WHERE = ("`vitkit reproduce` is a repository tool: its claims (experiments/) are not in the installed package; in a "
+         "clone of the vitkit repository run `make reproduce`, or `vitkit reproduce` from its root (README.md, "
+         "'Reproducing the review's claims', says why)")
 
 HEADER = """# Reproducing the review's claims at small scale
 
@@ -51,7 +62,7 @@ def experiments_dir() -> Path:
     for c in candidates:
         if c and (Path(c) / "common.py").is_file():
             return Path(c)
-    raise ConfigError("cannot find the experiments/ folder (run from the vitkit repository or set VITKIT_EXPERIMENTS)")
+    raise ConfigError(f"no experiments/ folder here or beside the sources: {WHERE}")
 
 
 def load_claims() -> dict[str, ModuleType]:
@@ -76,27 +87,55 @@ def select(claims: dict[str, ModuleType], ids: list[str]) -> list[str]:
     return wanted
 
 
-def run_claims(ids: list[str], out: Path, quick: bool = False, seeds: list[int] | None = None,
+def run_claims(ids: list[str], out: Path, quick: bool = False, seeds: list[int] | None = None, from_raw: bool = False,
                log=print) -> list[dict]:
-    """Run the claims, save each result and rebuild the report; returns the results as dicts."""
+    """Run the claims (or, `from_raw`, rebuild them from `<out>/raw/` without training), save each result and
+    rebuild the report; returns the results as dicts."""
     import torch
 
     claims = load_claims()
+    common = importlib.import_module("common")  # the claims' shared module, on the path since load_claims
     out.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(1)  # tiny models: one thread is fastest and makes runs bit-reproducible
+    wanted = select(claims, ids) if ids or not from_raw else [c for c in claims if (out / "raw" / f"{c}.json").exists()]
+    if from_raw and not wanted:
+        raise ConfigError(f"no raw results in {out / 'raw'}; run the claims first")
     results = []
-    for cid in select(claims, ids):
+    for cid in wanted:
         module = claims[cid]
-        log(f"{cid} {module.TITLE} ({'quick' if quick else 'full'})")
+        raw = _read_raw(out, cid) if from_raw else None
+        log(f"{cid} {module.TITLE} ({'from raw results' if raw else 'quick' if quick else 'full'})")
+        common.begin(replay=raw["runs"] if raw else None)
         start = time.perf_counter()
-        result = module.run(out, quick, seeds or list(module.DEFAULT_SEEDS[:1] if quick else module.DEFAULT_SEEDS))
-        result.seconds = time.perf_counter() - start
-        d = {**result.to_dict(), "machine": machine(), "date": time.strftime("%Y-%m-%d")}
+        if raw:
+            result = module.run(out, raw["quick"], raw["seeds"])
+            stale = common.LEDGER["stale_runs"]
+            if stale:
+                result.notes.append(f"{stale} of its {common.LEDGER['runs']} raw measurements were made by another "
+                                    f"version of vitkit or of the code that defines them: `vitkit reproduce {cid}` "
+                                    "measures them with this code.")
+            result.seconds, result.cost, stamp = raw["seconds"], raw["cost"], {k: raw[k] for k in ("machine", "date")}
+        else:
+            result = module.run(out, quick, seeds or list(module.DEFAULT_SEEDS[:1] if quick else module.DEFAULT_SEEDS))
+            result.seconds = time.perf_counter() - start
+            stamp = {"machine": machine(), "date": time.strftime("%Y-%m-%d")}
+            write_text(out / "raw" / f"{cid}.json", json.dumps(
+                {"id": cid, "quick": result.quick, "seeds": result.seeds,
+                 "seconds": result.seconds, "cost": result.cost, **stamp, "parts": result.parts,
+                 "runs": list(common.RAW)}))
+        d = {**result.to_dict(), **stamp}
         write_text(out / f"{cid}.json", json.dumps(d, indent=1))
         write_report(out, claims)
         log(f"{cid}: {result.verdict} ({result.seconds / 60:.1f} min)")
         results.append(d)
     return results
+
+
+def _read_raw(out: Path, cid: str) -> dict:
+    path = out / "raw" / f"{cid}.json"
+    if not path.is_file():
+        raise ConfigError(f"no raw results for {cid} at {path}; run `vitkit reproduce {cid}` first")
+    return json.loads(path.read_text())
 
 
 def _table(columns: list[str], rows: list[list]) -> str:
@@ -141,6 +180,9 @@ def write_report(out: Path, claims: dict[str, ModuleType]) -> Path:
         if r.get("figure"):
             section += [f"![{cid}]({r['figure']})", ""]
         caveat = " (quick run: tiny budget and one seed, indicative only)" if r["quick"] else ""
+        if r.get("rule"):  # sections written before the rules were declared have none
+            section += ["**Rule** (declared before the run; a claim is reproduced when every part is):", ""]
+            section += [f"- {line}" for line in r["rule"]] + [""]
         section += [f"**Verdict: {r['verdict']}{caveat}.** {r['why'][:1].upper()}{r['why'][1:]}", ""]
         section += [f"- {n}" for n in r.get("notes", [])]
         section += [f"- Command: `{cmd}` (seeds {seeds}; {_cost(r)} on {r['machine']}, {r['date']}).", ""]
@@ -149,3 +191,43 @@ def write_report(out: Path, claims: dict[str, ModuleType]) -> Path:
     path = out / "README.md"
     write_text(path, "\n".join(parts))  # atomic: `make reproduce` runs two of these at once
     return path
+
+
+# --- the command ----------------------------------------------------------------------------------------------
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """`vitkit reproduce`'s flags."""
+    p.add_argument("claims", nargs="*", metavar="CLAIM", help="claims to run (C1 ... C10; default: all)")
+    p.add_argument("--quick", action="store_true", help="tiny budgets and one seed: indicative only")
+    p.add_argument("--list", action="store_true", help="list the claims and exit")
+    p.add_argument("--seeds", help="comma-separated seeds (default: each claim's own, one seed with --quick)")
+    p.add_argument("--from-raw", action="store_true",
+                   help="rebuild the report and figures from <out>/raw/ (the committed raw results), no training")
+    p.add_argument("--out", default="reports/review", help="report folder (README.md, one PNG and JSON per claim, raw/)")
+
+
+def command(args: argparse.Namespace, log=print) -> int:
+    """Run `vitkit reproduce` from its parsed flags; returns the exit status."""
+    claims = load_claims()
+    if args.list:
+        log("\n".join(f"{cid}  {m.TITLE}" for cid, m in claims.items()))
+        return 0
+    seeds = None
+    if args.seeds:
+        try:
+            seeds = [int(s) for s in args.seeds.split(",")]
+        except ValueError:
+            raise ConfigError(f"--seeds expects comma-separated integers, got {args.seeds!r}") from None
+    run_claims(args.claims, Path(args.out), quick=args.quick, seeds=seeds, from_raw=getattr(args, "from_raw", False),
+               log=log)
+    log(f"report: {Path(args.out) / 'README.md'}")
+    return 0
+
+
+if __name__ == "__main__":  # `python -m vitkit.tools.reproduce`: the same command without the CLI around it
+    parser = argparse.ArgumentParser(prog="python -m vitkit.tools.reproduce")
+    add_arguments(parser)
+    try:
+        sys.exit(command(parser.parse_args()))
+    except VitkitError as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)

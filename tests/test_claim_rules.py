@@ -1,0 +1,96 @@
+"""The review's verdicts come from rules each claim declares (experiments/rules.py): for every claim, synthetic
+results that must give each of the three verdicts give it, and the why-sentence is generated from the numbers."""
+
+import math
+import sys
+
+import pytest
+
+from vitkit.tools.reproduce import experiments_dir, load_claims
+
+sys.path.insert(0, str(experiments_dir()))
+import rules as R  # experiments/ is not a package: its modules import each other by name
+
+CLAIMS = load_claims()
+YES, PART, NO = R.VERDICTS
+# per claim and verdict: synthetic per-seed values of every part of its rule (exact parts: one value)
+CASES = {
+    "C1": {YES: {"gap_change": [8, 10, 9], "gap_largest": [2, 3, 2.5]},
+           PART: {"gap_change": [8, 10, 9], "gap_largest": [-5, -6, -4]},
+           NO: {"gap_change": [-1, -2, -0.5], "gap_largest": [-5, -6, -4]}},
+    "C2": {YES: {"r_change": [-0.5, -0.6, -0.55]},
+           PART: {"r_change": [-0.1, -0.15, -0.12]},           # learned, but weaker than claimed
+           NO: {"r_change": [0.05, 0.0, 0.02]}},
+    "C3": {YES: {"hard_minus_soft": [1.0, 1.2, 0.9]},
+           PART: {"hard_minus_soft": [0.2, 0.4, 0.3]},
+           NO: {"hard_minus_soft": [-0.5, -1.0, -0.2]}},
+    "C4": {YES: {"dist_minus_cls": [0.6, 0.8, 0.7]},
+           PART: {"dist_minus_cls": [1.0, -0.5, 0.4]},         # the right sign on average, not resolved
+           NO: {"dist_minus_cls": [-0.3, -0.2, -0.4]}},
+    "C5": {YES: {"hard_minus_teacher": [1, 2, 1.5], "hard_minus_none": [1, 1.5, 1.2], "epochs_saved": [2, 3, 2]},
+           PART: {"hard_minus_teacher": [-3, -2, -4], "hard_minus_none": [1, 1.5, 1.2], "epochs_saved": [2, 3, 2]},
+           NO: {"hard_minus_teacher": [-3, -2, -4], "hard_minus_none": [-1, -2, -1], "epochs_saved": [0, -1, 0]}},
+    "C6": {YES: {"swin_exponent": [1.02], "vit_exponent": [1.6], "cost_ratio": [0.26]},
+           PART: {"swin_exponent": [1.02], "vit_exponent": [1.2], "cost_ratio": [0.26]},
+           NO: {"swin_exponent": [1.5], "vit_exponent": [1.0], "cost_ratio": [1.2]}},
+    "C7": {YES: {"cvt_minus_vit": [5, 6, 5.5], "pos_effect": [0.1, -0.2, 0.1]},
+           PART: {"cvt_minus_vit": [5, 6, 5.5], "pos_effect": [-3, -4, -3.5]},
+           NO: {"cvt_minus_vit": [-2, -1, -3], "pos_effect": [-3, -4, -3.5]}},
+    "C8": {YES: {"m1_minus_best_other": [1, 1.5, 1.2], "m2_cost_ratio": [0.8], "m2_speed_ratio": [1.3]},
+           PART: {"m1_minus_best_other": [0, 0, 0], "m2_cost_ratio": [0.8], "m2_speed_ratio": [0.9]},
+           NO: {"m1_minus_best_other": [-1, -1, -2], "m2_cost_ratio": [1.1], "m2_speed_ratio": [0.9]}},
+    "C9": {YES: {"appearance_range": [2, 3, 2.5], "motion_gap": [20, 25, 22]},
+           PART: {"appearance_range": [2, 3, 2.5], "motion_gap": [-1, 0, -2]},
+           NO: {"appearance_range": [15, 20, 18], "motion_gap": [-1, 0, -2]}},
+    "C10": {YES: {"mvit_cost_ratio": [0.3], "mvit_minus_best": [0, -1, 0.5], "mvit_shuffle_drop": [8, 9, 7],
+                  "vit_shuffle_drop": [0.2, -0.3, 0.1]},
+            PART: {"mvit_cost_ratio": [0.3], "mvit_minus_best": [-10, -12, -11], "mvit_shuffle_drop": [-1, 0, -0.5],
+                   "vit_shuffle_drop": [10, 12, 11]},
+            NO: {"mvit_cost_ratio": [1.2], "mvit_minus_best": [-10, -12, -11], "mvit_shuffle_drop": [-1, 0, -0.5],
+                 "vit_shuffle_drop": [10, 12, 11]}},
+}
+
+
+def test_every_claim_declares_a_rule_and_has_cases():
+    assert set(CASES) == set(CLAIMS)
+    for cid, module in CLAIMS.items():
+        assert isinstance(module.RULE, R.Rule) and module.RULE.parts, cid
+        names = {p.name for p in module.RULE.parts}
+        assert all(set(values) == names for values in CASES[cid].values()), cid
+
+
+@pytest.mark.parametrize("verdict", R.VERDICTS)
+@pytest.mark.parametrize("claim", list(CASES))
+def test_synthetic_results_give_each_verdict(claim, verdict):
+    judged = R.judge(CLAIMS[claim].RULE, CASES[claim][verdict])
+    assert judged.verdict == verdict
+    for p in CLAIMS[claim].RULE.parts:  # the sentence is built from every part's measure, number and verdict
+        found = judged.parts[p.name]
+        assert f"{p.measure} is {found['mean']:{'.2f' if p.exact else '+.2f'}}" in judged.why
+        assert found["verdict"] in judged.why
+
+
+def test_the_interval_is_students_t():
+    e = R.estimate([1.0, 2.0, 3.0])  # mean 2, sd 1, t(0.975, 2) = 4.303
+    assert e.mean == 2.0 and e.n == 3
+    assert e.hi - 2.0 == pytest.approx(4.303 / math.sqrt(3), abs=1e-3) and e.lo == pytest.approx(4.0 - e.hi)
+    assert R.estimate([5.0], exact=True) == R.Estimate(5.0, 5.0, 5.0, 1)
+
+
+def test_one_seed_never_reproduces_a_seeded_part():
+    part = R.Part("d", "a − b (points)", ">", 0.0, 0.5)
+    assert R.judge(R.Rule((part,)), {"d": [40.0]}).verdict == PART  # no interval: not resolved
+    assert R.judge(R.Rule((part,)), {"d": [-1.0]}).verdict == NO
+    assert R.judge(R.Rule((part,)), {"d": [40.0]}).parts["d"]["lo"] is None  # unbounded, written as JSON null
+
+
+def test_an_equivalence_part_needs_its_interval_inside_the_band():
+    band = R.Rule((R.Part("d", "a − b", "≈", 0.0, 1.0),))
+    assert R.judge(band, {"d": [0.1, -0.1, 0.0]}).verdict == YES
+    assert R.judge(band, {"d": [0.5, -2.0, 1.5]}).verdict == PART   # straddles the band's edge
+    assert R.judge(band, {"d": [3.0, 3.2, 2.9]}).verdict == NO
+
+
+def test_a_declared_effect_on_the_wrong_side_is_refused():
+    with pytest.raises(AssertionError):
+        R.Part("d", "a − b", ">", 0.0, -1.0)
