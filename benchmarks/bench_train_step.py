@@ -33,7 +33,7 @@ from vitkit.train.optim import build_optimizer
 from vitkit.train.schedule import WarmupCosine
 
 ROOT = Path(__file__).resolve().parents[1]
-BEFORE = "de67e7e"  # the last commit before the Trainer and --log-interval (issue 21)
+BEFORE = "d4cab1e"  # main before the Trainer and --log-interval (issue 21) were merged
 
 
 def _load(rev: str, path: str, name: str, replace: tuple[str, str] | None = None):

@@ -49,21 +49,24 @@ class Recorder(Callback):
         self.weights[step] = _params(self.model)
 
 
-def _state(model, criterion=None, log_interval=1) -> TrainState:
-    return TrainState(model, criterion or torch.nn.CrossEntropyLoss(), build_optimizer(model, 1e-2), clip_grad=1.0,
-                      seed=0, log_interval=log_interval)
+def _state(model, criterion=None, log_interval=1, fused=True) -> TrainState:
+    opt = build_optimizer(model, 1e-2) if fused else torch.optim.AdamW(model.parameters(), 1e-2, fused=False)
+    assert getattr(opt, "_step_supports_amp_scaling", False) == fused  # the guard's two ways are both tested
+    return TrainState(model, criterion or torch.nn.CrossEntropyLoss(), opt, clip_grad=1.0, seed=0,
+                      log_interval=log_interval)
 
 
 def test_the_step_loop_takes_at_most_six_parameters():
     assert len(inspect.signature(train_epoch).parameters) <= 6
 
 
-def test_metrics_are_read_at_sync_points_and_the_weights_do_not_depend_on_the_interval():
+@pytest.mark.parametrize("fused", [True, False])
+def test_metrics_are_read_at_sync_points_and_the_weights_do_not_depend_on_the_interval(fused):
     runs = {}
     for interval in (1, 3):
         model = _model()
         rec = Recorder(model)
-        stats = train_epoch(_state(model, log_interval=interval), _batches(8), 0, [rec])
+        stats = train_epoch(_state(model, log_interval=interval, fused=fused), _batches(8), 0, [rec])
         runs[interval] = (rec, stats, _params(model))
     assert runs[1][0].syncs == [[s] for s in range(8)]
     assert runs[3][0].syncs == [[0, 1, 2], [3, 4, 5], [6, 7]]  # every 3 steps and at the epoch's end
@@ -71,9 +74,10 @@ def test_metrics_are_read_at_sync_points_and_the_weights_do_not_depend_on_the_in
     assert all(torch.equal(runs[1][2][k], runs[3][2][k]) for k in runs[1][2])
 
 
+@pytest.mark.parametrize("fused", [True, False])
 @pytest.mark.parametrize("kind, match", [("loss", r"training loss became nan at epoch 0, step 1;"),
                                          ("grad", r"gradient norm became nan at epoch 0, step 1 while the loss")])
-def test_a_non_finite_step_between_sync_points_never_reaches_the_weights(kind, match):
+def test_a_non_finite_step_between_sync_points_never_reaches_the_weights(kind, match, fused):
     calls = []
 
     def criterion(logits, targets):  # micro-batch 1 (step 1) goes bad; log_interval 4 syncs after step 3
@@ -86,7 +90,7 @@ def test_a_non_finite_step_between_sync_points_never_reaches_the_weights(kind, m
     model = _model()
     rec = Recorder(model)
     with pytest.raises(DivergedError, match=match):
-        train_epoch(_state(model, criterion, log_interval=4), _batches(8), 0, [rec])
+        train_epoch(_state(model, criterion, log_interval=4, fused=fused), _batches(8), 0, [rec])
     assert len(calls) == 4 and rec.syncs == []  # raised at the first sync point, after step 3's backward
     assert not torch.equal(rec.weights[1]["head.weight"], rec.weights[0]["head.weight"])  # step 0 was taken
     now = _params(model)
@@ -243,3 +247,16 @@ def test_a_nan_on_one_rank_between_sync_points_is_withheld_on_every_rank(tmp_pat
         got = json.loads((tmp_path / f"rank{rank}.json").read_text())
         assert got["message"].startswith("the training loss became nan at epoch 0, step 0;"), got
         assert got["same"] and got["calls"] == 3, got  # every step ran, none changed the weights
+
+
+def test_the_progress_bar_follows_the_sync_points_and_says_one_line_per_epoch():
+    from vitkit.train.callbacks import ProgressBar
+
+    said, model = [], _model()
+    bar = ProgressBar(said.append, epochs=3)
+    rec = Recorder(model)
+    stats = train_epoch(_state(model, log_interval=2), _batches(4), 0, [rec, bar])
+    assert rec.syncs == [[0, 1], [2, 3]] and len(bar.losses) == 4 and bar.bar is None  # stopped at the epoch's end
+    assert sum(bar.losses) / 4 == pytest.approx(stats["train_loss"])  # equal batches: the epoch's mean
+    bar.on_epoch_end(None, {"epoch": 0, "train_loss": 1.5, "val_acc1": 50.0, "val_ema_acc1": None, "epoch_time": 2.0})
+    assert said == ["epoch 1/3  loss 1.5000  val acc 50.00%  (2.0s)"]

@@ -13,11 +13,12 @@ from torch.utils.data import Dataset, Subset
 from ..data import build_dataset
 from ..errors import ConfigError
 from ..registry import create_model
+from .config import TrainConfig
 from .losses import DistillationLoss
 from .recipe import run_data_config, train_options
 
 
-def _datasets(cfg, probe: nn.Module) -> tuple[Dataset, Dataset]:
+def _datasets(cfg: TrainConfig, probe: nn.Module) -> tuple[Dataset, Dataset]:
     shape = probe.input_shape()
     data_cfg, video = run_data_config(cfg, probe), {"frame_stride": cfg.frame_stride, "sampling": cfg.sampling}
     train_set = build_dataset(cfg.data, "train", shape, augment=cfg.augment, data_cfg=data_cfg,
@@ -26,7 +27,7 @@ def _datasets(cfg, probe: nn.Module) -> tuple[Dataset, Dataset]:
     return train_set, build_dataset(cfg.data, "val", shape, data_cfg=data_cfg, **video)
 
 
-def _num_classes(cfg, model: nn.Module | None, train_set: Dataset) -> int:
+def _num_classes(cfg: TrainConfig, model: nn.Module | None, train_set: Dataset) -> int:
     n = getattr(train_set, "num_classes", None)
     n = n if n is not None else getattr(model, "num_classes", None) or cfg.overrides.get("num_classes")
     if n is None:
@@ -35,7 +36,7 @@ def _num_classes(cfg, model: nn.Module | None, train_set: Dataset) -> int:
     return n
 
 
-def build_model(cfg, model: nn.Module | None = None, train_set: Dataset | None = None,
+def build_model(cfg: TrainConfig, model: nn.Module | None = None, train_set: Dataset | None = None,
                 val_set: Dataset | None = None) -> tuple[nn.Module, Dataset, Dataset]:
     """(model with the dataset's class count, train set, val set), seeded by cfg.seed; `cfg.limit` keeps the
     first samples of the training set."""
@@ -59,7 +60,8 @@ def build_model(cfg, model: nn.Module | None = None, train_set: Dataset | None =
     return model, train_set, val_set
 
 
-def build_criterion(cfg, num_classes: int, device: torch.device, teacher: nn.Module | None = None) -> DistillationLoss:
+def build_criterion(cfg: TrainConfig, num_classes: int, device: torch.device,
+                    teacher: nn.Module | None = None) -> DistillationLoss:
     """The run's loss: label-smoothed cross-entropy, wrapped with DeiT's distillation when cfg.distill is set
     (the teacher named by cfg.teacher, or the one given)."""
     if cfg.distill != "none":
@@ -84,7 +86,7 @@ def changed_settings(saved: dict, current: dict) -> list[str]:
             if norm(saved.get(k)) != norm(current.get(k))]
 
 
-def route_key(cfg, model: nn.Module) -> dict:
+def route_key(cfg: TrainConfig, model: nn.Module) -> dict:
     """What a timing of the routes depends on besides the machine: the model, its input, the batch, the loss."""
     return {"model": model.model_name, "config": repr(getattr(model, "config", cfg.overrides)),
             "batch": cfg.batch_size, "distill": cfg.distill, "teacher": cfg.teacher,

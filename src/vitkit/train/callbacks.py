@@ -48,22 +48,24 @@ def progress_bar(enabled: bool, description: str, total: int):
 
 
 class ProgressBar(Callback):
-    """A bar over the epoch's micro-batches (its loss shown at sync points) and, with `say`, one line per epoch."""
+    """A bar over the epoch's micro-batches (the mean loss of its steps so far, at sync points) and, with `say`,
+    one line per epoch."""
 
     def __init__(self, say=None, epochs: int | None = None):
-        self.say, self.epochs, self.bar, self.task, self.done = say, epochs, None, None, 0
+        self.say, self.epochs, self.bar, self.task, self.losses = say, epochs, None, None, []
 
     def on_train_begin(self, epoch: int, batches: int) -> None:
         self.bar, self.task = progress_bar(True, f"epoch {epoch}", batches)
         self.bar.start()
-        self.done = 0
+        self.losses = []
 
     def on_step(self, epoch: int, step: int, meter) -> None:
         self.bar.update(self.task, completed=meter.batches)
 
     def on_sync(self, rows: list[dict]) -> None:
-        if self.bar is not None and rows:
-            self.bar.update(self.task, info=f"loss {rows[-1]['loss']:.4f}")
+        self.losses += [r["loss"] for r in rows]
+        if self.bar is not None and self.losses:
+            self.bar.update(self.task, info=f"loss {sum(self.losses) / len(self.losses):.4f}")
 
     def on_train_end(self, epoch: int) -> None:
         if self.bar is not None:

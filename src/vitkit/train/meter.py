@@ -8,14 +8,17 @@ finiteness in step order (the first non-finite value raises DivergedError naming
 rank, since the values are all-reduced or computed from all-reduced gradients) and folded into the epoch's
 running sums exactly as a per-micro-batch `.item()` would have folded them (same float32 values, same order).
 
-Between sync points nothing on the host knows whether a step was finite, so `UpdateGuard` decides on the device:
-a sticky flag `bad` (any of this rank's micro-batch losses or the gradient norm non-finite, now or at an
-earlier step since the last sync) selects, after `optimizer.step()`, the weights copied before it (`torch.where`,
-which a NaN update cannot leak through, unlike `w + 0 · Δ`). The optimiser's moments may absorb the bad step,
-but the run raises at the next sync point and resumes from its last checkpoint, which is only ever written after
-a sync; the weights in memory stay those of the last finite step. A step that closes an interval is checked on
-the host before its `optimizer.step()`, so with `log_interval` 1 no copy is made and a run is what it was with a
-check per micro-batch. Under fp16 the GradScaler skips non-finite steps itself (and syncs to do so)."""
+Between sync points nothing on the host knows whether a step was finite, so `UpdateGuard` decides on the device,
+from a sticky flag `bad` (any of this rank's micro-batch losses or the gradient norm non-finite, now or at an
+earlier step since the last sync). A fused optimiser (AdamW's fused kernel, which train/optim.py picks where
+it can) takes the flag as its `found_inf`, GradScaler's protocol: the kernel then leaves weights, moments and
+step count as they were, at no cost. Any other optimiser steps, and the weights copied before the step are put
+back where the flag is set (`torch.where`, which a NaN update cannot leak through, unlike `w + 0 · Δ`); its
+moments may absorb the bad step, but the run raises at the next sync point and resumes from its last
+checkpoint, which is only ever written after a sync. Either way the weights in memory stay those of the last
+finite step. A step that closes an interval is checked on the host before its `optimizer.step()`, so with
+`log_interval` 1 the guard never runs and a run is what it was with a check per micro-batch. Under fp16 the
+GradScaler skips non-finite steps itself (and syncs to do so)."""
 
 from __future__ import annotations
 
@@ -127,7 +130,14 @@ class UpdateGuard:
 
     @torch.no_grad()
     def step(self, optimizer: torch.optim.Optimizer) -> None:
-        """`optimizer.step()`, then the weights from before it wherever `bad` is set."""
+        """`optimizer.step()` that changes nothing while `bad` is set."""
+        if getattr(optimizer, "_step_supports_amp_scaling", False):  # fused: the kernel skips on found_inf
+            optimizer.found_inf = self.bad.float()
+            try:
+                optimizer.step()
+            finally:
+                del optimizer.found_inf
+            return
         local = [_local(p) for p in self.params]
         if self.copies is None:
             self.copies = [torch.empty_like(p) for p in local]
