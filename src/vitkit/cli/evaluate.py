@@ -17,7 +17,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", default="digits", help="'digits', 'moving-digits' or a folder")
     p.add_argument("--split", choices=("train", "val", "test"), default="test")
     p.add_argument("--batch-size", type=positive_int, default=256, help="clips per forward (with --test-views, a "
-                   "video's views count: batch 8 at 4x3 is 8 clips, the views of one video chunked to fit) (default 256)")
+                   "video's views count: batch 8 at 4x3 is 8 clips, the views of one video chunked to fit) (default %(default)s)")
     p.add_argument("--workers", type=non_negative_int, help="DataLoader worker processes (default: the machine's "
                    "cores for folders, 0 for the bundled sets)")
     p.add_argument("--test-views", metavar="TxS", help="video models: T temporal clips x S spatial crops per video, "

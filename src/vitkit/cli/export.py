@@ -16,7 +16,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_model_args(p)
     p.add_argument("--out", required=True, help="ONNX file to write")
     p.add_argument("--opset", type=positive_int, default=18,
-                   help="ONNX opset (default 18; below it, position-table models keep only batch dynamic)")
+                   help="ONNX opset (default %(default)s; below it, position-table models keep only batch dynamic)")
     p.add_argument("--no-check", action="store_true", help="skip the onnxruntime comparison")
 
 

@@ -29,7 +29,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="for --what attention: 'cls' (the class token; the mean of all tokens without one) or a patch "
                    "y,x (images) / t,y,x (videos) on the first layer's token grid (default: cls)")
     p.add_argument("--discard-ratio", type=non_negative_float, default=0.0,
-                   help="rollout: drop this fraction of the lowest attention weights per layer (default 0)")
+                   help="rollout: drop this fraction of the lowest attention weights per layer (default %(default)s)")
     p.add_argument("--gif", help="rollout: also write the frames as an animated GIF")
     p.add_argument("--out", required=True, help="PNG file to write")
 
