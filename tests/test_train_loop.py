@@ -114,6 +114,30 @@ def test_ema_equals_the_hand_computed_average():
     assert not torch.equal(ema.module.head.weight, model.head.weight)
 
 
+def test_ema_every_n_counts_across_a_reload():
+    """every=3 averages steps 0, 3, 6, ...; an EMA reloaded after step 4 averages at step 6 as the original."""
+    model = nn.Linear(3, 2)
+    ema, weights = EMA(model, 0.5, every=3), []
+    for _ in range(5):
+        with torch.no_grad():
+            model.weight.add_(1.0)
+        weights.append(model.weight.detach().clone())
+        ema.update_parameters(model)
+    copy = EMA(nn.Linear(3, 2), 0.5, every=3)
+    copy.update_parameters(nn.Linear(3, 2))  # its own count (1) must give way to the loaded one (5)
+    copy.load_state_dict(ema.state_dict())
+    for e in (ema, copy):
+        for _ in range(2):
+            with torch.no_grad():
+                model.weight.add_(1.0)
+            e.update_parameters(model)
+        model.weight.data.sub_(2.0)
+    expected = 0.125 * (0.125 * weights[0] + 0.875 * weights[3]) + 0.875 * (weights[4] + 2.0)
+    for e in (ema, copy):
+        torch.testing.assert_close(e.module.weight, expected)
+        assert int(e.steps_seen) == 7
+
+
 def test_ema_is_evaluated_saved_and_resumed(tmp_path, monkeypatch):
     from vitkit.train import run as run_mod
 

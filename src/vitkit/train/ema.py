@@ -24,11 +24,17 @@ class EMA(AveragedModel):
         super().__init__(model, device=device, multi_avg_fn=get_ema_multi_avg_fn(decay ** every), use_buffers=False)
         self.decay, self.every = decay, every
         self.register_buffer("steps_seen", torch.tensor(0, dtype=torch.long, device=device))
+        self._seen: int | None = None  # the host's copy of steps_seen: read once, not synced every step
+
+    def load_state_dict(self, *args, **kwargs):
+        self._seen = None  # read again from the loaded buffer
+        return super().load_state_dict(*args, **kwargs)
 
     @torch.no_grad()
     def update_parameters(self, model: nn.Module) -> None:
         """Called after every optimiser step; averages on every `every`-th (the first step included)."""
-        seen = int(self.steps_seen)
+        seen = int(self.steps_seen) if self._seen is None else self._seen
+        self._seen = seen + 1
         self.steps_seen += 1
         if seen % self.every:
             return

@@ -71,7 +71,9 @@ def train(cfg: TrainConfig, console=None) -> TrainResult:
     cfg.validate()
     info = init_distributed(cfg.device)
     try:
-        return Trainer(cfg, console, info=info).run()
+        result = Trainer(cfg, console, info=info).run()
+        barrier(info)  # no rank tears the group down while another still works: gloo aborts a rank whose peer left
+        return result
     finally:
         cleanup(info)
 
