@@ -54,7 +54,8 @@ def _image_vit_state_dict(state_dict: StateDict, model: nn.Module) -> StateDict:
     if "patch_embed.proj.weight" not in state_dict:  # another layout (HF ViT, ...): through vitkit's converters
         with torch.device("meta"):
             vit = model.image_model()
-        state_dict, _ = to_vitkit(state_dict, vit)
+        if vit is not None:
+            state_dict, _ = to_vitkit(state_dict, vit)
         if "patch_embed.proj.weight" not in state_dict:
             raise CheckpointError("the image checkpoint is not a ViT state dict in a known layout (vitkit/timm, or "
                                   "one with a registered converter such as HF ViT)")
