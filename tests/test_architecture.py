@@ -13,10 +13,8 @@ import vitkit
 
 SRC = Path(vitkit.__file__).parent
 # Shared model code that the layers above may use: the protocol's base class and the feature-map wrapper.
+# (convert/ too picks its key maps by the `weight_layout` a family declares, not by its class.)
 MODEL_HELPERS = {"vitkit.models", "vitkit.models.base", "vitkit.models.features"}
-# convert/ holds one state-dict key map per source ecosystem and family (DESIGN.md); it still names the
-# families' classes to pick a map. Issue 20 rewrites these files; the rule holds for every other package.
-NOT_YET = ("vitkit.convert",)
 
 
 def _modules() -> dict[str, Path]:
@@ -51,7 +49,7 @@ def imports(module: str, source: str, is_package: bool = False) -> list[tuple[st
 
 def concrete_model_imports(module: str, source: str, is_package: bool = False) -> list[str]:
     """The imports of a family module (or of names from one) made by `module`, outside models/."""
-    if module.startswith(("vitkit.models.", *NOT_YET)) or module == "vitkit.models":
+    if module.startswith("vitkit.models.") or module == "vitkit.models":
         return []
     return [f"{target} {names}" for target, names in imports(module, source, is_package)
             if target.startswith("vitkit.models.") and target not in MODEL_HELPERS]
@@ -93,6 +91,7 @@ def test_the_checks_catch_what_they_are_for():
     assert concrete_model_imports("vitkit.tools.x", tools) == ["vitkit.models.vit ['VisionTransformer']",
                                                                "vitkit.models.swin []"]
     assert concrete_model_imports("vitkit.models.deit", "from .vit import VisionTransformer") == []
+    assert concrete_model_imports("vitkit.convert.timm", "from ..models.mvit import MViT") == ["vitkit.models.mvit ['MViT']"]
     assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == ["a", "b", "c", "a"]
     assert find_cycle({"a": {"b"}, "b": {"c"}, "d": {"a", "c"}}) is None
     # in-function imports are edges too: registry.create_model imports checkpoint inside the function

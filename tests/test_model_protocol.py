@@ -2,7 +2,8 @@
 blocks attend within each row of the patch grid, a grouping no vitkit family uses — is registered here and gets
 from the layers above, with no edit anywhere else: layer-wise lr decay, ONNX export with its free axes (checked
 in onnxruntime at another size), attention maps and rollout on its token grid, its position tables, and its
-data config and transform."""
+data config and transform; and, with key maps it registers here under its `weight_layout`, weight conversion
+(`to_vitkit`, `vitkit convert --to`)."""
 
 import math
 from dataclasses import dataclass
@@ -15,7 +16,10 @@ from PIL import Image
 from torch import nn
 
 import vitkit
-from vitkit import registry
+from vitkit import convert, registry
+from vitkit.checkpoint import read_state_dict
+from vitkit.cli import main
+from vitkit.errors import ConfigError
 from vitkit.layers import Block, PatchEmbed, resample_grid
 from vitkit.layers.tokens import TokenLayout, TokenSpace, trace
 from vitkit.models.base import PositionTable, VitkitModel, data_cfg
@@ -56,6 +60,8 @@ class RowBlock(Block):
 
 class RowNet(VitkitModel):
     """(B, C, H, W) -> logits; a learned position table resampled to the patch grid, mean pooling."""
+
+    weight_layout = "RowNet"  # the name its key maps to and from other libraries are registered under
 
     def __init__(self, cfg: RowNetConfig):
         super().__init__(cfg, num_features=cfg.embed_dim)
@@ -164,3 +170,43 @@ def test_data_config_and_transform(model):
     out = vitkit.create_transform(model)(img)
     assert out.shape == (3, 16, 16)
     torch.testing.assert_close(out[:, 0, 0], (128 / 255 - torch.tensor([0.5, 0.4, 0.3])) / 0.2)
+
+
+# A library that names RowNet's parts otherwise: `embed` for the patch projection, `rows.i` for the blocks, `pos`.
+_FOREIGN = [("^embed.", "^patch_embed.proj."), ("^rows.{i}.", "^blocks.{i}."), ("^pos$", "^pos_embed$")]
+
+
+@pytest.fixture
+def rownet_maps():
+    """RowNet's key maps for timm's name, registered from this file by its weight_layout (convert/ is not edited)."""
+    @convert.register_converter("timm", "RowNet", lambda sd: "embed.weight" in sd)
+    def rownet_from_timm(sd, model):
+        return convert.rename_keys(sd, convert.pair_rules(_FOREIGN))
+
+    @convert.register_exporter("timm", "RowNet")
+    def rownet_to_timm(model):
+        return convert.rename_keys(dict(model.state_dict()), convert.pair_rules(_FOREIGN, to_foreign=True)), None
+
+    try:
+        yield
+    finally:  # keep the conversion tables as the other tests expect them
+        convert._CONVERTERS[:] = [c for c in convert._CONVERTERS if c.layout != "RowNet"]
+        convert._EXPORTERS.pop(("timm", "RowNet"))
+
+
+def test_weight_conversion_by_its_layout(model, rownet_maps, tmp_path):
+    vitkit.save_checkpoint(model, tmp_path / "ours.safetensors")
+    out = tmp_path / "foreign.pth"
+    assert main(["convert", str(tmp_path / "ours.safetensors"), "--to", "timm", "--out", str(out)]) == 0
+    foreign, _ = read_state_dict(out)
+    assert {"embed.weight", "pos", "rows.1.attn.qkv.weight", "head.weight"} <= set(foreign)
+    assert not any(k.startswith(("blocks.", "patch_embed.", "pos_embed")) for k in foreign)
+    back = vitkit.create_model("rownet_tiny")
+    state_dict, source = convert.to_vitkit(foreign, back)
+    assert source == "timm"
+    back.load_state_dict(state_dict)  # strict: every key mapped back
+    x = torch.randn(2, 3, 16, 16)
+    with torch.no_grad():
+        assert torch.equal(back.eval()(x), model(x))
+    with pytest.raises(ConfigError, match="hf has no RowNet model to convert rownet_tiny into; hf covers CvT, "):
+        convert.from_vitkit(model, "hf")

@@ -1,11 +1,13 @@
 """Weight conversion: each source ecosystem (timm, hf, torchvision, official) has one file of pure
-state-dict key/shape maps, registered per model class with a test that recognises its key layout.
+state-dict key/shape maps, registered per weight layout (the `weight_layout` a family declares in its own file
+under models/: convert/ never names a model class) with a test that recognises the source's key layout.
 
 `to_vitkit(state_dict, model)` returns a state dict in vitkit's own key layout for `model`: unchanged if
 it already is one, else converted by the first registered converter whose detector accepts it.
 `from_vitkit(model, target)` goes the other way (timm, hf, torchvision): each source file registers its inverse
 maps next to its forward ones, both derived from one two-way key table (`Pairs`) where the map is a renaming.
 `video_init.init_video_from_image` maps an image ViT's weights onto a ViViT or TimeSformer (the papers' inits).
+A family defined elsewhere (a plug-in, a test) registers its own maps under its layout name the same way.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ StateDict = dict[str, Tensor]
 @dataclass(frozen=True)
 class Converter:
     source: str                                   # "timm", "hf", "torchvision", "official"
-    model_cls: type[nn.Module]                    # the vitkit class it produces weights for
+    layout: str                                   # the `weight_layout` of the vitkit models it produces weights for
     detect: Callable[[StateDict], bool]           # does this state dict have the source's key layout?
     convert: Callable[[StateDict, nn.Module], StateDict]
 
@@ -33,10 +35,15 @@ class Converter:
 _CONVERTERS: list[Converter] = []
 
 
-def register_converter(source: str, model_cls: type[nn.Module], detect: Callable[[StateDict], bool]):
-    """Decorator: register `fn(state_dict, model) -> vitkit state dict` for one source and model class."""
+def weight_layout(model: nn.Module) -> str | None:
+    """The name `model`'s family registers its key maps under (models/base.py), or None."""
+    return getattr(model, "weight_layout", None)
+
+
+def register_converter(source: str, layout: str, detect: Callable[[StateDict], bool]):
+    """Decorator: register `fn(state_dict, model) -> vitkit state dict` for one source and weight layout."""
     def wrap(fn: Callable[[StateDict, nn.Module], StateDict]):
-        _CONVERTERS.append(Converter(source, model_cls, detect, fn))
+        _CONVERTERS.append(Converter(source, layout, detect, fn))
         return fn
     return wrap
 
@@ -117,14 +124,15 @@ def split_qkv(state_dict: StateDict, qkv: str, q: str, k: str, v: str) -> StateD
 
 
 Exporter = Callable[[nn.Module], tuple[StateDict, dict | None]]  # model -> (target state dict, config.json or None)
-_EXPORTERS: dict[tuple[str, type], Exporter] = {}
+_EXPORTERS: dict[tuple[str, str], Exporter] = {}  # (target, weight layout) -> exporter
 TARGETS = ("timm", "hf", "torchvision")
 
 
-def register_exporter(target: str, model_cls: type[nn.Module]):
-    """Decorator: register `fn(model) -> (state dict in the target's layout, transformers config dict or None)`."""
+def register_exporter(target: str, layout: str):
+    """Decorator: register `fn(model) -> (state dict in the target's layout, transformers config dict or None)` for
+    the models of one weight layout."""
     def wrap(fn: Exporter) -> Exporter:
-        _EXPORTERS[(target, model_cls)] = fn
+        _EXPORTERS[(target, layout)] = fn
         return fn
     return wrap
 
@@ -136,12 +144,12 @@ def from_vitkit(model: nn.Module, target: str) -> tuple[StateDict, dict | None]:
     if target not in TARGETS:
         raise ConfigError(f"unknown conversion target {target!r}; expected one of {', '.join(TARGETS)}")
     _load_sources()
-    for (t, cls), fn in _EXPORTERS.items():
-        if t == target and type(model) is cls:
-            return fn(model)
-    have = sorted({c.__name__ for t, c in _EXPORTERS if t == target})
-    raise ConfigError(f"{target} has no {type(model).__name__} model to convert {getattr(model, 'model_name', '')} "
-                      f"into; {target} covers {', '.join(have)}")
+    layout = weight_layout(model)
+    if (target, layout) in _EXPORTERS:
+        return _EXPORTERS[(target, layout)](model)
+    have = sorted(name for t, name in _EXPORTERS if t == target)
+    raise ConfigError(f"{target} has no {layout or type(model).__name__} model to convert "
+                      f"{getattr(model, 'model_name', '')} into; {target} covers {', '.join(have)}")
 
 
 def _load_sources() -> None:
@@ -155,10 +163,8 @@ def detect_source(state_dict: StateDict, model: nn.Module) -> Converter | None:
     own = set(model.state_dict())
     if set(state_dict) <= own and len(set(state_dict) & own) >= 0.9 * len(own):
         return None
-    for c in _CONVERTERS:
-        if isinstance(model, c.model_cls) and c.detect(state_dict):
-            return c
-    return None
+    layout = weight_layout(model)
+    return next((c for c in _CONVERTERS if c.layout == layout and c.detect(state_dict)), None)
 
 
 def to_vitkit(state_dict: StateDict, model: nn.Module) -> tuple[StateDict, str]:

@@ -4,11 +4,8 @@ transformers config.json of the model (hf_config.py)."""
 
 from __future__ import annotations
 
-from ..models.cvt import CvT
-from ..models.swin import SwinTransformer
-from ..models.timesformer import TimeSformer
-from ..models.vit import VisionTransformer
-from ..models.vivit import ViViT
+from torch import nn
+
 from . import Pairs, StateDict, fuse_qkv, pair_rules, register_converter, register_exporter, rename_keys, split_qkv
 from .hf_config import cvt_config, swin_config, timesformer_config, vit_config, vivit_config
 
@@ -60,15 +57,15 @@ def _is_hf_cvt(sd: StateDict) -> bool:
     return any(k.startswith("cvt.encoder.stages.") for k in sd)
 
 
-@register_converter("hf", CvT, _is_hf_cvt)
-def cvt_from_hf(sd: StateDict, model: CvT) -> StateDict:
+@register_converter("hf", "CvT", _is_hf_cvt)
+def cvt_from_hf(sd: StateDict, model: nn.Module) -> StateDict:
     """HF transformers CvT -> vitkit. HF's port uses nn.GELU where the official code (whose weights HF ships)
     uses QuickGELU; vitkit keeps QuickGELU unless the config says act_layer="gelu"."""
     return _from_hf(sd, _HF_CVT)
 
 
-@register_exporter("hf", CvT)
-def cvt_to_hf(model: CvT) -> tuple[StateDict, dict]:
+@register_exporter("hf", "CvT")
+def cvt_to_hf(model: nn.Module) -> tuple[StateDict, dict]:
     """vitkit CvT -> HF (same logits only for act_layer="gelu": transformers' CvT has no QuickGELU)."""
     return _to_hf(model, _HF_CVT), cvt_config(model)
 
@@ -98,15 +95,15 @@ def _is_hf_timesformer(sd: StateDict) -> bool:
     return "timesformer.embeddings.cls_token" in sd
 
 
-@register_converter("hf", TimeSformer, _is_hf_timesformer)
-def timesformer_from_hf(sd: StateDict, model: TimeSformer) -> StateDict:
+@register_converter("hf", "TimeSformer", _is_hf_timesformer)
+def timesformer_from_hf(sd: StateDict, model: nn.Module) -> StateDict:
     """HF transformers TimeSformer -> vitkit (the official layout without `model.`). HF's space-only model
     returns B·T rows of logits; the weights are the same, vitkit pools over frames as the official code does."""
     return _from_hf(sd, _HF_TIMESFORMER)
 
 
-@register_exporter("hf", TimeSformer)
-def timesformer_to_hf(model: TimeSformer) -> tuple[StateDict, dict]:
+@register_exporter("hf", "TimeSformer")
+def timesformer_to_hf(model: nn.Module) -> tuple[StateDict, dict]:
     return _to_hf(model, _HF_TIMESFORMER), timesformer_config(model)
 
 
@@ -134,8 +131,8 @@ def _is_hf_vivit(sd: StateDict) -> bool:
     return w is not None and w.ndim == 5
 
 
-@register_converter("hf", ViViT, _is_hf_vivit)
-def vivit_from_hf(sd: StateDict, model: ViViT) -> StateDict:
+@register_converter("hf", "ViViT", _is_hf_vivit)
+def vivit_from_hf(sd: StateDict, model: nn.Module) -> StateDict:
     """HF transformers ViViT (Model 1) -> vitkit: separate q/k/v fused into qkv; the unused pooler dropped.
     HF's default activation, gelu_fast, is the tanh approximation that vitkit's ViViT uses by default (scenic's);
     a model configured with hidden_act="gelu" needs act_layer="gelu" here."""
@@ -143,8 +140,8 @@ def vivit_from_hf(sd: StateDict, model: ViViT) -> StateDict:
     return _from_hf(rename_keys(sd, _HF_VIVIT_OLD), _HF_VIVIT, fuse=True)
 
 
-@register_exporter("hf", ViViT)
-def vivit_to_hf(model: ViViT) -> tuple[StateDict, dict]:
+@register_exporter("hf", "ViViT")
+def vivit_to_hf(model: nn.Module) -> tuple[StateDict, dict]:
     return _to_hf(model, _HF_VIVIT, split=True), vivit_config(model)
 
 
@@ -175,8 +172,8 @@ def _is_hf_vit(sd: StateDict) -> bool:
     return any(k in sd for k in ("vit.embeddings.cls_token", "deit.embeddings.cls_token"))
 
 
-@register_converter("hf", VisionTransformer, _is_hf_vit)
-def vit_from_hf(sd: StateDict, model: VisionTransformer) -> StateDict:
+@register_converter("hf", "ViT", _is_hf_vit)
+def vit_from_hf(sd: StateDict, model: nn.Module) -> StateDict:
     """HF ViT/DeiT -> vitkit: separate q/k/v projections fused into `qkv` (rows in q, k, v order)."""
     sd = {k: v for k, v in sd.items() if ".pooler." not in k}
     prefix = "deit" if "deit.embeddings.cls_token" in sd else "vit"
@@ -184,8 +181,8 @@ def vit_from_hf(sd: StateDict, model: VisionTransformer) -> StateDict:
     return _from_hf(rename_keys(sd, _HF_VIT_OLD), _hf_vit_pairs(prefix, head), fuse=True)
 
 
-@register_exporter("hf", VisionTransformer)
-def vit_to_hf(model: VisionTransformer) -> tuple[StateDict, dict]:
+@register_exporter("hf", "ViT")
+def vit_to_hf(model: nn.Module) -> tuple[StateDict, dict]:
     """vitkit ViT / DeiT -> transformers ViT, or DeiT with its teacher head for a distilled model."""
     pairs = _hf_vit_pairs("deit", "cls_classifier") if model.config.distilled else _hf_vit_pairs("vit", "classifier")
     return _to_hf(model, pairs, split=True), vit_config(model)
@@ -214,13 +211,13 @@ def _is_hf_swin(sd: StateDict) -> bool:
     return "swin.embeddings.patch_embeddings.projection.weight" in sd
 
 
-@register_converter("hf", SwinTransformer, _is_hf_swin)
-def swin_from_hf(sd: StateDict, model: SwinTransformer) -> StateDict:
+@register_converter("hf", "Swin", _is_hf_swin)
+def swin_from_hf(sd: StateDict, model: nn.Module) -> StateDict:
     """HF Swin -> vitkit: q/k/v fused, the downsampling moved to the next stage, stored index buffers dropped."""
     sd = {k: v for k, v in sd.items() if not k.endswith("relative_position_index") and ".pooler." not in k}
     return _from_hf(rename_keys(sd, _HF_SWIN_OLD), _HF_SWIN, fuse=True)
 
 
-@register_exporter("hf", SwinTransformer)
-def swin_to_hf(model: SwinTransformer) -> tuple[StateDict, dict]:
+@register_exporter("hf", "Swin")
+def swin_to_hf(model: nn.Module) -> tuple[StateDict, dict]:
     return _to_hf(model, _HF_SWIN, split=True), swin_config(model)

@@ -5,11 +5,9 @@ from __future__ import annotations
 import re
 
 import torch
+from torch import nn
 
-from ..models.cvt import CvT
-from ..models.mvit import MViT
-from ..models.swin import SwinTransformer, relative_position_index
-from ..models.timesformer import TimeSformer
+from ..layers import relative_position_index
 from . import Pairs, StateDict, pair_rules, register_converter, rename_keys
 from .timm import MVIT_ATTN
 
@@ -20,8 +18,8 @@ def _is_official_cvt(sd: StateDict) -> bool:
     return any(k.startswith("stage0.patch_embed.") for k in sd)
 
 
-@register_converter("official", CvT, _is_official_cvt)
-def cvt_from_official(sd: StateDict, model: CvT) -> StateDict:
+@register_converter("official", "CvT", _is_official_cvt)
+def cvt_from_official(sd: StateDict, model: nn.Module) -> StateDict:
     """`stage{i}.` -> `stages.{i}.`, `attn.conv_proj_{q,k,v}.{conv,bn}` -> `attn.{q,k,v}_reducer.{conv,bn}`;
     `norm` and `head` are the same."""
     return rename_keys(sd, pair_rules(_OFFICIAL_CVT))
@@ -37,8 +35,8 @@ def _is_official_timesformer(sd: StateDict) -> bool:
     return "model.cls_token" in sd and "model.patch_embed.proj.weight" in sd
 
 
-@register_converter("official", TimeSformer, _is_official_timesformer)
-def timesformer_from_official(sd: StateDict, model: TimeSformer) -> StateDict:
+@register_converter("official", "TimeSformer", _is_official_timesformer)
+def timesformer_from_official(sd: StateDict, model: nn.Module) -> StateDict:
     """The official wrapper holds the ViT as `model`: vitkit's keys are its keys less the `model.` prefix
     (`blocks.i.{norm1,attn,temporal_norm1,temporal_attn,temporal_fc,norm2,mlp}`, `pos_embed`, `time_embed`,
     `cls_token`, `norm`, `head`). Position/time tables at another size are resampled by `adapt_state_dict`."""
@@ -51,8 +49,8 @@ def _is_official_mvit(sd: StateDict) -> bool:
     return "head.projection.weight" in sd and "patch_embed.proj.weight" in sd
 
 
-@register_converter("official", MViT, _is_official_mvit)
-def mvit_from_official(sd: StateDict, model: MViT) -> StateDict:
+@register_converter("official", "MViT", _is_official_mvit)
+def mvit_from_official(sd: StateDict, model: nn.Module) -> StateDict:
     """`attn.pool_{q,k,v}` / `attn.norm_{q,k,v}` -> `attn.{q,k,v}_reducer` / `attn.{q,k,v}_norm`,
     `attn.rel_pos_{h,w,t}` -> `attn.rel_pos.rel_pos_*`, `head.projection` -> `head`, the block's skip `proj` ->
     `shortcut_proj_attn` (DIM_MUL_IN_ATT) or `shortcut_proj_mlp`. `pos_embed_{spatial,temporal,class}`,
@@ -75,8 +73,8 @@ def _is_official_swin(sd: StateDict) -> bool:
         "head.weight" in sd and "layers.0.blocks.0.attn.relative_position_bias_table" in sd)
 
 
-@register_converter("official", SwinTransformer, _is_official_swin)
-def swin_from_official(sd: StateDict, model: SwinTransformer) -> StateDict:
+@register_converter("official", "Swin", _is_official_swin)
+def swin_from_official(sd: StateDict, model: nn.Module) -> StateDict:
     """The official code merges patches at the *end* of stage i (`layers.{i}.downsample`), vitkit/timm at the
     start of stage i+1 (`layers.{i+1}.downsample`); `head` -> `head.fc`. The stored `relative_position_index`
     and `attn_mask` buffers are dropped: vitkit derives them from the window size and input size."""

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import re
 
-from ..models.mvit import MViT
-from ..models.swin import SwinTransformer
-from ..models.vit import VisionTransformer
+from torch import nn
+
 from . import Pairs, StateDict, pair_rules, register_converter, register_exporter, rename, rename_keys
 
 # --- MViT v2: timm `models/mvitv2.py` (mvitv2_tiny/small/base/...) ------------------------------------------------------
@@ -23,13 +22,13 @@ def _is_timm_mvit(sd: StateDict) -> bool:
     return "patch_embed.proj.weight" in sd and any(k.startswith("stages.0.blocks.0.attn.") for k in sd)
 
 
-def _stage_offsets(model: MViT) -> list[int]:
+def _stage_offsets(model: nn.Module) -> list[int]:
     depths = model.config.depths
     return [sum(depths[:s]) for s in range(len(depths))]
 
 
-@register_converter("timm", MViT, _is_timm_mvit)
-def mvit_from_timm(sd: StateDict, model: MViT) -> StateDict:
+@register_converter("timm", "MViT", _is_timm_mvit)
+def mvit_from_timm(sd: StateDict, model: nn.Module) -> StateDict:
     """timm MultiScaleVit -> vitkit: `stages.{s}.blocks.{j}` -> `blocks.{i}` (i counted over the stage split),
     `attn.pool_{q,k,v}` / `attn.norm_{q,k,v}` -> `attn.{q,k,v}_reducer` / `attn.{q,k,v}_norm`,
     `attn.rel_pos_{h,w}` -> `attn.rel_pos.rel_pos_{h,w}`, `head.fc` -> `head`; the rest is the same."""
@@ -39,8 +38,8 @@ def mvit_from_timm(sd: StateDict, model: MViT) -> StateDict:
     return rename_keys(flat, pair_rules(_TIMM_MVIT))
 
 
-@register_exporter("timm", MViT)
-def mvit_to_timm(model: MViT) -> tuple[StateDict, None]:
+@register_exporter("timm", "MViT")
+def mvit_to_timm(model: nn.Module) -> tuple[StateDict, None]:
     """vitkit MViT (image, timm's MultiScaleVit) -> timm: the inverse of `mvit_from_timm`."""
     if model.config.num_frames != 1:
         from ..errors import ConfigError
@@ -65,20 +64,20 @@ def _is_timm_vit(sd: StateDict) -> bool:
     return "patch_embed.proj.weight" in sd and "blocks.0.attn.qkv.weight" in sd and "pos_embed" in sd
 
 
-@register_converter("timm", VisionTransformer, _is_timm_vit)
-def vit_from_timm(sd: StateDict, model: VisionTransformer) -> StateDict:
+@register_converter("timm", "ViT", _is_timm_vit)
+def vit_from_timm(sd: StateDict, model: nn.Module) -> StateDict:
     """timm ViT/DeiT -> vitkit: `fc_norm` -> `norm`; Identity-layer keys absent in vitkit are refused by the load."""
     return {re.sub(r"^fc_norm\.", "norm.", k): v for k, v in sd.items()}
 
 
-@register_exporter("timm", VisionTransformer)
-def vit_to_timm(model: VisionTransformer) -> tuple[StateDict, None]:
+@register_exporter("timm", "ViT")
+def vit_to_timm(model: nn.Module) -> tuple[StateDict, None]:
     """vitkit ViT / DeiT -> timm (the same keys; `norm` is timm's `fc_norm` when the tokens are average-pooled)."""
     avg = model.config.global_pool == "avg"
     return {re.sub(r"^norm\.", "fc_norm.", k) if avg else k: v for k, v in model.state_dict().items()}, None
 
 
-@register_exporter("timm", SwinTransformer)
-def swin_to_timm(model: SwinTransformer) -> tuple[StateDict, None]:
+@register_exporter("timm", "Swin")
+def swin_to_timm(model: nn.Module) -> tuple[StateDict, None]:
     """vitkit Swin -> timm: the same keys (vitkit follows timm's layout)."""
     return dict(model.state_dict()), None

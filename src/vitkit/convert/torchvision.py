@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from ..models.mvit import MViT
-from ..models.swin import SwinTransformer, relative_position_index
-from ..models.vit import VisionTransformer
+from torch import nn
+
+from ..layers import relative_position_index
 from . import Pairs, StateDict, pair_rules, register_converter, register_exporter, rename, rename_keys
 from .timm import MVIT_ATTN
 
@@ -18,7 +18,7 @@ _TV_MVIT_TOKENS = {"pos_encoding.class_token": "cls_token", "pos_encoding.class_
                    "pos_encoding.spatial_pos": "pos_embed_spatial", "pos_encoding.temporal_pos": "pos_embed_temporal"}
 
 
-def _tv_mvit_pairs(model: MViT) -> Pairs:
+def _tv_mvit_pairs(model: nn.Module) -> Pairs:
     """The block's skip projection `project` is vitkit's `shortcut_proj_attn` (v2, proj_after_attn) or
     `shortcut_proj_mlp` (v1)."""
     skip = "shortcut_proj_attn" if model.config.expand_attn else "shortcut_proj_mlp"
@@ -35,8 +35,8 @@ def _tv_mvit_pairs(model: MViT) -> Pairs:
     ]
 
 
-@register_converter("torchvision", MViT, _is_torchvision_mvit)
-def mvit_from_torchvision(sd: StateDict, model: MViT) -> StateDict:
+@register_converter("torchvision", "MViT", _is_torchvision_mvit)
+def mvit_from_torchvision(sd: StateDict, model: nn.Module) -> StateDict:
     """torchvision MViT -> vitkit: `conv_proj` -> `patch_embed.proj`, `pos_encoding.{class_token, spatial_pos,
     temporal_pos, class_pos}` -> `cls_token`, `pos_embed_{spatial,temporal,class}` (with the leading batch axes),
     `attn.pool_{q,k,v}.{pool,norm_act.0}` -> `attn.{q,k,v}_{reducer,norm}`, `attn.rel_pos_*` -> `attn.rel_pos.*`,
@@ -52,8 +52,8 @@ def mvit_from_torchvision(sd: StateDict, model: MViT) -> StateDict:
     return out
 
 
-@register_exporter("torchvision", MViT)
-def mvit_to_torchvision(model: MViT) -> tuple[StateDict, None]:
+@register_exporter("torchvision", "MViT")
+def mvit_to_torchvision(model: nn.Module) -> tuple[StateDict, None]:
     """vitkit MViT (video) -> torchvision: the inverse of `mvit_from_torchvision`; the class token and class
     position are (D,) there, the spatial and temporal tables (N, D)."""
     tokens = {v: k for k, v in _TV_MVIT_TOKENS.items()}
@@ -83,8 +83,8 @@ def _is_torchvision_swin(sd: StateDict) -> bool:
     return "features.0.0.weight" in sd and "features.1.0.attn.relative_position_bias_table" in sd
 
 
-@register_converter("torchvision", SwinTransformer, _is_torchvision_swin)
-def swin_from_torchvision(sd: StateDict, model: SwinTransformer) -> StateDict:
+@register_converter("torchvision", "Swin", _is_torchvision_swin)
+def swin_from_torchvision(sd: StateDict, model: nn.Module) -> StateDict:
     """torchvision SwinTransformer -> vitkit (timm's layout): `features.0.{0,2}` -> `patch_embed.{proj,norm}`,
     stage i's blocks `features.{2i+1}.{j}` -> `layers.{i}.blocks.{j}`, the PatchMerging after it `features.{2i+2}`
     -> `layers.{i+1}.downsample`, `mlp.{0,3}` -> `mlp.fc{1,2}`, `head` -> `head.fc`; the stored
@@ -92,8 +92,8 @@ def swin_from_torchvision(sd: StateDict, model: SwinTransformer) -> StateDict:
     return rename_keys({k: v for k, v in sd.items() if not k.endswith("relative_position_index")}, pair_rules(_TV_SWIN))
 
 
-@register_exporter("torchvision", SwinTransformer)
-def swin_to_torchvision(model: SwinTransformer) -> tuple[StateDict, None]:
+@register_exporter("torchvision", "Swin")
+def swin_to_torchvision(model: nn.Module) -> tuple[StateDict, None]:
     """vitkit Swin -> torchvision, with the `relative_position_index` buffers torchvision stores."""
     out = rename_keys(dict(model.state_dict()), pair_rules(_TV_SWIN, to_foreign=True))
     for k in [k for k in out if k.endswith("attn.relative_position_bias_table")]:
@@ -124,14 +124,14 @@ def _is_torchvision_vit(sd: StateDict) -> bool:
     return "class_token" in sd and "encoder.pos_embedding" in sd
 
 
-@register_converter("torchvision", VisionTransformer, _is_torchvision_vit)
-def vit_from_torchvision(sd: StateDict, model: VisionTransformer) -> StateDict:
+@register_converter("torchvision", "ViT", _is_torchvision_vit)
+def vit_from_torchvision(sd: StateDict, model: nn.Module) -> StateDict:
     """torchvision ViT -> vitkit: renames only (its in_proj is already the fused q, k, v rows)."""
     return rename_keys(rename_keys(sd, _TV_VIT_OLD), pair_rules(_TV_VIT))
 
 
-@register_exporter("torchvision", VisionTransformer)
-def vit_to_torchvision(model: VisionTransformer) -> tuple[StateDict, None]:
+@register_exporter("torchvision", "ViT")
+def vit_to_torchvision(model: nn.Module) -> tuple[StateDict, None]:
     """vitkit ViT -> torchvision's VisionTransformer (class token, no distillation head)."""
     from ..errors import ConfigError
 

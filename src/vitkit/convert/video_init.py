@@ -13,6 +13,11 @@ Both papers start their video models from an image ViT of the same width, depth 
   its `*_fc` zeroed; time embedding zero; the head keeps its fresh init (new classes).
 
 The image weights may be a vitkit / timm ViT state dict or any layout with a registered ViT converter (HF ViT).
+Nothing here names a family: the model says that its paper starts from an image ViT (`image_init`), which one
+(`image_model()`, to read other layouts), and how the parameters the image lacks start (`image_init_rules`:
+TimeSformer's copied steps, ViViT Model 3's zeroed temporal projection); the patch filter is inflated where the
+model's is 3-D, and the position table is the image's, resampled to the frame's patch grid, and tiled over time
+where the model's has a row per tubelet.
 """
 
 from __future__ import annotations
@@ -24,13 +29,10 @@ from torch import nn
 
 from ..errors import CheckpointError, ConfigError
 from ..layers.pos_embed import resample_square_pos_embed
-from ..models.timesformer import TimeSformer
-from ..models.vit import VisionTransformer, ViTConfig
-from ..models.vivit import FactorisedSelfAttentionBlock, ViViT, ViViTFactorisedEncoder
 from . import StateDict, to_vitkit
 
 INFLATIONS = ("central", "mean")
-_STEP_KEY = re.compile(r"^(blocks\.\d+)\.[a-z]+_(norm1|attn|fc)\.")  # a TimeSformer extra step: blocks.i.temporal_attn.
+_FROM_IMAGE = ("blocks.", "norm.", "patch_embed.")  # what every such model takes from the image ViT as it is
 
 
 def init_video_from_image(model: nn.Module, vit_state_dict: StateDict, inflate: str = "central") -> None:
@@ -38,18 +40,12 @@ def init_video_from_image(model: nn.Module, vit_state_dict: StateDict, inflate: 
     (see the module docstring); `inflate` ("central" or "mean") maps ViViT's 2-D patch filter to its tubelets."""
     if inflate not in INFLATIONS:
         raise ConfigError(f"unknown inflate {inflate!r}; expected one of {', '.join(INFLATIONS)}")
-    if not isinstance(model, (ViViT, ViViTFactorisedEncoder, TimeSformer)):
+    if not getattr(model, "image_init", False):
         raise ConfigError(f"init_video_from_image initialises ViViT and TimeSformer models, got {type(model).__name__}")
     image = _image_vit_state_dict(vit_state_dict, model)
     new = dict(model.state_dict())  # what the image does not provide keeps its fresh initialisation
-    if isinstance(model, TimeSformer):
-        new.update(_timesformer_from_image(model, image))
-    else:
-        new.update(_vivit_from_image(model, image, inflate))
+    new.update(_from_image(model, image, inflate))
     model.load_state_dict(new)
-    for blk in getattr(model, "blocks", []):
-        if isinstance(blk, FactorisedSelfAttentionBlock):
-            blk.zero_init_temporal()
 
 
 def _image_vit_state_dict(state_dict: StateDict, model: nn.Module) -> StateDict:
@@ -57,10 +53,9 @@ def _image_vit_state_dict(state_dict: StateDict, model: nn.Module) -> StateDict:
     c = model.config
     if "patch_embed.proj.weight" not in state_dict:  # another layout (HF ViT, ...): through vitkit's converters
         with torch.device("meta"):
-            vit = VisionTransformer(ViTConfig(img_size=c.img_size, patch_size=c.patch_size, in_chans=c.in_chans,
-                                              embed_dim=c.embed_dim, depth=c.depth, num_heads=c.num_heads,
-                                              mlp_ratio=c.mlp_ratio, qkv_bias=c.qkv_bias))
-        state_dict, _ = to_vitkit(state_dict, vit)
+            vit = model.image_model()
+        if vit is not None:
+            state_dict, _ = to_vitkit(state_dict, vit)
         if "patch_embed.proj.weight" not in state_dict:
             raise CheckpointError("the image checkpoint is not a ViT state dict in a known layout (vitkit/timm, or "
                                   "one with a registered converter such as HF ViT)")
@@ -75,44 +70,41 @@ def _image_vit_state_dict(state_dict: StateDict, model: nn.Module) -> StateDict:
     return state_dict
 
 
-def _copied(image: StateDict, prefixes: tuple[str, ...]) -> StateDict:
-    return {k: v for k, v in image.items() if k.startswith(prefixes)}
-
-
-def _vivit_from_image(model: ViViT | ViViTFactorisedEncoder, image: StateDict, inflate: str) -> StateDict:
-    (n_t, n_h, n_w), t = model.grid_size, model.config.tubelet_size
-    w = image["patch_embed.proj.weight"]  # (D, C, P, P)
+def _inflated(w: torch.Tensor, t: int, inflate: str) -> torch.Tensor:
+    """An image patch filter (D, C, P, P) -> a tubelet filter (D, C, t, P, P) (ViViT §3.4)."""
     if inflate == "central":
         w3 = torch.zeros(*w.shape[:2], t, *w.shape[2:], dtype=w.dtype)  # (D, C, t, P, P)
         w3[:, :, t // 2] = w
-    else:
-        w3 = w.unsqueeze(2).repeat(1, 1, t, 1, 1) / t  # (D, C, P, P) -> (D, C, t, P, P)
-    new = _copied(image, ("blocks.", "norm.", "patch_embed.proj.bias"))
-    new["patch_embed.proj.weight"] = w3
-    pos = resample_square_pos_embed(image["pos_embed"], (n_h, n_w))  # (1, 1 + S, D)
-    tiled = pos[:, 1:].repeat(1, n_t, 1)  # (1, S, D) -> (1, n_t·S, D), frame-major like the tokens
-    if isinstance(model, ViViTFactorisedEncoder):  # the spatial encoder is the image ViT
-        new["pos_embed"], new["cls_token"] = pos, image["cls_token"]
-    elif model.cls_token is None:  # Models 3 and 4
-        new["pos_embed"] = tiled
-    else:
-        new["pos_embed"], new["cls_token"] = torch.cat((pos[:, :1], tiled), 1), image["cls_token"]
-    return _checked(model, new)
+        return w3
+    return w.unsqueeze(2).repeat(1, 1, t, 1, 1) / t  # (D, C, P, P) -> (D, C, t, P, P)
 
 
-def _timesformer_from_image(model: TimeSformer, image: StateDict) -> StateDict:
-    new = _copied(image, ("blocks.", "norm.", "patch_embed.", "cls_token"))
-    new["pos_embed"] = resample_square_pos_embed(image["pos_embed"], model.grid_size)
-    for k, v in model.state_dict().items():
-        step = _STEP_KEY.match(k)
-        if step is None:
+def _positions(image_pos: torch.Tensor, own_pos: torch.Tensor, frame_grid: tuple[int, int], cls: bool) -> torch.Tensor:
+    """The image's (1, 1 + n·n, D) table resampled to the frame's patch grid (n_h, n_w), tiled over the model's n_t
+    rows of frames (frame-major like the tokens), after the class row where the model has a class token:
+    (1, [1 +] n_t·n_h·n_w, D); n_t = 1 for a table per frame (TimeSformer, ViViT Model 2's spatial encoder)."""
+    pos = resample_square_pos_embed(image_pos, frame_grid)  # (1, 1 + S, D)
+    n_t = (own_pos.shape[1] - cls) // (frame_grid[0] * frame_grid[1])
+    tiled = pos[:, 1:].repeat(1, n_t, 1)  # (1, S, D) -> (1, n_t·S, D)
+    return torch.cat((pos[:, :1], tiled), 1) if cls else tiled
+
+
+def _from_image(model: nn.Module, image: StateDict, inflate: str) -> StateDict:
+    own = model.state_dict()
+    cls = "cls_token" in own
+    new = {k: v for k, v in image.items() if k.startswith(_FROM_IMAGE + (("cls_token",) if cls else ()))}
+    w = own["patch_embed.proj.weight"]
+    if w.ndim == 5:  # tubelets (D, C, t, P, P); a 2-D filter (TimeSformer, per frame) is copied
+        new["patch_embed.proj.weight"] = _inflated(image["patch_embed.proj.weight"], w.shape[2], inflate)
+    new["pos_embed"] = _positions(image["pos_embed"], own["pos_embed"], tuple(model.grid_size[-2:]), cls)
+    for k, v in own.items():
+        rule = next(((p, src) for p, src in model.image_init_rules if re.search(p, k)), None)
+        if rule is None:
             continue
-        if step[2] == "fc":
+        if rule[1] is None:
             new[k] = torch.zeros_like(v)
-        elif (src := _STEP_KEY.sub(rf"\1.{step[2]}.", k)) in image:
+        elif (src := re.sub(rule[0], rule[1], k)) in image:
             new[k] = image[src]
-    if model.time_embed is not None:
-        new["time_embed"] = torch.zeros_like(model.time_embed)
     return _checked(model, new)
 
 

@@ -9,7 +9,7 @@ from .embed import ConvEmbed, PatchEmbed, TubeletEmbed, check_input
 from .init import init_weights, trunc_normal_
 from .linear import Linear, set_onednn_linear
 from .mlp import Mlp, QuickGELU, TanhGELU, activation
-from .pos_embed import resample_abs_pos_embed, resample_grid
+from .pos_embed import relative_position_index, resample_abs_pos_embed, resample_grid
 from .reduced_attention import ReducedAttention, from_map, to_map
 
 __all__ = [
@@ -36,6 +36,7 @@ __all__ = [
     "from_map",
     "init_weights",
     "layer_config",
+    "relative_position_index",
     "resample_abs_pos_embed",
     "resample_grid",
     "set_layer_config",

@@ -1,4 +1,5 @@
-"""Learned absolute position embeddings and their resampling to a new token grid.
+"""Learned absolute position embeddings and their resampling to a new token grid, and the index of a window's
+relative positions into a relative bias table (Swin's; the weight converters store it where a library does).
 
 Prefix tokens (class, distillation) keep their embeddings; the grid part is interpolated as an image
 (bicubic in 2-D with PIL's antialiased kernel as timm, linear in 1-D, trilinear in 3-D). This is the one
@@ -65,3 +66,11 @@ def resample_tube_pos_embed(pos: Tensor, new_grid: tuple[int, int, int], old_gri
     grid = resample_grid(grid.reshape(T, H2 * W2, -1).transpose(0, 1), (T2,))  # -> (H'·W', T', D)
     grid = grid.transpose(0, 1).reshape(1, T2 * H2 * W2, -1)  # (H'·W', T', D) -> (1, T'·H'·W', D)
     return torch.cat((prefix, grid), dim=1)
+
+
+def relative_position_index(M: int) -> Tensor:
+    """(M², M²) index into the ((2M-1)², h) bias table for every (query, key) pair of an M×M window:
+    (Δy + M - 1)·(2M - 1) + (Δx + M - 1), Δ = query coordinate - key coordinate."""
+    coords = torch.stack(torch.meshgrid(torch.arange(M), torch.arange(M), indexing="ij")).flatten(1)  # (2, M²)
+    delta = coords[:, :, None] - coords[:, None, :] + (M - 1)  # (2, M², M²), each in [0, 2M-2]
+    return delta[0] * (2 * M - 1) + delta[1]

@@ -1,7 +1,8 @@
 """What every vitkit model shares: its config, its input shape, the hooks checkpoints use, the model protocol
 (what the layers above ask a model instead of knowing its class: layer-decay groups, export axes, position
-tables, attention layouts, data configs; docs/architecture.md), and the small checks each family's
-`validate_config` is made of (each raises ConfigError with one sentence)."""
+tables, attention layouts, data configs, the name of its weight layout, its init from an image ViT;
+docs/architecture.md), and the small checks each family's `validate_config` is made of (each raises ConfigError
+with one sentence)."""
 
 from __future__ import annotations
 
@@ -150,9 +151,20 @@ class VitkitModel(nn.Module):
         self.config = replace(self.config, num_classes=num_classes)
         self.head = self.new_head(num_classes)
 
-    # --- the model protocol: what train/, tools/ and data/ ask a model (docs/architecture.md) --------------------
+    # --- the model protocol: what train/, tools/, data/ and convert/ ask a model (docs/architecture.md) ----------
+    # The name of the family's state-dict layout: convert/ registers its key maps to and from other libraries under
+    # it (models with the same keys share one, as DeiT is ViT's); None: no key maps.
+    weight_layout: ClassVar[str | None] = None
     image_init: ClassVar[bool] = False  # an image ViT checkpoint initialises it as its paper says (convert/video_init.py)
+    # With image_init, how the parameters an image ViT does not have start: (regex searched in the name, the image
+    # parameter copied as its `re.sub` replacement, or None for zeros); first match wins; the rest keep their init.
+    image_init_rules: ClassVar[tuple[tuple[str, str | None], ...]] = ()
     data_configs: ClassVar[DataConfigs] = ()  # the family's table, first match of `model_name` wins (`data_sources`)
+
+    def image_model(self) -> VitkitModel | None:
+        """With `image_init`: the image model (a ViT of this model's width, depth, heads and patch) whose checkpoint
+        initialises this one; convert/video_init.py reads a checkpoint of another layout through its key maps."""
+        return None
 
     def layer_groups(self) -> list[str]:
         """Layer-wise lr decay groups (timm's `group_matcher` idea): one regular expression over parameter names

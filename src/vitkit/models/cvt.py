@@ -124,6 +124,7 @@ class CvT(VitkitModel):
     """CvT: (B, C, H, W) -> logits (B, num_classes). Stages 1–2 hand on a map; stage 3 carries the class token."""
 
     hierarchical = True
+    weight_layout = "CvT"
     # transformers' ConvNextImageProcessor as configured for microsoft/cvt-* (crop_pct 224/256; the 384 models
     # warp to 384×384)
     data_configs = (("cvt_*_384", {"hf": data_cfg(IMAGENET_MEAN, IMAGENET_STD, "bicubic", 1.0, "squash")}),

@@ -256,6 +256,7 @@ class MViT(VitkitModel):
     Token order is [cls?, patches in (t, h, w) row-major order]."""
 
     hierarchical = True
+    weight_layout = "MViT"  # v1 and v2, images and videos
     # images: timm's MViTv2 weights; videos: torchvision's mvit_v1_b / mvit_v2_s (SlowFast's statistics, as the
     # official SlowFast test)
     data_configs = (*((name, {"timm": data_cfg(IMAGENET_MEAN, IMAGENET_STD, "bicubic", 0.9)})

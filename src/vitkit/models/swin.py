@@ -32,6 +32,7 @@ from ..layers import (
     drop_path,
     drop_path_rates,
     init_weights,
+    relative_position_index,
     resample_grid,
     trunc_normal_,
 )
@@ -70,14 +71,6 @@ class SwinConfig:
     drop_rate: float = 0.0                      # dropout after the patch embedding, attn proj and MLP, and before the head
     attn_drop_rate: float = 0.0
     drop_path_rate: float = 0.1                 # stochastic depth, linear 0 -> rate over all blocks
-
-
-def relative_position_index(M: int) -> Tensor:
-    """(M², M²) index into the ((2M-1)², h) bias table for every (query, key) pair of an M×M window:
-    (Δy + M - 1)·(2M - 1) + (Δx + M - 1), Δ = query coordinate - key coordinate."""
-    coords = torch.stack(torch.meshgrid(torch.arange(M), torch.arange(M), indexing="ij")).flatten(1)  # (2, M²)
-    delta = coords[:, :, None] - coords[:, None, :] + (M - 1)  # (2, M², M²), each in [0, 2M-2]
-    return delta[0] * (2 * M - 1) + delta[1]
 
 
 def resize_relative_position_table(table: Tensor, M: int) -> Tensor:
@@ -256,6 +249,7 @@ class SwinTransformer(VitkitModel):
     """Swin Transformer: (B, C, H, W) -> logits (B, num_classes). Tokens stay on their (B, H, W, D) grid."""
 
     hierarchical = True
+    weight_layout = "Swin"
     # timm's weights (ImageNet statistics, bicubic, crop 0.9; 1.0 at 384); torchvision's swin_t/s/b resize
     # 232 / 246 / 238 -> crop 224 (their weights' transforms).
     data_configs = (

@@ -56,6 +56,7 @@ from ..layers.tokens import AttentionCall, TokenLayout, TokenSpace, per_frame_in
 from ..registry import build_config, register_model
 from .base import PositionTable, VitkitModel, check_choice, check_divisible, check_patch_multiple, data_cfg, to_2tuple
 from .features import feature_info, split_frame_prefix
+from .vit import VisionTransformer
 
 Grid = tuple[int, int, int]  # (T, H, W) of patch tokens
 
@@ -283,7 +284,12 @@ class TimeSformer(VitkitModel):
     """TimeSformer: videos (B, C, T, H, W) -> logits (B, num_classes)."""
 
     is_video = True
+    weight_layout = "TimeSformer"
     image_init = True
+    # App. A: every extra attention step (temporal_, local_, width_) starts as its block's spatial one, its output
+    # layer `*_fc` at zero; the time embedding at zero
+    image_init_rules = ((r"^time_embed$", None), (r"^(blocks\.\d+)\.[a-z]+_fc\.", None),
+                        (r"^(blocks\.\d+)\.[a-z]+_(norm1|attn)\.", r"\1.\2."))
     # the official (PySlowFast-based) test: SlowFast's statistics, shorter side to the crop size
     data_configs = (("timesformer_*", {"official": data_cfg(SLOWFAST_MEAN, SLOWFAST_STD, "bilinear", 1.0)}),)
 
@@ -372,6 +378,9 @@ class TimeSformer(VitkitModel):
     # --- API ------------------------------------------------------------------------------------------------
     def no_weight_decay(self) -> set[str]:
         return {"pos_embed", "cls_token"} | ({"time_embed"} if self.time_embed is not None else set())
+
+    def image_model(self) -> VisionTransformer:
+        return VisionTransformer.sized_like(self.config)
 
     def size_dependence(self) -> dict[str, str]:
         """Local-global pads and masks its groups for one grid; the others only resample their tables (space-only

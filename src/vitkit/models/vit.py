@@ -54,6 +54,7 @@ _TIMM_IN1K = data_cfg(IMAGENET_MEAN, IMAGENET_STD, "bicubic", 0.9)  # timm's Dei
 class VisionTransformer(VitkitModel):
     """ViT / DeiT: (B, C, H, W) -> logits (B, num_classes). Token order is [cls, (dist), patches]."""
 
+    weight_layout = "ViT"  # DeiT's keys are ViT's (timm's), with the distillation token and head when distilled
     # ViT: timm's default (augreg) weights, Inception statistics, crop 0.9 (1.0 at 384); torchvision's vit_b_16
     # (ImageNet statistics, bilinear, 224/256). DeiT (deit.py builds this class): timm's weights.
     data_configs = (
@@ -147,6 +148,13 @@ class VisionTransformer(VitkitModel):
     def forward_distill(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """Images (B, C, H, W) -> the two heads' logits, each (B, num_classes); used by DistillationLoss."""
         return self.forward_heads(self.forward_features(x))
+
+    @classmethod
+    def sized_like(cls, cfg) -> VisionTransformer:
+        """The image ViT with the sizes of another family's config (shared field names): what a video model
+        whose paper starts from an image ViT is initialised from (`VitkitModel.image_model`)."""
+        sizes = ("img_size", "patch_size", "in_chans", "embed_dim", "depth", "num_heads", "mlp_ratio", "qkv_bias")
+        return cls(ViTConfig(**{name: getattr(cfg, name) for name in sizes}))
 
     # --- API ------------------------------------------------------------------------------------------------
     def reset_classifier(self, num_classes: int) -> None:

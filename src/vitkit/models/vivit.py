@@ -51,6 +51,7 @@ from .base import (
     to_2tuple,
 )
 from .features import feature_info, split_frame_prefix
+from .vit import VisionTransformer
 
 
 @dataclass(frozen=True)
@@ -166,6 +167,7 @@ class _ViViTBase(VitkitModel):
 
     is_video = True
     image_init = True
+    image_init_rules = ((r"\.temporal_attn\.proj\.", None),)  # Model 3's temporal attention adds nothing at first (§3.4)
     # Scenic's Kinetics preprocessing: pixels in [-1, 1], shorter side 256, centre crop 224, bilinear
     data_configs = (("vivit_*", {"official": data_cfg(INCEPTION_MEAN, INCEPTION_STD, "bilinear", 224 / 256)}),)
 
@@ -191,11 +193,15 @@ class _ViViTBase(VitkitModel):
     def size_dependence(self) -> dict[str, str]:
         return dict.fromkeys(("frames", "height", "width"), "positions")
 
+    def image_model(self) -> VisionTransformer:
+        return VisionTransformer.sized_like(self.config)
+
 
 class ViViT(_ViViTBase):
     """Models 1, 3 and 4: one encoder over the (n_t, n_h, n_w) tube grid. Model 1 prepends a cls token and
     classifies it; Models 3 and 4 have none ("to avoid ambiguities when reshaping") and average the tokens."""
 
+    weight_layout = "ViViT"
     BLOCKS: ClassVar[dict[str, type[Block]]] = {
         "spatiotemporal": SpatioTemporalBlock,
         "factorised_self_attention": FactorisedSelfAttentionBlock,
@@ -277,6 +283,7 @@ class ViViTFactorisedEncoder(_ViViTBase):
     cls token and 1 + n_t position table runs over (h_1 … h_nt) and its cls output is classified (scenic
     `SpaceTimeViViT`). Keys of the spatial encoder equal the image ViT's."""
 
+    weight_layout = "ViViT factorised encoder"
     def __init__(self, cfg: ViViTConfig):
         super().__init__(cfg)
         D, (n_t, n_h, n_w), act = cfg.embed_dim, self.grid_size, activation(cfg.act_layer)
