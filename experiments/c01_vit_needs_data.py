@@ -69,10 +69,11 @@ def _cost(name: str, ov: dict) -> dict:
 def _train(name: str, ov: dict, n: int, seed: int, quick: bool) -> dict:
     b = BUDGET[quick]
     x, y = G.glyphs(n, "train", seed, IMG)  # each seed its own drawings: the sample, too, varies over seeds
-    model = C.create(name, seed=seed, **ov)
-    r = C.fit(model, x, y, fit_for(n, quick), seed, val=G.glyphs(b["val"], "val", seed, IMG))
+    model, fit = C.create(name, seed=seed, **ov), fit_for(n, quick)
+    r = C.fit(model, x, y, fit, seed, val=G.glyphs(b["val"], "val", seed, IMG))
     return {"acc": C.accuracy(model, *G.glyphs(b["test"], "test", 0, IMG)), "val_history": r["val_history"],
-            "best_epoch": r["best_epoch"], "epochs": len(r["val_history"])}
+            "best_epoch": r["best_epoch"], "epochs": len(r["val_history"]),
+            "capped": int(len(r["val_history"]) == fit.epochs)}  # the budget, not validation, ended the run
 
 
 def _log_ratio(vit: float, cnn: float) -> float:
@@ -105,7 +106,7 @@ def run(out: Path, quick: bool, seeds: list[int]) -> C.ClaimResult:
              f"{statistics.mean(r['epochs'] for r in runs[vit, n]):.0f} / "
              f"{statistics.mean(r['epochs'] for r in runs[cnn, n]):.0f}"] for n in sizes(quick)]
     _figure(out, quick, acc, ratio, seeds)
-    b = BUDGET[quick]
+    b, capped = BUDGET[quick], sum(r["capped"] for v in runs.values() for r in v)
     return C.ClaimResult(
         ID, TITLE, PAPER, ["training images", "ViT top-1 %", "ResNet top-1 %", "ViT − ResNet",
                            "ViT error / ResNet error", "epochs run (ViT / ResNet)"], rows, RULE, values, seeds, quick,
@@ -115,7 +116,9 @@ def run(out: Path, quick: bool, seeds: list[int]) -> C.ClaimResult:
                f"its own training and validation sets). Every run trains up to {b['max_steps']} steps of batch "
                f"{BATCH} (at least one epoch), stopping after {b['patience_steps']} steps' worth of epochs (at least "
                f"{b['min_patience']}) without a gain of top-1 on {b['val']} validation images; the best epoch's "
-               f"weights are tested on {b['test']} generated test images (one image: {100 / b['test']:.3f} points).",
+               f"weights are tested on {b['test']} generated test images (one image: {100 / b['test']:.3f} points). "
+               f"{capped} of the {sum(len(v) for v in runs.values())} runs used their whole step budget before "
+               "validation stopped them.",
                f"Cost: ViT {cost[vit]['params'] / 1e3:.0f}k params, {cost[vit]['mmacs']:.1f} MMACs; ResNet "
                f"{cost[cnn]['params'] / 1e3:.0f}k params, {cost[cnn]['mmacs']:.1f} MMACs. The error ratio is the "
                "geometric mean over seeds."])
