@@ -1,11 +1,12 @@
-"""What every claim experiment shares: in-memory data, one small training loop, accuracy, cost, statistics,
+"""What every claim experiment shares: in-memory data, training through vitkit's Trainer, accuracy, cost, statistics,
 the record of every measurement (cache and raw results) and the figure style. Only vitkit's public API is used.
 
-A run's result depends on its settings and seed alone: every model is built right after seeding (`create`), the
-loop seeds again before training (`fit`), and each claim runs on one torch thread. A measurement (`measured`) is
-recorded in the claim's raw results, committed as numbers under `<out>/raw/`, and cached under
-`<out>/cache/` with vitkit's version and the hash of the code that defines it, so a claim that needs another
-claim's runs (C4 reads C3's students) reuses them instead of training again, and changed code trains anew.
+A run's result depends on its settings and seed alone: every model is built right after seeding (`create`),
+the Trainer seeds every step and every sample from the run's seed (`fit`), and each claim runs on one torch
+thread. A measurement (`measured`) is recorded in the claim's raw results, committed as numbers under
+`<out>/raw/`, and cached under `<out>/cache/` with vitkit's version and the hash of the code that defines it, so
+a claim that needs another claim's runs (C4 reads C3's students) reuses them instead of training again, and
+changed code trains anew.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import torch
 import torch.nn.functional as F
 from rules import Rule, judge
 from torch import Tensor, nn
+from torch.utils.data import Dataset, TensorDataset
 
 import vitkit
 from vitkit.data import Digits, digits_transform
@@ -30,7 +32,8 @@ from vitkit.data.moving_digits import MovingDigits
 from vitkit.errors import ConfigError
 from vitkit.io import write_text
 from vitkit.tools.profile import count_gmacs, count_params, measure_throughput
-from vitkit.train.losses import DistillationLoss
+from vitkit.train.callbacks import Callback, EarlyStopping
+from vitkit.train.run import TrainConfig, Trainer
 
 DIGITS_CLASSES, DIRECTIONS = 10, 8
 
@@ -96,7 +99,8 @@ def shift_augment(x: Tensor, g: torch.Generator, max_shift: int) -> Tensor:
 # --- training ----------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Fit:
-    """One training run's settings (AdamW, linear warm-up then cosine, label smoothing, shift augmentation)."""
+    """One training run's settings (AdamW, linear warm-up then cosine to 1 % of lr, label smoothing, shift
+    augmentation), run by vitkit's Trainer."""
 
     epochs: int = 30
     batch_size: int = 64
@@ -109,48 +113,75 @@ class Fit:
     alpha: float = 0.5
     tau: float = 1.0
     steps: int | None = None                 # a fixed step budget instead of epochs (data-size sweeps)
+    patience: int | None = None              # with `val`: stop after this many epochs without a val top-1 gain,
+                                             # and keep the best epoch's weights
+
+
+class Shifted(Dataset):
+    """(x[i] translated by a random integer offset of at most `max_shift` pixels, y[i]): `shift_augment` one
+    sample at a time, the set padded once with its minimum (normalised black). The Trainer seeds torch's
+    generator from (seed, epoch, position in the epoch) before reading each sample, so each draw depends on
+    those alone. Images (N, C, H, W) and clips (N, C, T, H, W) alike."""
+
+    def __init__(self, x: Tensor, y: Tensor, max_shift: int):
+        s = self.max_shift = max(0, max_shift)
+        self.padded = F.pad(x - x.amin(), [s, s, s, s]) + x.amin() if s else x  # (N, ..., H + 2s, W + 2s)
+        self.y, self.size = y, x.shape[-2:]
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    def __getitem__(self, i: int) -> tuple[Tensor, Tensor]:
+        if not self.max_shift:
+            return self.padded[i], self.y[i]
+        (H, W), (dy, dx) = self.size, torch.randint(0, 2 * self.max_shift + 1, (2,)).tolist()
+        return self.padded[i, ..., dy:dy + H, dx:dx + W], self.y[i]  # (..., H, W)
+
+
+class _TestAccuracy(Callback):
+    """The test top-1 after every epoch's validation (the history fit returns)."""
+
+    def __init__(self, test: tuple[Tensor, Tensor]):
+        self.test, self.history = test, []
+
+    def on_evaluate(self, trainer, row: dict) -> None:
+        self.history.append(accuracy(trainer.model, *self.test))
+
+
+def train_config(model: nn.Module, n: int, cfg: Fit, seed: int) -> TrainConfig:
+    """The TrainConfig of a `Fit` on n samples: in memory on the CPU in fp32, gradients clipped at norm 1."""
+    per_epoch = max(1, n // cfg.batch_size)
+    epochs = math.ceil(cfg.steps / per_epoch) if cfg.steps else cfg.epochs
+    return TrainConfig(model=getattr(model, "model_name", type(model).__name__), epochs=epochs, max_steps=cfg.steps,
+                       batch_size=cfg.batch_size, lr=cfg.lr, weight_decay=cfg.weight_decay,
+                       warmup_epochs=cfg.warmup_epochs, min_lr_ratio=0.01, clip_grad=1.0,
+                       label_smoothing=cfg.label_smoothing, augment=False, distill=cfg.distill, alpha=cfg.alpha,
+                       tau=cfg.tau, precision="fp32", device="cpu", workers=0, seed=seed, progress=False)
 
 
 def fit(model: nn.Module, x: Tensor, y: Tensor, cfg: Fit, seed: int, teacher: nn.Module | None = None,
-        test: tuple[Tensor, Tensor] | None = None, heads: Callable | None = None) -> dict:
-    """Train `model` on (x, y); returns {"seconds", "history": per-epoch test accuracy (when `test` is given)}.
-    `heads(model, xb)` gives (cls, dist) logits for distilled students (default: the model's one output)."""
+        test: tuple[Tensor, Tensor] | None = None, heads: Callable | None = None,
+        val: tuple[Tensor, Tensor] | None = None) -> dict:
+    """Train `model` on (x, y) with vitkit's Trainer (its optimiser, schedule, clipping, seeding and loss), nothing
+    written to disk; returns {"seconds", "history": per-epoch test top-1 (when `test` is given)} and, with
+    `val`, "val_history" (per-epoch val top-1) and "best_epoch" (0-based; with cfg.patience the run stops after
+    that many epochs without a gain and the model ends with the best epoch's weights). `heads(model, xb)` gives
+    (cls, dist) logits for distilled students (default: the Trainer's choice)."""
     torch.manual_seed(seed)
-    g = torch.Generator().manual_seed(seed)
-    per_epoch = max(1, len(x) // cfg.batch_size)
-    total = cfg.steps or cfg.epochs * per_epoch
-    epochs = math.ceil(total / per_epoch)
-    warmup = min(total // 2, int(cfg.warmup_epochs * per_epoch))
-    decay, no_decay = [], []
-    for name, p in model.named_parameters():
-        (no_decay if p.ndim <= 1 or name in model.no_weight_decay() else decay).append(p)
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
-                             {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr)
-    lr_at = lambda s: (s + 1) / max(1, warmup) if s < warmup else \
-        0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * (s - warmup) / max(1, total - warmup)))
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_at)
-    loss_fn = DistillationLoss(nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing), teacher, cfg.distill,
-                               cfg.alpha, cfg.tau)
-    forward = heads or (lambda m, xb: m(xb))
-    history, step, start = [], 0, time.perf_counter()
-    for _ in range(epochs):
-        model.train()
-        order = torch.randperm(len(x), generator=g)
-        for i in range(per_epoch):
-            if step == total:
-                break
-            b = order[i * cfg.batch_size:(i + 1) * cfg.batch_size]
-            xb = shift_augment(x[b], g, cfg.max_shift)
-            loss = loss_fn(xb, forward(model, xb), y[b])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            opt.step()
-            sched.step()
-            step += 1
-        if test is not None:
-            history.append(accuracy(model, *test))
-    return {"seconds": time.perf_counter() - start, "history": history}
+    if cfg.patience is not None and val is None:
+        raise ConfigError("Fit.patience stops on validation accuracy: pass val=(x, y)")
+    tests = [_TestAccuracy(test)] if test is not None else []
+    stopper = EarlyStopping(cfg.patience if cfg.patience is not None else 1 << 30, restore_best=cfg.patience is not None)
+    val_set = TensorDataset(*(val if val is not None else (x[:0], y[:0])))  # none: an empty pass, not a split
+    start = time.perf_counter()
+    trainer = Trainer(train_config(model, len(x), cfg, seed), model=model, train_set=Shifted(x, y, cfg.max_shift),
+                      val_set=val_set, teacher=teacher if cfg.distill != "none" else None, write=False, forward=heads,
+                      callbacks=[*tests, *([stopper] if val is not None else [])])
+    history = trainer.run().history
+    out = {"seconds": time.perf_counter() - start, "history": tests[0].history if tests else []}
+    if val is not None:
+        out.update(val_history=[row["val_acc1"] for row in history], best_epoch=stopper.best_epoch)
+    return out
 
 
 @torch.no_grad()

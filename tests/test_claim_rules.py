@@ -15,9 +15,12 @@ CLAIMS = load_claims()
 YES, PART, NO = R.VERDICTS
 # per claim and verdict: synthetic per-seed values of every part of its rule (exact parts: one value)
 CASES = {
-    "C1": {YES: {"gap_change": [8, 10, 9], "gap_largest": [2, 3, 2.5]},
-           PART: {"gap_change": [8, 10, 9], "gap_largest": [-5, -6, -4]},
-           NO: {"gap_change": [-1, -2, -0.5], "gap_largest": [-5, -6, -4]}},
+    "C1": {YES: {"cnn_lead_smallest": [8, 10, 9], "gap_change": [8, 10, 9], "error_ratio_change": [1.0, 0.8, 1.2],
+                 "gap_largest": [2, 3, 2.5]},
+           PART: {"cnn_lead_smallest": [8, 10, 9], "gap_change": [3, 4, 3.5], "error_ratio_change": [-0.5, -0.4, -0.6],
+                  "gap_largest": [-5, -6, -4]},  # the CNN leads and the gap shrinks in points, its error lead grows
+           NO: {"cnn_lead_smallest": [-1, -2, -0.5], "gap_change": [-1, -2, -0.5], "error_ratio_change": [-1, -0.5, -2],
+                "gap_largest": [-5, -6, -4]}},
     "C2": {YES: {"r_change": [-0.5, -0.6, -0.55]},
            PART: {"r_change": [-0.1, -0.15, -0.12]},           # learned, but weaker than claimed
            NO: {"r_change": [0.05, 0.0, 0.02]}},

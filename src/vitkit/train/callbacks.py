@@ -15,6 +15,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+from ..errors import ConfigError
 from ..io import atomic_write
 
 METRIC_FIELDS = ("epoch", "train_loss", "val_loss", "val_acc1", "val_acc5", "val_ema_acc1", "lr", "grad_norm",
@@ -224,3 +225,32 @@ class EMAEvaluation(Callback):
         with self.ema.on(trainer.device) as averaged:
             row["val_ema_acc1"] = round(trainer.evaluate(averaged)["acc1"], 3)
 
+
+
+class EarlyStopping(Callback):
+    """Stops the run after `patience` epochs without a gain of the row's `monitor` (higher is better, e.g.
+    `val_acc1`) by more than `min_delta`, and puts the best epoch's weights back into the trainer's model when the
+    run ends (a copy kept in host memory; with write=True, model.safetensors still holds the last epoch and
+    best.safetensors the best). `best_epoch` and `best` say which epoch and what it scored. Under DDP every rank
+    sees the same reduced row, so all stop together."""
+
+    def __init__(self, patience: int, monitor: str = "val_acc1", min_delta: float = 0.0, restore_best: bool = True):
+        if patience < 0:
+            raise ConfigError(f"patience must be non-negative, got {patience}")
+        self.patience, self.monitor, self.min_delta, self.restore_best = patience, monitor, min_delta, restore_best
+        self.best, self.best_epoch, self.waited, self.weights = None, None, 0, None
+
+    def on_epoch_end(self, trainer, row: dict) -> None:
+        value = row[self.monitor]
+        if self.best is None or value > self.best + self.min_delta:
+            self.best, self.best_epoch, self.waited = value, row["epoch"], 0
+            if self.restore_best:
+                self.weights = {k: v.detach().to("cpu", copy=True) for k, v in trainer.model.state_dict().items()}
+            return
+        self.waited += 1
+        if self.waited >= self.patience:
+            trainer.should_stop = True
+
+    def on_fit_end(self, trainer) -> None:
+        if self.restore_best and self.weights is not None:
+            trainer.model.load_state_dict(self.weights)

@@ -59,6 +59,9 @@ class TrainConfig:
     overrides: dict = field(default_factory=dict, metadata={  # model config overrides (img_size, depth, ...)
         "help": "model config overrides", "via": ("--override", "--drop-path", "--img-size")})
     epochs: int = option(30, "", check=POSITIVE)
+    max_steps: int | None = option(None, "stop after N optimiser steps in all, mid-epoch if need be; the schedule spans "
+                                "them (a fixed step budget; --epochs still bounds the run)", check=POSITIVE,
+                                metavar="N", unset="--epochs × the epoch's steps")
     batch_size: int = option(64, "per process and micro-batch: the optimiser sees batch × accum × ranks", check=POSITIVE)
     accum_steps: int = option(1, "micro-batches per optimiser step (gradient accumulation)", check=POSITIVE)
     lr: float = option(1e-3, "peak AdamW learning rate, reached after the warm-up", check=POSITIVE)
@@ -173,6 +176,7 @@ class TrainConfig:
             (self.tau > 0, f"--tau must be positive, got {self.tau}"),
             (self.workers is None or self.workers >= 0, f"--workers must be non-negative, got {self.workers}"),
             (self.limit is None or self.limit >= 1, f"--limit must be at least 1, got {self.limit}"),
+            (self.max_steps is None or self.max_steps >= 1, f"--max-steps must be at least 1, got {self.max_steps}"),
             (0 <= self.label_smoothing < 1, f"label smoothing must be in [0, 1), got {self.label_smoothing}"),
             (self.distill == "none" or self.teacher, f"--distill {self.distill} needs --teacher (a checkpoint or model name)"),
             (self.precision in PRECISIONS, f"--precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}"),

@@ -28,7 +28,7 @@ from .distributed import DistInfo, all_sum, autocast
 from .losses import DistillationLoss
 from .meter import DivergedError, StepMeter, UpdateGuard
 
-__all__ = ["DistillHeads", "DivergedError", "TrainState", "evaluate", "loss_fn", "progress_bar", "step_seed",
+__all__ = ["CallWith", "DistillHeads", "DivergedError", "TrainState", "evaluate", "loss_fn", "progress_bar", "step_seed",
            "train_epoch", "train_one_epoch"]
 
 
@@ -231,3 +231,15 @@ class DistillHeads(nn.Module):
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
         return self.model.forward_distill(x)
+
+
+class CallWith(nn.Module):
+    """Calls `fn(model, x)` through `forward` (a caller's choice of heads), so DDP sees the call and the model's
+    parameters stay the module's own: (B, ...) -> whatever `fn` returns (logits, or (cls, dist) logits)."""
+
+    def __init__(self, model: nn.Module, fn: Callable[[nn.Module, Tensor], object]):
+        super().__init__()
+        self.model, self.fn = model, fn
+
+    def forward(self, x: Tensor):
+        return self.fn(self.model, x)

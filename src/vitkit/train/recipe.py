@@ -56,12 +56,17 @@ def check_recipe(cfg) -> None:
 
 def build_schedule(cfg, optimizer: torch.optim.Optimizer, steps: int) -> WarmupCosine:
     """The run's schedule over `steps` optimiser steps per epoch; absolute lrs become ratios of cfg.lr (the peak),
-    so layer-decay groups scale alike (as timm's lr_scale)."""
-    total = max(1, cfg.epochs * steps)
+    so layer-decay groups scale alike (as timm's lr_scale); with cfg.max_steps it spans that many steps at most."""
+    total = total_steps(cfg, steps)
     min_ratio = cfg.min_lr / cfg.lr if cfg.min_lr is not None else cfg.min_lr_ratio
     milestones = tuple(round(e * steps) for e in cfg.decay_milestones) if cfg.sched == "multistep" else ()
     return WarmupCosine(optimizer, min(round(cfg.warmup_epochs * steps), total), total, min_ratio,
                         warmup_ratio=cfg.warmup_lr / cfg.lr, milestones=milestones, decay_rate=cfg.decay_rate)
+
+
+def total_steps(cfg, steps: int) -> int:
+    """The run's optimiser steps in all: `steps` per epoch for cfg.epochs, cut at cfg.max_steps."""
+    return max(1, min(cfg.epochs * steps, cfg.max_steps or cfg.epochs * steps))
 
 
 def run_data_config(cfg, model: nn.Module) -> dict | None:

@@ -10,6 +10,7 @@ import dataclasses
 import json
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,14 +30,14 @@ from .config import TrainConfig
 from .data import build_loaders
 from .distributed import DistInfo, barrier, check_precision, cleanup, init_distributed, resolve_device, wrap_ddp
 from .ema import EMA
-from .engine import DistillHeads, DivergedError, TrainState, evaluate, train_one_epoch
+from .engine import CallWith, DistillHeads, DivergedError, TrainState, evaluate, train_one_epoch
 from .finetune import init_from_checkpoint
 from .fsdp import fully_shard_model
 from .keeper import Keeper
 from .lock import RunLock
 from .lr_rule import resolve_lr
 from .optim import build_optimizer
-from .recipe import build_schedule, run_data_config, views_evaluation
+from .recipe import build_schedule, run_data_config, total_steps, views_evaluation
 
 __all__ = ["TrainConfig", "TrainResult", "Trainer", "build_criterion", "build_model", "changed_settings", "train"]
 
@@ -87,14 +88,18 @@ class Trainer:
     Built objects replace what cfg names: `model` (a vitkit model: `model_name`, `num_classes`,
     `input_shape()`), `train_set` / `val_set` (Datasets of (input, label) pairs, e.g. a TensorDataset of
     in-memory tensors; a train set without a `num_classes` attribute takes the model's; cfg.limit still applies)
-    and `teacher` (an nn.Module, used when cfg.distill is soft or hard). With `write=False` nothing touches the
+    and `teacher` (an nn.Module, used when cfg.distill is soft or hard); `forward(model, images)` says how the
+    training loop calls the model (default: `forward_distill` for a distilled student under distillation, else
+    the model itself), e.g. a distilled student's two heads without distillation. With `write=False` nothing touches the
     disk (no run folder, lock, checkpoints, logs or weights files, no resume): the TrainResult holds the history,
     the models and the training time. `callbacks` run after the run's own: MetricsCSV, StepLog, Curves,
-    TensorBoard, Checkpoints (when writing), EMAEvaluation (with an EMA) and ProgressBar (with cfg.progress)."""
+    TensorBoard, Checkpoints (when writing), EMAEvaluation (with an EMA) and ProgressBar (with cfg.progress).
+    A callback may set `trainer.should_stop` (e.g. EarlyStopping): the run then ends after the current epoch."""
 
     def __init__(self, cfg: TrainConfig, console=None, *, model: nn.Module | None = None,
                  train_set: Dataset | None = None, val_set: Dataset | None = None, teacher: nn.Module | None = None,
-                 write: bool = True, callbacks: list[Callback] = (), info: DistInfo | None = None):
+                 write: bool = True, callbacks: list[Callback] = (), info: DistInfo | None = None,
+                 forward: Callable[[nn.Module, torch.Tensor], object] | None = None):
         if teacher is not None and cfg.distill == "none":
             raise ConfigError("a teacher was given but distill is 'none'; set distill to 'soft' or 'hard'")
         if teacher is not None and not cfg.teacher:  # the given teacher's name in config.yaml and the settings
@@ -104,6 +109,7 @@ class Trainer:
 
         self.cfg, self.info, self.write, self.extra_callbacks = cfg, info or DistInfo(), write, list(callbacks)
         self.given = {"model": model, "train_set": train_set, "val_set": val_set, "teacher": teacher}
+        self.forward, self.should_stop = forward, False
         self.console = console or Console(stderr=True)
         self.say = self.console.print if (self.info.is_main and cfg.progress) else (lambda *a, **k: None)
         self.out = cfg.out_dir()
@@ -166,10 +172,14 @@ class Trainer:
 
     def _build_optimisation(self) -> None:
         cfg, info, model, device = self.cfg, self.info, self.model, self.device
-        total = max(1, cfg.epochs * self.steps)
+        total = total_steps(cfg, self.steps)
         # the routes are chosen (and timed, on a copy) before anything is sharded: FSDP's policy takes the precision
-        self.call_model = DistillHeads(model) \
-            if self.criterion.kind != "none" and getattr(model, "head_dist", None) is not None else model
+        if self.forward is not None:
+            self.call_model = CallWith(model, self.forward)
+        elif self.criterion.kind != "none" and getattr(model, "head_dist", None) is not None:
+            self.call_model = DistillHeads(model)
+        else:
+            self.call_model = model
         self.routes = choose_routes(cfg.precision, self.call_model, self.criterion, model.input_shape(), device,
                                     cfg.batch_size, total, route_key(cfg, model), info)
         self.routes.apply()  # run() restores the switches when the run ends
@@ -212,9 +222,12 @@ class Trainer:
 
     def fit(self) -> TrainResult:
         self._start()
-        for epoch in range(self.start_epoch, self.cfg.epochs):
+        epochs = math.ceil(total_steps(self.cfg, self.steps) / self.steps)  # cfg.epochs, or fewer with max_steps
+        for epoch in range(self.start_epoch, epochs):
             self._epoch(epoch)
             barrier(self.info)
+            if self.should_stop:
+                break
         return self._finish()
 
     def _start(self) -> None:
@@ -260,7 +273,8 @@ class Trainer:
 
     def _epoch(self, epoch: int) -> None:
         s = self.state
-        self.loaders.start_epoch(epoch, self.start_step, self.cfg.accum_steps)
+        stop = total_steps(self.cfg, self.steps) - epoch * self.steps  # the budget left: the epoch's end or before
+        self.loaders.start_epoch(epoch, self.start_step, self.cfg.accum_steps, stop if stop < self.steps else None)
         t0 = time.perf_counter()
         try:
             stats = train_one_epoch(s.model, self.loaders.train, s.criterion, s.optimizer, s.scheduler, epoch, state=s,
