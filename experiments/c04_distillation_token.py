@@ -1,5 +1,5 @@
 """C4 — the distillation token beats distillation through the class token (DeiT, Table 3), beyond what a
-second, label-trained token brings (DeiT §5.2's control)."""
+second, label-trained token brings (DeiT §4's control)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import rules as R
 ID, TITLE, DEFAULT_SEEDS = "C4", "The distillation token beats class-token distillation", (0, 1, 2, 3, 4)
 PAPER = ("DeiT Table 3 (ImageNet top-1, hard distillation): through the class token 83.0 (DeiT-B) / 74.3 (DeiT-Ti); "
          "with the distillation token, class head 83.0 / 73.9, distillation head 83.1 / 74.6, both 83.4 / 74.5. "
-         "§5.2: a second class token trained on the labels brings nothing (the two tokens converge, cosine 0.999).")
+         "§4: a second class token trained on the labels brings nothing (the two tokens converge, cosine 0.999).")
 
 RULE = R.Rule((
     R.Part("token_minus_cls", "hard distillation through the distillation token (two heads' mean) − through the "

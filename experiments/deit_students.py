@@ -6,7 +6,7 @@ accuracy is measured on a large set of views of the test split, so accuracies ca
 
 Arms (students: a DeiT-tiny layout, patch 4, D 96, 4 blocks, 3 heads), as DeiT Table 3's rows plus one control:
 no distillation (class token only); the distillation token trained on the labels (a second class token, DeiT
-§5.2's control: what the extra token brings without a teacher); soft (τ 3, α 0.1) and hard (α 0.5, Eq. 3)
+§4's control: what the extra token brings without a teacher); soft (τ 3, α 0.1) and hard (α 0.5, Eq. 3)
 distillation through the class token (one head: "usual" and "hard" distillation); soft and hard distillation
 through the distillation token. Students with two heads report the class head, the distillation head and their
 mean (the model's output).
@@ -59,7 +59,7 @@ class Budget:
 
 
 FULL = Budget(10_000, 4_000, 20_000, 2_000, 1_600, tuple(sorted({round(20 * 2 ** (k / 4)) for k in range(25)})))
-QUICK = Budget(10_000, 1_000, 2_000, 500, 120, (25, 50, 100, 200))
+QUICK = Budget(10_000, 1_000, 2_000, 500, 100, (25, 50, 100))
 STUDENT_FIT = C.Fit(warmup_epochs=0.5)
 TEACHER_FIT = C.Fit(lr=3e-3, warmup_epochs=0.1)
 

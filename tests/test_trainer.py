@@ -151,7 +151,7 @@ def test_trainer_takes_built_objects_and_can_write_nothing(tmp_path):
 
 
 def test_labels_distillation_trains_both_heads_without_a_teacher(tmp_path):
-    """distill=labels (DeiT §5.2's control): no teacher is needed or taken, and the distillation head learns."""
+    """distill=labels (DeiT §4's control): no teacher is needed or taken, and the distillation head learns."""
     g = torch.Generator().manual_seed(0)
     x, y = torch.randn(32, 3, 16, 16, generator=g), torch.randint(0, 4, (32,), generator=g)
     student = _model("deit_tiny_distilled_patch16_224")

@@ -83,7 +83,7 @@ class TrainConfig:
     frame_stride: int = option(2, "video folders: frames between clip frames", check=POSITIVE, group=AUG)
     sampling: str = option("stride", "video folders: strided clips at a random offset in training (TimeSformer, MViT) or "
                         "one frame per segment (uniform, ViViT)", choices=SAMPLINGS, group=AUG)
-    distill: str = option("none", "DeiT distillation kind (§4; labels: the distillation head learns the labels, §5.2)",
+    distill: str = option("none", "DeiT distillation kind (§4; labels: the distillation head learns the labels)",
                          choices=KINDS)
     teacher: str | None = option(None, "teacher: a vitkit checkpoint, a model name, or tv:<torchvision name>", unset="none")
     teacher_weights: str | None = option(None, "weights file for a teacher given by name", unset="random init")

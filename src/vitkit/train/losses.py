@@ -11,7 +11,7 @@ around any base criterion and any teacher:
   which makes the soft term num_classes times larger for the same α.
 - kind="hard" (Eq. 3): cross-entropy against the teacher's argmax label (the paper's best variant;
   α = 0.5 gives Eq. 3's ½ / ½).
-- kind="labels": no teacher; the distillation head learns the labels with the base loss (DeiT §5.2's control, a
+- kind="labels": no teacher; the distillation head learns the labels with the base loss (DeiT §4's control, a
   second class token: it tells what the extra token brings without distillation).
 
 Students with a distillation token give (cls_logits, dist_logits) through `forward_distill` (wrapped by
