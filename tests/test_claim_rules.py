@@ -97,3 +97,22 @@ def test_an_equivalence_part_needs_its_interval_inside_the_band():
 def test_a_declared_effect_on_the_wrong_side_is_refused():
     with pytest.raises(AssertionError):
         R.Part("d", "a − b", ">", 0.0, -1.0)
+
+
+def test_the_deit_teacher_rule_picks_the_budget_closest_to_its_target():
+    """C3-C5's declared teacher rule: val top-1 closest to the undistilled students' + 1 point, ties to the shorter
+    budget; and the disagreement it reports counts argmax ≠ label on shifted training images."""
+    import deit_students as S
+    import torch
+    from torch import nn
+
+    ladder = {25: {"val": 60.0}, 50: {"val": 80.0}, 100: {"val": 90.0}, 200: {"val": 97.0}}
+    assert S.choose_teacher(ladder, 88.0) == 100 and S.choose_teacher(ladder, 99.0) == 200
+    assert S.choose_teacher(ladder, 70.0) == 25  # 10 points from 60 and from 80: the shorter budget
+
+    class Always(nn.Module):  # predicts class 3 whatever the image
+        def forward(self, x):
+            return torch.nn.functional.one_hot(torch.full((len(x),), 3), 10).float()
+
+    y = torch.tensor([3, 3, 1, 2, 3, 0, 3, 3])
+    assert S.disagreement(Always(), torch.randn(8, 1, 16, 16), y, batch_size=3) == 100.0 * 3 / 8
