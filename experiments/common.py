@@ -47,12 +47,13 @@ def digits(split: str, img_size: int = 16) -> tuple[Tensor, Tensor]:
     return x, ds.targets.clone()
 
 
-def deformed_digits(n: int, img_size: int = 16, seed: int = 0) -> tuple[Tensor, Tensor]:
-    """A generated image set of any size: training-split digits, each drawn with its own random affine warp
-    (rotation ±20°, scale 0.8–1.2, shear ±0.2, shift ±15 %) and pixel noise. Item i depends on (seed, i) only.
-    It adds views of the same 1,257 handwriting samples, not new writers: a test of sample count, not of
-    content diversity."""
-    base, labels = digits("train", img_size)
+def deformed_digits(n: int, img_size: int = 16, seed: int = 0, split: str = "train") -> tuple[Tensor, Tensor]:
+    """A generated image set of any size: digits of `split` (1,257 train, 180 val, 360 test), each drawn with its
+    own random affine warp (rotation ±20°, scale 0.8–1.2, shear ±0.2, shift ±15 %) and pixel noise. The set
+    depends on (split, n, seed) only. It adds views of the same handwriting samples, not new writers: a test of
+    sample count, not of content diversity (a large test set of views of the test split's digits still holds
+    only those 360 digits)."""
+    base, labels = digits(split, img_size)
     g = torch.Generator().manual_seed(10_000 + seed)
     idx = torch.arange(n) % len(base)
     angle = (torch.rand(n, generator=g) * 2 - 1) * math.radians(20)

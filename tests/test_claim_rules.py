@@ -24,15 +24,18 @@ CASES = {
     "C2": {YES: {"r_change": [-0.5, -0.6, -0.55]},
            PART: {"r_change": [-0.1, -0.15, -0.12]},           # learned, but weaker than claimed
            NO: {"r_change": [0.05, 0.0, 0.02]}},
-    "C3": {YES: {"hard_minus_soft": [1.0, 1.2, 0.9]},
-           PART: {"hard_minus_soft": [0.2, 0.4, 0.3]},
-           NO: {"hard_minus_soft": [-0.5, -1.0, -0.2]}},
-    "C4": {YES: {"dist_minus_cls": [0.6, 0.8, 0.7]},
-           PART: {"dist_minus_cls": [1.0, -0.5, 0.4]},         # the right sign on average, not resolved
-           NO: {"dist_minus_cls": [-0.3, -0.2, -0.4]}},
-    "C5": {YES: {"hard_minus_teacher": [1, 2, 1.5], "hard_minus_none": [1, 1.5, 1.2], "epochs_saved": [2, 3, 2]},
-           PART: {"hard_minus_teacher": [-3, -2, -4], "hard_minus_none": [1, 1.5, 1.2], "epochs_saved": [2, 3, 2]},
-           NO: {"hard_minus_teacher": [-3, -2, -4], "hard_minus_none": [-1, -2, -1], "epochs_saved": [0, -1, 0]}},
+    "C3": {YES: {"hard_minus_soft_cls": [1.0, 1.2, 0.9, 1.1, 0.8], "hard_minus_soft_token": [0.7, 0.9, 0.6, 0.8, 1.0]},
+           PART: {"hard_minus_soft_cls": [1.0, 1.2, 0.9, 1.1, 0.8],          # the class token's row holds,
+                  "hard_minus_soft_token": [0.2, -0.3, 0.4, 0.1, 0.3]},      # the token's is not resolved
+           NO: {"hard_minus_soft_cls": [-0.5, -1.0, -0.2, -0.4, -0.6], "hard_minus_soft_token": [-0.2, 0.1, -0.4, -0.3, -0.1]}},
+    "C4": {YES: {"token_minus_cls": [0.6, 0.8, 0.7, 0.5, 0.9], "token_beyond_second_token": [0.5, 0.7, 0.4, 0.6, 0.8]},
+           PART: {"token_minus_cls": [0.6, 0.8, 0.7, 0.5, 0.9],              # a gain a second label token also gives
+                  "token_beyond_second_token": [-0.1, 0.2, -0.3, 0.1, -0.2]},
+           NO: {"token_minus_cls": [-0.3, -0.2, -0.4, 0.1, -0.2], "token_beyond_second_token": [-0.5, -0.1, -0.3, -0.2, 0.0]}},
+    "C5": {YES: {"student_minus_teacher": [0.4, 0.6, 0.3, 0.5, 0.7], "student_minus_none": [1.5, 1.7, 1.4, 1.6, 1.8]},
+           PART: {"student_minus_teacher": [-0.4, -0.2, -0.6, -0.3, -0.5],   # distillation helps, not past the teacher
+                  "student_minus_none": [0.8, 0.6, 0.9, 0.7, 0.5]},
+           NO: {"student_minus_teacher": [-1.4, -1.2, -1.6, -1.3, -1.5], "student_minus_none": [-0.4, -0.2, -0.6, 0.1, -0.3]}},
     "C6": {YES: {"swin_exponent": [1.02], "vit_exponent": [1.6], "cost_ratio": [0.26]},
            PART: {"swin_exponent": [1.02], "vit_exponent": [1.2], "cost_ratio": [0.26]},
            NO: {"swin_exponent": [1.5], "vit_exponent": [1.0], "cost_ratio": [1.2]}},
@@ -97,3 +100,22 @@ def test_an_equivalence_part_needs_its_interval_inside_the_band():
 def test_a_declared_effect_on_the_wrong_side_is_refused():
     with pytest.raises(AssertionError):
         R.Part("d", "a − b", ">", 0.0, -1.0)
+
+
+def test_the_deit_teacher_rule_picks_the_budget_closest_to_its_target():
+    """C3-C5's declared teacher rule: val top-1 closest to the undistilled students' + 1 point, ties to the shorter
+    budget; and the disagreement it reports counts argmax ≠ label on shifted training images."""
+    import deit_students as S
+    import torch
+    from torch import nn
+
+    ladder = {25: {"val": 60.0}, 50: {"val": 80.0}, 100: {"val": 90.0}, 200: {"val": 97.0}}
+    assert S.choose_teacher(ladder, 88.0) == 100 and S.choose_teacher(ladder, 99.0) == 200
+    assert S.choose_teacher(ladder, 70.0) == 25  # 10 points from 60 and from 80: the shorter budget
+
+    class Always(nn.Module):  # predicts class 3 whatever the image
+        def forward(self, x):
+            return torch.nn.functional.one_hot(torch.full((len(x),), 3), 10).float()
+
+    y = torch.tensor([3, 3, 1, 2, 3, 0, 3, 3])
+    assert S.disagreement(Always(), torch.randn(8, 1, 16, 16), y, batch_size=3) == 100.0 * 3 / 8

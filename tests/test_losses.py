@@ -66,6 +66,17 @@ def test_hard_is_cross_entropy_against_the_teacher_argmax():
     assert value.item() == pytest.approx((1 - alpha) * BASE + alpha * hard, abs=1e-6)
 
 
+def test_labels_trains_the_distillation_head_on_the_labels_without_a_teacher():
+    alpha = 0.4
+    loss = DistillationLoss(nn.CrossEntropyLoss(), None, "labels", alpha)
+    cls, dist = torch.tensor(S_CLS, requires_grad=True), torch.tensor(S_DIST, requires_grad=True)
+    value = loss(torch.zeros(2, 3, 4, 4), (cls, dist), torch.tensor(Y))
+    second = (ce(S_DIST[0], 0) + ce(S_DIST[1], 1)) / 2  # the labels, not a teacher, supervise the second head
+    assert value.item() == pytest.approx((1 - alpha) * BASE + alpha * second, abs=1e-6)
+    value.backward()
+    assert dist.grad is not None and dist.grad.abs().sum() > 0
+
+
 @pytest.mark.parametrize("norm, denominator", [("elementwise", 2 * 3), ("batch", 2)])
 def test_soft_is_tau_squared_kl_with_the_documented_normalisation(norm, denominator):
     alpha, tau = 0.25, 2.0

@@ -150,6 +150,24 @@ def test_trainer_takes_built_objects_and_can_write_nothing(tmp_path):
                 write=False).setup().resume()
 
 
+def test_labels_distillation_trains_both_heads_without_a_teacher(tmp_path):
+    """distill=labels (DeiT §4's control): no teacher is needed or taken, and the distillation head learns."""
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.randn(32, 3, 16, 16, generator=g), torch.randint(0, 4, (32,), generator=g)
+    student = _model("deit_tiny_distilled_patch16_224")
+    before = _params(student)
+    cfg = _cfg(tmp_path, model="deit_tiny_distilled_patch16_224", distill="labels", limit=None, out=str(tmp_path / "no"))
+    trainer = Trainer(cfg, model=student, train_set=TensorDataset(x, y), val_set=TensorDataset(x, y), write=False)
+    trainer.run()
+    # each head gets its own label loss (not the mean of the two heads' logits, as with distill=none)
+    assert isinstance(trainer.call_model, engine.DistillHeads) and trainer.criterion.teacher is None
+    assert not torch.equal(before["head_dist.weight"], student.head_dist.weight)
+    assert not torch.equal(before["head.weight"], student.head.weight)
+    teacher = vitkit.create_model("resnet_tiny_cifar", num_classes=4, img_size=16, widths=(4, 8, 8))
+    with pytest.raises(ConfigError, match="a teacher was given but distill is 'labels'"):
+        Trainer(cfg, teacher=teacher)
+
+
 def test_log_interval_is_a_flag_and_is_checked(tmp_path):
     args = build_parser().parse_args(["train", "--model", "vit_tiny_patch16_224", "--log-interval", "5"])
     assert TrainConfig(**train_settings(args)).log_interval == 5

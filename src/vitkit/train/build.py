@@ -14,7 +14,7 @@ from ..data import build_dataset
 from ..errors import ConfigError
 from ..registry import create_model
 from .config import TrainConfig
-from .losses import DistillationLoss
+from .losses import TEACHERLESS, DistillationLoss
 from .recipe import run_data_config, train_options
 
 
@@ -64,7 +64,7 @@ def build_criterion(cfg: TrainConfig, num_classes: int, device: torch.device,
                     teacher: nn.Module | None = None) -> DistillationLoss:
     """The run's loss: label-smoothed cross-entropy, wrapped with DeiT's distillation when cfg.distill is set
     (the teacher named by cfg.teacher, or the one given)."""
-    if cfg.distill != "none":
+    if cfg.distill not in TEACHERLESS:
         if teacher is None:
             from .teacher import build_teacher
 

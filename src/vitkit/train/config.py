@@ -20,7 +20,7 @@ from ..data.video_folder import SAMPLINGS
 from ..errors import ConfigError
 from ..io import write_yaml
 from .distributed import PRECISIONS
-from .losses import KINDS
+from .losses import KINDS, TEACHERLESS
 from .lr_rule import LR_RULES
 from .optim import OPTIMIZERS
 from .recipe import SCHEDULES, check_recipe
@@ -86,7 +86,8 @@ class TrainConfig:
     frame_stride: int = option(2, "video folders: frames between clip frames", check=POSITIVE, group=AUG)
     sampling: str = option("stride", "video folders: strided clips at a random offset in training (TimeSformer, MViT) or "
                         "one frame per segment (uniform, ViViT)", choices=SAMPLINGS, group=AUG)
-    distill: str = option("none", "DeiT distillation kind (§4)", choices=KINDS)
+    distill: str = option("none", "DeiT distillation kind (§4; labels: the distillation head learns the labels)",
+                         choices=KINDS)
     teacher: str | None = option(None, "teacher: a vitkit checkpoint, a model name, or tv:<torchvision name>", unset="none")
     teacher_weights: str | None = option(None, "weights file for a teacher given by name", unset="random init")
     alpha: float = option(0.5, "weight of the distillation term, in [0, 1]", check=NON_NEGATIVE)
@@ -178,7 +179,8 @@ class TrainConfig:
             (self.limit is None or self.limit >= 1, f"--limit must be at least 1, got {self.limit}"),
             (self.max_steps is None or self.max_steps >= 1, f"--max-steps must be at least 1, got {self.max_steps}"),
             (0 <= self.label_smoothing < 1, f"label smoothing must be in [0, 1), got {self.label_smoothing}"),
-            (self.distill == "none" or self.teacher, f"--distill {self.distill} needs --teacher (a checkpoint or model name)"),
+            (self.distill in TEACHERLESS or self.teacher,
+             f"--distill {self.distill} needs --teacher (a checkpoint or model name)"),
             (self.precision in PRECISIONS, f"--precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}"),
             (self.inflate in INFLATIONS, f"--inflate must be one of {', '.join(INFLATIONS)}, got {self.inflate!r}"),
             (self.ema is None or 0 < self.ema < 1, f"--ema must be a decay in (0, 1), got {self.ema}"),

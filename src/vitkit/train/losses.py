@@ -11,6 +11,8 @@ around any base criterion and any teacher:
   which makes the soft term num_classes times larger for the same α.
 - kind="hard" (Eq. 3): cross-entropy against the teacher's argmax label (the paper's best variant;
   α = 0.5 gives Eq. 3's ½ / ½).
+- kind="labels": no teacher; the distillation head learns the labels with the base loss (DeiT §4's control, a
+  second class token: it tells what the extra token brings without distillation).
 
 Students with a distillation token give (cls_logits, dist_logits) through `forward_distill` (wrapped by
 `engine.DistillHeads` for the training loop); a plain model's single output is used for both terms. The teacher
@@ -25,7 +27,8 @@ from torch import Tensor, nn
 
 from ..errors import ConfigError
 
-KINDS = ("none", "soft", "hard")
+KINDS = ("none", "soft", "hard", "labels")
+TEACHERLESS = ("none", "labels")  # the kinds that need no teacher
 NORMALISATIONS = ("elementwise", "batch")
 
 
@@ -38,7 +41,7 @@ class DistillationLoss(nn.Module):
         if soft_normalisation not in NORMALISATIONS:
             raise ConfigError(f"unknown soft_normalisation {soft_normalisation!r}; expected one of "
                               f"{', '.join(NORMALISATIONS)}")
-        if kind != "none" and teacher is None:
+        if kind not in TEACHERLESS and teacher is None:
             raise ConfigError(f"{kind} distillation needs a teacher model")
         if not 0.0 <= alpha <= 1.0:
             raise ConfigError(f"distillation alpha must be in [0, 1], got {alpha}")
@@ -65,6 +68,8 @@ class DistillationLoss(nn.Module):
         base = self.base_criterion(cls_logits, labels)
         if self.kind == "none":
             return base
+        if self.kind == "labels":
+            return (1 - self.alpha) * base + self.alpha * self.base_criterion(dist_logits, labels)
         t = self.teacher_logits(inputs)
         s = dist_logits.float()
         if self.kind == "soft":

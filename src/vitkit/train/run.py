@@ -35,6 +35,7 @@ from .finetune import init_from_checkpoint
 from .fsdp import fully_shard_model
 from .keeper import Keeper
 from .lock import RunLock
+from .losses import TEACHERLESS
 from .lr_rule import resolve_lr
 from .optim import build_optimizer
 from .recipe import build_schedule, run_data_config, total_steps, views_evaluation
@@ -100,8 +101,8 @@ class Trainer:
                  train_set: Dataset | None = None, val_set: Dataset | None = None, teacher: nn.Module | None = None,
                  write: bool = True, callbacks: list[Callback] = (), info: DistInfo | None = None,
                  forward: Callable[[nn.Module, torch.Tensor], object] | None = None):
-        if teacher is not None and cfg.distill == "none":
-            raise ConfigError("a teacher was given but distill is 'none'; set distill to 'soft' or 'hard'")
+        if teacher is not None and cfg.distill in TEACHERLESS:
+            raise ConfigError(f"a teacher was given but distill is {cfg.distill!r}; set distill to 'soft' or 'hard'")
         if teacher is not None and not cfg.teacher:  # the given teacher's name in config.yaml and the settings
             cfg = dataclasses.replace(cfg, teacher=getattr(teacher, "model_name", type(teacher).__name__))
         cfg.validate()
