@@ -13,6 +13,7 @@ can score well above chance, an order-aware one can beat it by up to 22.5 points
 from __future__ import annotations
 
 import inspect
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,7 +46,7 @@ class Budget:
     patience: int    # epochs without a better validation accuracy before stopping
 
 
-FULL = Budget(train=8192, epochs=40, val=1024, test=2048, patience=6)
+FULL = Budget(train=4096, epochs=30, val=1024, test=2048, patience=5)
 QUICK = Budget(train=512, epochs=4, val=128, test=256, patience=4)
 QUICK_PAPER_FRAMES = 8  # quick mode times ViViT-B on 8 of the paper's 32 frames (a quarter of the time)
 
@@ -91,7 +92,8 @@ def fit_settings(name: str, quick: bool) -> C.Fit:
                   lr=2e-3 if quick else 1e-3)
     shared.update({} if quick else SCHEDULE.get(name, {}))
     if "patience" in C.Fit.__dataclass_fields__:  # early stopping on validation (fit's `val`, issue 22)
-        shared["patience"] = b.patience
+        # a plateau at chance during a long warm-up is not convergence: wait at least twice the warm-up
+        shared["patience"] = max(b.patience, math.ceil(2 * shared["warmup_epochs"]))
     return C.Fit(**shared)
 
 

@@ -2,6 +2,7 @@
 one that reads the order, the joint schemes get their own warm-up, and rows that did not learn are named."""
 
 import sys
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -66,3 +67,26 @@ def test_rows_that_stayed_at_chance_are_named():
     assert V.learned_note({"a": [learned], "b": [stuck, learned]}, V.MOTION) == \
         ["Did not learn (validation top-1 within 3 points of chance): b (1 of 2 seeds)."]
     assert V.learned_note({"a": [learned, learned]}, V.MOTION) == []
+
+
+def test_early_stopping_on_validation_waits_out_the_warm_up(monkeypatch):
+    """Where `fit` stops on validation (Fit.patience, fit(val=...)), the claims use it, and a joint scheme's long
+    warm-up is not taken for convergence."""
+    @dataclass(frozen=True)
+    class FitWithPatience(V.C.Fit):
+        patience: int = 0
+
+    calls = []
+
+    def fit(model, x, y, cfg, seed, teacher=None, test=None, heads=None, val=None):
+        calls.append((cfg, val))
+        return {"history": [50.0]}
+
+    monkeypatch.setattr(V.C, "Fit", FitWithPatience)
+    monkeypatch.setattr(V.C, "fit", fit)
+    joint = V.fit_settings("timesformer_base_8x224_joint_space_time", quick=False)
+    assert joint.patience >= 2 * joint.warmup_epochs > V.FULL.patience
+    assert V.fit_settings("mvit_base_16x4", quick=False).patience == V.FULL.patience
+    val = V.data("val", V.MOTION, 8)
+    assert V._train(nn.Linear(1, 1), val[0], val[1], joint, 0, val) == {"history": [50.0]}
+    assert calls[0][1] is val
