@@ -50,16 +50,11 @@ def run(out: Path, quick: bool, seeds: list[int]) -> C.ClaimResult:
         ax.set_ylabel("test top-1 (%)")
         ax.set_ylim(0, 100)
         ax.legend(fontsize=7)
-    b = V.budget(quick)
-    n, epochs = size or (b.train, b.epochs)
     stuck = [note for t, label in TASKS.items()
              for note in V.learned_note({f"{s.replace('_', ' ')} on {t}": res[s, t] for s in SCHEMES}, label)]
     return C.ClaimResult(ID, TITLE, PAPER, ["scheme", *(f"{t} top-1 %" for t in TASKS), "motion, frames shuffled",
                                             "motion, frames reversed", "motion, order classes"], rows, RULE, values,
                          seeds, quick, figure="C9.png",
-                         notes=["The same clips for both tasks (moving-digits with a distractor digit, pixel noise and "
-                                "10 % redrawn labels; label 'digit' or 'motion'): chance 10 % / 12.5 %, best possible "
-                                f"{V.APPEARANCE_CEILING:.2f} % / "
-                                f"{V.CEILING:.2f} %, best order-blind model on motion {V.BLIND:.2f} %. "
-                                f"{V.FRAMES}×{V.IMG}, patch 8, D 48, 2 blocks; {n} training clips, at most {epochs} "
-                                f"epochs, early stopping on {b.val} validation clips, {b.test} test clips.", *stuck])
+                         notes=["The same clips for both tasks, labelled by the digit that moves (chance 10 %, best "
+                                f"possible {V.APPEARANCE_CEILING:.2f} %) or by its motion. Motion: " + V.task_note(quick, size),
+                                f"TimeSformer {V.FRAMES}×{V.IMG}, patch 8, D 48, 2 blocks.", *stuck])

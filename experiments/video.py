@@ -163,3 +163,16 @@ def learned_note(res: dict[str, list[dict]], label: str) -> list[str]:
     stuck = {k: sum(max(r["history_val"], default=0.0) < CHANCE[label] + 3 for r in rs) for k, rs in res.items()}
     named = [f"{k} ({n} of {len(res[k])} seeds)" for k, n in stuck.items() if n]
     return [f"Did not learn (validation top-1 within 3 points of chance): {', '.join(named)}."] if named else []
+
+
+def task_note(quick: bool, size: tuple[int, int] | None = None) -> str:
+    """The motion task, its computed levels, the order tests and the budget, for a claim's notes."""
+    b = budget(quick)
+    n, epochs = size or (b.train, b.epochs)
+    return (f"moving-digits motion ({FRAMES}×{IMG} clips; a distractor digit, pixel noise σ {TASK['noise']}, "
+            f"{TASK['label_noise']:.0%} of labels redrawn): chance {CHANCE[MOTION]:.1f} %, best order-blind model "
+            f"{BLIND:.2f} %, best possible {CEILING:.2f} % (computed from the generator's motion table). Shuffled: one "
+            "fixed random frame order for every test clip; reversed: played backwards; order classes: the clips drawn "
+            "as right, left, down or up, where an order-blind model is right at most half the time. "
+            f"{n} training clips, at most {epochs} epochs, early stopping on {b.val} validation clips, "
+            f"{b.test} test clips.")
