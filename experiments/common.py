@@ -74,9 +74,11 @@ def deformed_digits(n: int, img_size: int = 16, seed: int = 0, split: str = "tra
 
 
 def moving_digits(split: str, n: int | None = None, frames: int = 8, img_size: int = 32, label: str = "direction",
-                  seed: int = 0) -> tuple[Tensor, Tensor]:
-    """moving-digits clips (N, 1, T, S, S) with labels by `label`: "direction" (8 motions) or "digit" (10)."""
-    ds = MovingDigits(split, num_frames=frames, img_size=img_size, in_chans=1, seed=seed, size=n, label=label)
+                  seed: int = 0, **options) -> tuple[Tensor, Tensor]:
+    """moving-digits clips (N, 1, T, S, S) with labels by `label`: "direction" (8 motions), "digit" (10) or "motion"
+    (8, order needed for half); `options`: the generator's distractors, noise and label_noise."""
+    ds = MovingDigits(split, num_frames=frames, img_size=img_size, in_chans=1, seed=seed, size=n, label=label,
+                      **options)
     xs, ys = zip(*(ds[i] for i in range(len(ds))))
     return torch.stack(xs), torch.tensor(ys)
 
