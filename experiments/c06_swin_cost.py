@@ -23,7 +23,8 @@ from vitkit.tools.profile import count_gmacs_by_op
 ID, TITLE, DEFAULT_SEEDS = "C6", "Swin's cost is linear in image size, ViT's attention quadratic", (0, 1, 2)
 PAPER = ("Swin §3.2 Eq. 1–2: global MSA costs 4hwC² + 2(hw)²C, window MSA 4hwC² + 2M²hwC, linear in hw for a "
          "fixed window M; Table 1: Swin-T 4.5 GFLOPs (81.3 top-1) against DeiT-S 4.6 (79.8), Swin-B 15.4 (83.5) "
-         "against ViT-B/16 17.6 at 384 → 55.4; §1: Swin has linear computational complexity to image size.")
+         "against DeiT-B, ViT-B/16's architecture, 17.5 (81.8; ViT-B/16 55.4 at 384); §1: linear computational "
+         "complexity to image size, where ViT's is quadratic.")
 SIDES = [224, 448, 672, 896, 1120]  # multiples of 32·M (M = 7): every Swin window is whole, no padding
 PAIRS = (("Swin-T", "DeiT-S"), ("Swin-B", "ViT-B/16"))
 MODELS = {"Swin-T": ("swin_tiny_patch4_window7_224", 4), "DeiT-S": ("deit_small_patch16_224", 16),
