@@ -13,6 +13,10 @@ import rules as R  # experiments/ is not a package: its modules import each othe
 
 CLAIMS = load_claims()
 YES, PART, NO = R.VERDICTS
+# C6's exact counts as a window-attention Swin and a global-attention ViT give them (size-matched pairs)
+C6_COST = {"Swin-T_attention_exponent": [1.0], "Swin-B_attention_exponent": [1.0], "DeiT-S_attention_exponent": [2.0],
+           "ViT-B/16_attention_exponent": [1.99], "Swin-T_exponent": [1.0], "Swin-B_exponent": [1.0],
+           "Swin-T_over_DeiT-S": [0.34], "Swin-B_over_ViT-B/16": [0.45]}
 # per claim and verdict: synthetic per-seed values of every part of its rule (exact parts: one value)
 CASES = {
     "C1": {YES: {"cnn_lead_smallest": [8, 10, 9], "gap_change": [8, 10, 9], "error_ratio_change": [1.0, 0.8, 1.2],
@@ -21,9 +25,9 @@ CASES = {
                   "gap_largest": [-5, -6, -4]},  # the CNN leads and the gap shrinks in points, its error lead grows
            NO: {"cnn_lead_smallest": [-1, -2, -0.5], "gap_change": [-1, -2, -0.5], "error_ratio_change": [-1, -0.5, -2],
                 "gap_largest": [-5, -6, -4]}},
-    "C2": {YES: {"r_change": [-0.5, -0.6, -0.55]},
-           PART: {"r_change": [-0.1, -0.15, -0.12]},           # learned, but weaker than claimed
-           NO: {"r_change": [0.05, 0.0, 0.02]}},
+    "C2": {YES: {"r_minus_null": [-0.5, -0.6, -0.55], "p_max": [0.0005]},
+           PART: {"r_minus_null": [-0.1, -0.15, -0.12], "p_max": [0.0005]},  # significant, but weaker than claimed
+           NO: {"r_minus_null": [0.05, 0.0, 0.02], "p_max": [0.4]}},
     "C3": {YES: {"hard_minus_soft_cls": [1.0, 1.2, 0.9, 1.1, 0.8], "hard_minus_soft_token": [0.7, 0.9, 0.6, 0.8, 1.0]},
            PART: {"hard_minus_soft_cls": [1.0, 1.2, 0.9, 1.1, 0.8],          # the class token's row holds,
                   "hard_minus_soft_token": [0.2, -0.3, 0.4, 0.1, 0.3]},      # the token's is not resolved
@@ -36,12 +40,13 @@ CASES = {
            PART: {"student_minus_teacher": [-0.4, -0.2, -0.6, -0.3, -0.5],   # distillation helps, not past the teacher
                   "student_minus_none": [0.8, 0.6, 0.9, 0.7, 0.5]},
            NO: {"student_minus_teacher": [-1.4, -1.2, -1.6, -1.3, -1.5], "student_minus_none": [-0.4, -0.2, -0.6, 0.1, -0.3]}},
-    "C6": {YES: {"swin_exponent": [1.02], "vit_exponent": [1.6], "cost_ratio": [0.26]},
-           PART: {"swin_exponent": [1.02], "vit_exponent": [1.2], "cost_ratio": [0.26]},
-           NO: {"swin_exponent": [1.5], "vit_exponent": [1.0], "cost_ratio": [1.2]}},
-    "C7": {YES: {"cvt_minus_vit": [5, 6, 5.5], "pos_effect": [0.1, -0.2, 0.1]},
-           PART: {"cvt_minus_vit": [5, 6, 5.5], "pos_effect": [-3, -4, -3.5]},
-           NO: {"cvt_minus_vit": [-2, -1, -3], "pos_effect": [-3, -4, -3.5]}},
+    "C6": {YES: C6_COST,
+           PART: {**C6_COST, "Swin-T_exponent": [1.3], "Swin-B_exponent": [1.3]},  # attention linear, the rest not
+           NO: {**{k: [1.5] for k in C6_COST if "exponent" in k}, "DeiT-S_attention_exponent": [1.0],
+                "ViT-B/16_attention_exponent": [1.0], "Swin-T_over_DeiT-S": [1.2], "Swin-B_over_ViT-B/16": [1.1]}},
+    "C7": {YES: {"cvt_minus_vit": [5, 6, 5.5], "cvt_pos_drop": [0.1, -0.2, 0.1], "vit_minus_cvt_drop": [3, 4, 3.5]},
+           PART: {"cvt_minus_vit": [5, 6, 5.5], "cvt_pos_drop": [3, 4, 3.5], "vit_minus_cvt_drop": [3, 4, 3.5]},
+           NO: {"cvt_minus_vit": [-2, -1, -3], "cvt_pos_drop": [3, 4, 3.5], "vit_minus_cvt_drop": [-1, -2, -1.5]}},
     "C8": {YES: {"m1_minus_best_other": [1, 1.5, 1.2], "m2_cost_ratio": [0.8], "m2_speed_ratio": [1.3]},
            PART: {"m1_minus_best_other": [0, 0, 0], "m2_cost_ratio": [0.8], "m2_speed_ratio": [0.9]},
            NO: {"m1_minus_best_other": [-1, -1, -2], "m2_cost_ratio": [1.1], "m2_speed_ratio": [0.9]}},

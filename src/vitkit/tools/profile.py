@@ -61,9 +61,8 @@ def _example(model: nn.Module, input_shape: tuple[int, ...], batch_size: int) ->
     return torch.randn(batch_size, *input_shape, device=p.device, dtype=p.dtype)
 
 
-def count_flops(model: nn.Module, input_shape: tuple[int, ...], batch_size: int = 1, backward: bool = False) -> int:
-    """FLOPs (2 per MAC) of one forward (and backward) on a (batch, *input_shape) input. Works on the meta
-    device, so full-size video models are counted without running them."""
+def _counter(model: nn.Module, input_shape: tuple[int, ...], batch_size: int, backward: bool) -> FlopCounterMode:
+    """The flop counter after one forward (and backward) on a (batch, *input_shape) input."""
     x = _example(model, input_shape, batch_size)
     counter = FlopCounterMode(display=False, custom_mapping=CUSTOM_FLOPS)
     with counter:
@@ -72,12 +71,26 @@ def count_flops(model: nn.Module, input_shape: tuple[int, ...], batch_size: int 
         else:
             with torch.no_grad():
                 model(x)
-    return counter.get_total_flops()
+    return counter
+
+
+def count_flops(model: nn.Module, input_shape: tuple[int, ...], batch_size: int = 1, backward: bool = False) -> int:
+    """FLOPs (2 per MAC) of one forward (and backward) on a (batch, *input_shape) input. Works on the meta
+    device, so full-size video models are counted without running them."""
+    return _counter(model, input_shape, batch_size, backward).get_total_flops()
 
 
 def count_gmacs(model: nn.Module, input_shape: tuple[int, ...], batch_size: int = 1) -> float:
     """GMACs per sample of one forward (the papers' "GFLOPs")."""
     return count_flops(model, input_shape, batch_size) / 2 / 1e9 / batch_size
+
+
+def count_gmacs_by_op(model: nn.Module, input_shape: tuple[int, ...], batch_size: int = 1) -> dict[str, float]:
+    """GMACs per sample of one forward by aten operator ({"aten.addmm": ..., "aten.bmm": ...}; they sum to
+    `count_gmacs`). On the meta device the attention core's products (q·kᵀ and attention·v) are the batched
+    matmuls (`aten.bmm`), linear layers `aten.addmm`/`aten.mm` and convolutions `aten.convolution`."""
+    flops = _counter(model, input_shape, batch_size, False).get_flop_counts().get("Global", {})
+    return {str(op): f / 2 / 1e9 / batch_size for op, f in flops.items()}
 
 
 class PeakMemory(TorchDispatchMode):
