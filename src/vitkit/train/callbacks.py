@@ -226,7 +226,6 @@ class EMAEvaluation(Callback):
             row["val_ema_acc1"] = round(trainer.evaluate(averaged)["acc1"], 3)
 
 
-
 class EarlyStopping(Callback):
     """Stops the run after `patience` epochs without a gain of the row's `monitor` (higher is better, e.g.
     `val_acc1`) by more than `min_delta`, and puts the best epoch's weights back into the trainer's model when the
