@@ -140,3 +140,11 @@ def test_the_function_length_check_counts_lines():
 def test_no_function_over_60_lines(folder):
     found = {str(p.relative_to(SRC)): bad for p in (SRC / folder).rglob("*.py") if (bad := long_functions(p.read_text()))}
     assert not found, f"split these (issue 21: no function over 60 lines in cli/ and train/): {found}"
+
+
+def test_files_are_replaced_only_through_io_atomic_write():
+    # One atomic write (io.atomic_write): no private alias of it is imported, and no module but io.py renames a
+    # temporary file onto its destination itself (sharded_state renames a finished checkpoint folder, not a file).
+    own_rename = {m for m, p in MODULES.items() if "os.replace(" in p.read_text()} - {"vitkit.io", "vitkit.train.sharded_state"}
+    private = {m for m, p in MODULES.items() if "_atomic_write" in p.read_text()}
+    assert not own_rename and not private, (own_rename, private)

@@ -15,8 +15,6 @@ from torch import Tensor, nn
 from .errors import CheckpointError
 from .io import atomic_write
 
-_atomic_write = atomic_write  # the old private name, still imported by train/
-
 _WRAPPERS = ("model", "state_dict", "model_state", "module", "model_ema")
 
 

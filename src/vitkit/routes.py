@@ -27,6 +27,8 @@ from pathlib import Path
 
 import torch
 
+from .io import write_text
+
 KINDS = ("amx", "avx512-bf16", "avx512", "avx2", "cpu", "cuda", "mps")
 
 
@@ -216,9 +218,7 @@ def _write_cache(data: dict) -> None:
     path = _cache_file()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
-        os.replace(tmp, path)
+        write_text(path, json.dumps(data, indent=1, sort_keys=True))
     except OSError:
         pass  # a read-only home: the choice is measured again next time, nothing else changes
 

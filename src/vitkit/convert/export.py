@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..checkpoint import _atomic_write
+from ..io import atomic_write
 from . import from_vitkit
 
 
@@ -22,13 +22,13 @@ def export_weights(model: nn.Module, target: str, out: str | Path) -> list[Path]
     if out.suffix == ".safetensors":
         from safetensors.torch import save_file
 
-        _atomic_write(out, lambda tmp: save_file(tensors, tmp, metadata={"format": "pt"}))
+        atomic_write(out, lambda tmp: save_file(tensors, tmp, metadata={"format": "pt"}))
     else:
-        _atomic_write(out, lambda tmp: torch.save(tensors, tmp))
+        atomic_write(out, lambda tmp: torch.save(tensors, tmp))
     written = [out]
     if config is not None:
         cfg = out.parent / "config.json"
-        _atomic_write(cfg, lambda tmp: Path(tmp).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8"))
+        atomic_write(cfg, lambda tmp: Path(tmp).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8"))
         written.append(cfg)
     return written
 

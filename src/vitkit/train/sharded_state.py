@@ -21,8 +21,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..checkpoint import _atomic_write
 from ..errors import CheckpointError
+from ..io import atomic_write
 from .distributed import DistInfo, barrier
 from .state import FORMAT, _disk_full, disk_full_message, rng_states
 
@@ -105,7 +105,7 @@ def _finish(out: Path, tmp: Path, final: Path, model, scheduler, epoch, history,
     shutil.rmtree(final, ignore_errors=True)
     os.replace(tmp, final)
     previous = _pointed(out)
-    _atomic_write(out / POINTER, lambda f: Path(f).write_text(json.dumps({"folder": f"{FOLDER}/{final.name}"})))
+    atomic_write(out / POINTER, lambda f: Path(f).write_text(json.dumps({"folder": f"{FOLDER}/{final.name}"})))
     if previous is not None and previous != final:
         shutil.rmtree(previous, ignore_errors=True)
 

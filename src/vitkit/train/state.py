@@ -18,8 +18,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..checkpoint import _atomic_write, holds_objects, pickled_objects
+from ..checkpoint import holds_objects, pickled_objects
 from ..errors import CheckpointError
+from ..io import atomic_write
 
 FORMAT = "vitkit-train-state-1"
 
@@ -71,10 +72,10 @@ def _disk_full(e: BaseException) -> bool:
 
 
 def write_or_explain(path: Path, write) -> None:
-    """`_atomic_write(path, write)`; a full disk becomes one sentence naming the file and the free space (the
+    """`atomic_write(path, write)`; a full disk becomes one sentence naming the file and the free space (the
     temporary file is gone and the previous checkpoint untouched, as the rename never happened)."""
     try:
-        _atomic_write(path, write)
+        atomic_write(path, write)
     except (OSError, RuntimeError) as e:
         if not _disk_full(e):
             raise
