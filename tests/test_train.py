@@ -155,6 +155,18 @@ def test_bad_settings(tmp_path, kw, match):
         train(tiny_cfg(tmp_path, **kw))
 
 
+def test_main_job_teacher_sees_the_students_input():
+    """Hard distillation feeds the student's batch to the teacher: both models must take the same image size."""
+    from vitkit.train.main_job import MainJob
+
+    job = MainJob()
+    with torch.device("meta"):
+        teacher = vitkit.create_model(job.teacher.model, num_classes=10, **job.teacher.overrides)
+        student = vitkit.create_model(job.student.model, num_classes=10, **job.student.overrides)
+    assert teacher.input_shape()[1:] == student.input_shape()[1:] == (16, 16)
+    assert student.pos_embed.shape[1] == 2 + 16  # cls + dist + 4×4 patch tokens
+
+
 def test_main_job_pipeline_on_a_tiny_budget_reuses_its_teacher(tmp_path):
     from vitkit.train.main_job import MainJob, run_main_job
 

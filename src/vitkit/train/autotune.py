@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 from dataclasses import dataclass
 
 import torch
@@ -73,7 +74,9 @@ def choose(requested: str, model: nn.Module, criterion: nn.Module, input_shape: 
     describes the run's model and shapes for the cache."""
     proc = proc or processor(device)
     linear = linear_route(proc, training=True)
-    lines = [f"processor: {proc.name or proc.device} ({proc.kind}), {torch.get_num_threads()} threads"]
+    wait = os.environ.get("OMP_WAIT_POLICY", "the OpenMP runtime's default")  # idle threads: ACTIVE spin, PASSIVE sleep
+    lines = [f"processor: {proc.name or proc.device} ({proc.kind}), {torch.get_num_threads()} threads, "
+             f"OMP_WAIT_POLICY {wait}"]
     if requested != "auto":
         warning = emulated_bf16_warning(proc, requested)
         lines.append(f"precision {requested}: asked for" + (f" ({warning})" if warning else ""))
