@@ -96,7 +96,7 @@ def test_decomposed_rel_pos_is_the_definition():
     grid, d = (2, 3, 4), 5
     rel = DecomposedRelPos(d, grid, (1, 1, 1), (1, 1, 1))
     q = torch.randn(2, 3, 1 + math.prod(grid), d)
-    bias = rel(q, grid, grid)
+    bias = rel.bias(q, grid, grid)
     assert bias.shape == (2, 3, 25, 25)
     assert bias[:, :, 0].abs().max() == 0 and bias[:, :, :, 0].abs().max() == 0
     cells = [(t, h, w) for t in range(2) for h in range(3) for w in range(4)]
@@ -256,3 +256,14 @@ def test_bad_configs_raise(overrides, match):
 def test_image_model_rejects_frames():
     with pytest.raises(ConfigError, match="num_frames"):
         create_model("mvitv2_tiny", num_frames=8)
+
+
+def test_rel_pos_features_give_the_bias():
+    """scale · q_rel · k_relᵀ (the training form, extra channels of q and k) is the broadcast-built bias, prefix
+    rows and columns zero, on a strided key grid."""
+    rel = DecomposedRelPos(5, (2, 4, 4), (1, 1, 1), (1, 2, 2))
+    q = torch.randn(2, 3, 1 + 2 * 4 * 4, 5)
+    q_rel, k_rel = rel(q, (2, 4, 4), (2, 2, 2), 0.125)
+    assert q_rel.shape == (2, 3, 33, 2 + 2 + 2) and k_rel.shape == (1 + 8, 6)
+    assert torch.equal(k_rel.sum(1), torch.tensor([0.0] + [3.0] * 8))  # one coordinate per axis, none for cls
+    torch.testing.assert_close(0.125 * q_rel @ k_rel.T, rel.bias(q, (2, 4, 4), (2, 2, 2)), rtol=1e-5, atol=1e-6)

@@ -122,21 +122,28 @@ def test_residual_pooling_without_prefix_leaves_cls_out():
 
 
 def test_rel_pos_bias_is_added_with_grids():
+    """The bias reaches the logits both ways: as extra q/k channels with gradients, as SDPA's mask without."""
     seen = {}
 
-    class Bias(nn.Module):
-        def forward(self, q, q_grid, k_grid):
+    class Bias(nn.Module):  # masks the cls key: one feature, the keys' "is prefix" flag times -1e9 / scale
+        def forward(self, q, q_grid, k_grid, scale):
             seen.update(q=tuple(q.shape), q_grid=q_grid, k_grid=k_grid)
-            return torch.full((q.shape[0], q.shape[1], q.shape[2], 1 + 4), 0.0).index_fill_(-1, torch.tensor([0]), -1e9)
+            return torch.full((*q.shape[:3], 1), -1e9 / scale), torch.tensor([[1.0]] + [[0.0]] * 4)
+
+        def bias(self, q, q_grid, k_grid):
+            q_rel, k_rel = self(q, q_grid, k_grid, 1.0)
+            return q_rel @ k_rel.T
 
     ra = ReducedAttention(8, 8, 2, k_reducer=nn.AvgPool2d(2), v_reducer=nn.AvgPool2d(2), num_prefix_tokens=1,
                           rel_pos=Bias()).eval()
     plain = ReducedAttention(8, 8, 2, k_reducer=nn.AvgPool2d(2), v_reducer=nn.AvgPool2d(2), num_prefix_tokens=1).eval()
     plain.load_state_dict(ra.state_dict())
     x = torch.randn(1, 17, 8)
-    out = ra(x, (4, 4))[0]
+    with torch.no_grad():
+        masked = ra(x, (4, 4))[0]
     assert seen == {"q": (1, 2, 17, 4), "q_grid": (4, 4), "k_grid": (2, 2)}
-    assert not torch.allclose(out, plain(x, (4, 4))[0], atol=1e-4)  # masking the cls key changed the result
+    torch.testing.assert_close(ra(x.requires_grad_(), (4, 4))[0], masked)  # the training form, same result
+    assert not torch.allclose(masked, plain(x, (4, 4))[0], atol=1e-4)  # masking the cls key changed the result
 
 
 def test_attention_dropout_only_in_training():

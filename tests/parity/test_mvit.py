@@ -165,4 +165,23 @@ def test_rel_pos_matches_torchvision_at_other_grids(q_thw, k_thw):
     want = tv_mvit._add_rel_pos(torch.zeros(2, 3, 1 + math.prod(q_thw), 1 + math.prod(k_thw)), q, q_thw, k_thw,
                                 rel.rel_pos_h, rel.rel_pos_w, rel.rel_pos_t)
     with torch.no_grad():
-        torch.testing.assert_close(rel(q, q_thw, k_thw), want, rtol=0, atol=1e-5)
+        torch.testing.assert_close(rel.bias(q, q_thw, k_thw), want, rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["mvitv2_small_16x4"])
+def test_mvitv2_training_step_matches_torchvision(name):
+    """With gradients the relative-position bias rides in q·kᵀ as extra channels (no bias tensor): the logits and
+    the gradients of the tables, of q/k/v and of the patch embedding must equal torchvision's."""
+    model = create_model(name, num_frames=4, img_size=32, drop_path_rate=0.0, **{**VIDEO, "drop_rate": 0.0})
+    ref = _torchvision(model, 4, 32)
+    _convert(ref, model, "torchvision")
+    x = torch.randn(2, 3, 4, 32, 32)
+    ours, theirs = model(x), ref(x)
+    assert _max_diff(ours, theirs) <= 1e-5
+    (ours * torch.arange(5.0)).sum().backward()
+    (theirs * torch.arange(5.0)).sum().backward()
+    for blk, ref_blk in zip(model.blocks, ref.blocks):
+        for ours_t, theirs_t in ((blk.attn.rel_pos.rel_pos_h, ref_blk.attn.rel_pos_h),
+                                 (blk.attn.rel_pos.rel_pos_t, ref_blk.attn.rel_pos_t),
+                                 (blk.attn.qkv.weight, ref_blk.attn.qkv.weight)):
+            torch.testing.assert_close(ours_t.grad, theirs_t.grad, rtol=1e-4, atol=1e-5)

@@ -55,8 +55,10 @@ class ReducedAttention(nn.Module):
     token too (timm `mvitv2.py`, torchvision `Pool`), so it cannot live inside the reducer. CvT's BatchNorm does
     belong in its reducer, because there the class token bypasses it.
 
-    `rel_pos(q, q_grid, k_grid)` may return an additive bias (B, h, P + Nq, P + Nk) (or None) computed from the
-    unscaled q (B, h, P + Nq, d), prefix rows/columns included (MViT v2's decomposed relative positions).
+    `rel_pos` adds a bias to the logits computed from the unscaled q (B, h, P + Nq, d) (MViT v2's decomposed
+    relative positions): while training, `rel_pos(q, q_grid, k_grid, scale)` gives features (B, h, P + Nq, E) and
+    (P + Nk, E) appended to q and k, so the bias rides in q·kᵀ; without gradients `rel_pos.bias(q, q_grid, k_grid)`
+    gives it as a (B, h, P + Nq, P + Nk) mask for SDPA.
     `residual_pooling` adds the pooled q to the attention output before the projection (MViT v2);
     `residual_with_prefix=False` leaves the prefix tokens out of that sum (torchvision/SlowFast video MViT v2),
     True includes them (timm, facebookresearch/mvit).
@@ -142,8 +144,16 @@ class ReducedAttention(nn.Module):
             k = self.k_norm(k)
         if self.v_norm is not None:
             v = self.v_norm(v)
-        bias = self.rel_pos(q, q_grid, k_grid) if self.rel_pos is not None else None
-        o = attend(q, k, v, bias, self.dropout_p, self.scale)  # (B, h, P + Nq, d)
+        scale = q.shape[-1] ** -0.5 if self.scale is None else self.scale
+        q_att, k_att, bias = q, k, None
+        if self.rel_pos is not None and torch.is_grad_enabled():
+            # training: the bias as E extra channels of q and k, (B, h, N, d) -> (B, h, N, d + E)
+            q_rel, k_rel = self.rel_pos(q, q_grid, k_grid, scale)
+            q_att = torch.cat([q, q_rel.to(q.dtype)], -1)
+            k_att = torch.cat([k, k_rel.to(k.dtype).expand(*k.shape[:2], -1, -1)], -1)
+        elif self.rel_pos is not None:  # inference: a broadcast-built bias, SDPA's mask
+            bias = self.rel_pos.bias(q, q_grid, k_grid)
+        o = attend(q_att, k_att, v, bias, self.dropout_p, scale)  # (B, h, P + Nq, d)
         if self.residual_pooling:
             if self.residual_with_prefix or not self.num_prefix_tokens:
                 o = o + q
