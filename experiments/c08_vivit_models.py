@@ -6,6 +6,7 @@ import statistics
 from pathlib import Path
 
 import common as C
+import notes as N
 import rules as R
 import video as V
 
@@ -72,7 +73,7 @@ def notes(res: dict, paper: dict, quick: bool) -> list[str]:
             f"Cost: ViViT-B at the paper's configuration (32 frames, 224², tubelet 2×16×16), GFLOPs counted by "
             f"vitkit's profiler on the meta device; clips/s of fp32 inference of ViViT-B at {frames}×{size}, batch "
             f"{timed['batch']}, on this CPU ({'one timed forward' if quick else 'the median of 3 after a warm-up'}).",
-            _paper_cost_note(paper), *_capped_note(res, quick), *V.learned_note(res, V.MOTION)]
+            _paper_cost_note(paper), *N.capped(res, V.budget(quick).epochs), *V.learned_note(res, V.MOTION)]
 
 
 def _paper_cost_note(paper: dict) -> str:
@@ -83,13 +84,4 @@ def _paper_cost_note(paper: dict) -> str:
     return (f"vitkit's GFLOPs are within {worst:.1%} of the paper's Table 2 ({listed}). "
             f"On the paper's own figures the cost part gives {m2:g} / {min(others):g} = {m2 / min(others):.2f}: the "
             "fewest FLOPs are Model 4's there too, and the paper's case for Model 2's efficiency is its runtime.")
-
-
-def _capped_note(res: dict, quick: bool) -> list[str]:
-    """The rows whose runs the epoch budget, not validation, ended: their accuracy is a lower bound."""
-    cap = V.budget(quick).epochs
-    capped = {k: sum(r["epochs_run"] >= cap for r in rs) for k, rs in res.items()}
-    named = [f"{k} ({n} of {len(res[k])} seeds)" for k, n in capped.items() if n]
-    return [f"Ended by the {cap}-epoch budget, not by validation (their top-1 is a lower bound): {', '.join(named)}."] \
-        if named else []
 

@@ -6,6 +6,7 @@ import statistics
 from pathlib import Path
 
 import common as C
+import notes as N
 import rules as R
 import video as V
 
@@ -50,6 +51,8 @@ def run(out: Path, quick: bool, seeds: list[int]) -> C.ClaimResult:
         ax.set_ylabel("test top-1 (%)")
         ax.set_ylim(0, 100)
         ax.legend(fontsize=7)
+    capped = N.capped({f"{s.replace('_', ' ')} on {t}": res[s, t] for s in SCHEMES for t in TASKS},
+                      (size or (0, V.budget(quick).epochs))[1])
     stuck = [note for t, label in TASKS.items()
              for note in V.learned_note({f"{s.replace('_', ' ')} on {t}": res[s, t] for s in SCHEMES}, label)]
     return C.ClaimResult(ID, TITLE, PAPER, ["scheme", *(f"{t} top-1 %" for t in TASKS), "motion, frames shuffled",
@@ -57,4 +60,4 @@ def run(out: Path, quick: bool, seeds: list[int]) -> C.ClaimResult:
                          seeds, quick, figure="C9.png",
                          notes=["The same clips for both tasks, labelled by the digit that moves (chance 10 %, best "
                                 f"possible {V.APPEARANCE_CEILING:.2f} %) or by its motion. Motion: " + V.task_note(quick, size),
-                                f"TimeSformer {V.FRAMES}×{V.IMG}, patch 8, D 48, 2 blocks.", *stuck])
+                                f"TimeSformer {V.FRAMES}×{V.IMG}, patch 8, D 48, 2 blocks.", *capped, *stuck])

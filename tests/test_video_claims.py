@@ -1,5 +1,6 @@
 """The video claims' shared measurements (experiments/video.py): the order tests tell an order-blind model from
-one that reads the order, the joint schemes get their own warm-up, and rows that did not learn are named."""
+one that reads the order, the joint schemes get their own warm-up, and rows that did not learn or that the budget
+ended are named."""
 
 import sys
 from dataclasses import dataclass
@@ -10,6 +11,7 @@ from torch import nn
 from vitkit.tools.reproduce import experiments_dir
 
 sys.path.insert(0, str(experiments_dir()))
+import notes as N
 import video as V  # experiments/ is not a package: its modules import each other by name
 
 
@@ -67,6 +69,13 @@ def test_rows_that_stayed_at_chance_are_named():
     assert V.learned_note({"a": [learned], "b": [stuck, learned]}, V.MOTION) == \
         ["Did not learn (validation top-1 within 3 points of chance): b (1 of 2 seeds)."]
     assert V.learned_note({"a": [learned, learned]}, V.MOTION) == []
+
+
+def test_rows_the_epoch_budget_ended_are_named():
+    stopped, capped = {"epochs_run": 12}, {"epochs_run": 30}
+    assert N.capped({"a": [stopped, capped, capped], "b": [stopped]}, 30) == \
+        ["Ended by the 30-epoch budget, not by validation (their top-1 is a lower bound): a (2 of 3 seeds)."]
+    assert N.capped({"a": [stopped]}, 30) == [] and N.capped({"a": [capped]}, 31) == []
 
 
 def test_early_stopping_on_validation_waits_out_the_warm_up(monkeypatch):
