@@ -51,10 +51,10 @@ def run(out: Path, quick: bool, seeds: list[int]) -> C.ClaimResult:
         ax.set_ylabel("test top-1 (%)")
         ax.set_ylim(0, 100)
         ax.legend(fontsize=7)
-    capped = N.capped({f"{s.replace('_', ' ')} on {t}": res[s, t] for s in SCHEMES for t in TASKS},
-                      (size or (0, V.budget(quick).epochs))[1])
+    row = {(s, t): f"{s.replace('_', ' ')} on {t}" for s in SCHEMES for t in TASKS}
+    capped = N.capped({row[k]: rs for k, rs in res.items()}, size[1] if size else V.budget(quick).epochs)
     stuck = [note for t, label in TASKS.items()
-             for note in V.learned_note({f"{s.replace('_', ' ')} on {t}": res[s, t] for s in SCHEMES}, label)]
+             for note in V.learned_note({row[s, t]: res[s, t] for s in SCHEMES}, label)]
     return C.ClaimResult(ID, TITLE, PAPER, ["scheme", *(f"{t} top-1 %" for t in TASKS), "motion, frames shuffled",
                                             "motion, frames reversed", "motion, order classes"], rows, RULE, values,
                          seeds, quick, figure="C9.png",
