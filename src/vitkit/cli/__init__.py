@@ -103,7 +103,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {_one_line(e)}", file=sys.stderr)
         return EXIT_USER_ERROR
     except KeyboardInterrupt:
-        print("interrupted (a run can continue with `vitkit train ... --resume`)", file=sys.stderr)
+        hint = " (a run can continue with `vitkit train ... --resume`)" if command == "train" else ""
+        print(f"interrupted{hint}", file=sys.stderr)
         return 130
     except BrokenPipeError:  # `vitkit list | head`: the reader closed the pipe, nothing went wrong here
         sys.stderr.close()

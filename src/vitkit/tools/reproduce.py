@@ -7,7 +7,9 @@ Each claim module defines `ID` ("C1"), `TITLE`, `DEFAULT_SEEDS`, `RULE` (its ver
 runs: experiments/rules.py) and `run(out, quick, seeds) -> ClaimResult` (experiments/common.py). Each run saves
 `<out>/raw/<ID>.json` (every measurement as numbers) and `<out>/<ID>.json` (its report section); `<out>/README.md` is
 rebuilt from every saved section after each claim. `from_raw` rebuilds sections and figures from the raw results
-without training.
+without training. A claim longer than one sitting resumes: the measurements it finished are kept in
+`<out>/raw/pending.json` (after each claim, when interrupted, or with --save-pending) and put back into the cache
+before the next run, in a fresh clone or on another machine.
 """
 
 from __future__ import annotations
@@ -17,7 +19,9 @@ import importlib
 import importlib.util
 import json
 import os
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 from types import ModuleType
@@ -100,6 +104,8 @@ def run_claims(ids: list[str], out: Path, quick: bool = False, seeds: list[int] 
     wanted = select(claims, ids) if ids or not from_raw else [c for c in claims if (out / "raw" / f"{c}.json").exists()]
     if from_raw and not wanted:
         raise ConfigError(f"no raw results in {out / 'raw'}; run the claims first")
+    if not from_raw:
+        restore_pending(out)
     results = []
     for cid in wanted:
         module = claims[cid]
@@ -116,19 +122,78 @@ def run_claims(ids: list[str], out: Path, quick: bool = False, seeds: list[int] 
                                     "measures them with this code.")
             result.seconds, result.cost, stamp = raw["seconds"], raw["cost"], {k: raw[k] for k in ("machine", "date")}
         else:
-            result = module.run(out, quick, seeds or list(module.DEFAULT_SEEDS[:1] if quick else module.DEFAULT_SEEDS))
+            try:
+                result = module.run(out, quick, seeds or list(module.DEFAULT_SEEDS[:1] if quick else
+                                                              module.DEFAULT_SEEDS))
+            except KeyboardInterrupt:
+                kept = save_pending(out)
+                log(f"{cid} interrupted: {kept} finished measurements are kept in {out / 'raw' / PENDING}; "
+                    f"`vitkit reproduce {cid}` resumes from them")
+                raise
             result.seconds = time.perf_counter() - start
-            stamp = {"machine": machine(), "date": time.strftime("%Y-%m-%d")}
+            here = machine()  # runs restored from pending.json name the machine that made them
+            made_on = sorted({r.get("machine", here) for r in common.RAW}, key=lambda m: m != here)
+            stamp = {"machine": " and ".join(made_on or [here]), "date": time.strftime("%Y-%m-%d")}
             write_text(out / "raw" / f"{cid}.json", json.dumps(
                 {"id": cid, "quick": result.quick, "seeds": result.seeds,
                  "seconds": result.seconds, "cost": result.cost, **stamp, "parts": result.parts,
                  "runs": list(common.RAW)}))
+            save_pending(out)  # the claim's runs now live in its raw results
         d = {**result.to_dict(), **stamp}
         write_text(out / f"{cid}.json", json.dumps(d, indent=1))
         write_report(out, claims)
         log(f"{cid}: {result.verdict} ({result.seconds / 60:.1f} min)")
         results.append(d)
     return results
+
+
+# --- measurements that outlast one sitting ----------------------------------------------------------------------
+PENDING = "pending.json"  # in <out>/raw/, committed with the raw results
+
+
+def _cache_name(common: ModuleType, entry: dict) -> str:
+    """The cache file an entry lives in: `common.measured`'s digest of its settings and stamp."""
+    return f"{common._digest({**entry['key'], 'vitkit': entry['vitkit'], 'code': entry['code']})}.json"
+
+
+def _read_entries(path: Path) -> list[dict]:
+    return json.loads(path.read_text()) if path.is_file() else []
+
+
+def save_pending(out: Path) -> int:
+    """Keep in `<out>/raw/pending.json` every finished measurement of this vitkit and this code (the cache's and the
+    file's own) that no claim's raw results hold yet, each with the machine that made it; returns how many. The
+    file is removed once every claim that needed them has finished."""
+    load_claims()
+    common = importlib.import_module("common")
+    import vitkit
+
+    current = {common.code_hash(str(p)) for p in experiments_dir().glob("*.py")}
+    held = {_cache_name(common, r) for p in (out / "raw").glob("C*.json") for r in json.loads(p.read_text())["runs"]}
+    here, pending = machine(), {}
+    for entry in [*_read_entries(out / "raw" / PENDING),
+                  *(json.loads(p.read_text()) for p in sorted((out / "cache").glob("*.json")))]:
+        name = _cache_name(common, entry)
+        if name not in held and entry["vitkit"] == vitkit.__version__ and entry["code"] in current:
+            pending.setdefault(name, {**entry, "machine": entry.get("machine", here)})
+    path = out / "raw" / PENDING
+    if pending:
+        write_text(path, json.dumps([pending[k] for k in sorted(pending)]))
+    elif path.exists():
+        path.unlink()
+    return len(pending)
+
+
+def restore_pending(out: Path) -> int:
+    """Put the measurements kept in `<out>/raw/pending.json` back into `<out>/cache/`; returns how many."""
+    load_claims()
+    common = importlib.import_module("common")
+    entries = _read_entries(out / "raw" / PENDING)
+    for entry in entries:
+        path = out / "cache" / _cache_name(common, entry)
+        if not path.exists():
+            write_text(path, json.dumps(entry))
+    return len(entries)
 
 
 def _read_raw(out: Path, cid: str) -> dict:
@@ -202,6 +267,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seeds", help="comma-separated seeds (default: each claim's own, one seed with --quick)")
     p.add_argument("--from-raw", action="store_true",
                    help="rebuild the report and figures from <out>/raw/ (the committed raw results), no training")
+    p.add_argument("--save-pending", action="store_true",
+                   help="keep the finished measurements of unfinished claims in <out>/raw/pending.json and exit")
     p.add_argument("--out", default="reports/review", help="report folder (README.md, one PNG and JSON per claim, raw/)")
 
 
@@ -211,6 +278,12 @@ def command(args: argparse.Namespace, log=print) -> int:
     if args.list:
         log("\n".join(f"{cid}  {m.TITLE}" for cid, m in claims.items()))
         return 0
+    if getattr(args, "save_pending", False):
+        kept = save_pending(Path(args.out))
+        log(f"{kept} finished measurements of unfinished claims kept in {Path(args.out) / 'raw' / PENDING}")
+        return 0
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, signal.default_int_handler)  # a stopped run keeps its measurements too
     seeds = None
     if args.seeds:
         try:
