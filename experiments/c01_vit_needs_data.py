@@ -6,6 +6,11 @@ Every size trains to convergence: up to a step budget, stopped early on a genera
 weights of its best epoch kept). Both models are tested on one large generated test set, and the comparison is
 paired per seed, both as a difference of top-1 and as a ratio of errors (which a saturating task moves even
 when the difference shrinks).
+
+The rule reads the error ratio, not the difference, beyond the smallest set. It was revised so on 2026-12-06,
+before the full run, when the first run at the largest set (ResNet, seed 4: 99.90 %, 20 errors in 20,000) showed
+that the difference saturates there: ViT could lead by at most 0.1 point, and the difference had to shrink, both
+by construction. An error ratio is bounded by neither (no ViT run at the largest set had been made).
 """
 
 from __future__ import annotations
@@ -37,13 +42,12 @@ BUDGET = {
 }
 BATCH = 64
 
-# declared before any run: the paper's statement in four parts, each paired per seed
+# declared before any run (revised before the full run: see the module docstring); the statement in three parts,
+# each paired per seed
 RULE = R.Rule((
     R.Part("cnn_lead_smallest", "ResNet − ViT top-1 on the smallest set (points)", ">", 0.0, 1.0),
-    R.Part("gap_change", "the change of ViT − ResNet top-1 from the smallest to the largest set (points)", ">", 0.0,
-           1.0),
     R.Part("error_ratio_change", "log2 of ViT error / ResNet error, smallest minus largest set", ">", 0.0, 0.5),
-    R.Part("gap_largest", "ViT − ResNet top-1 on the largest set (points)", ">", 0.0, 0.0),
+    R.Part("error_ratio_largest", "log2 of ViT error / ResNet error on the largest set", "<", 0.0, 0.0),
 ))
 
 
@@ -76,9 +80,10 @@ def _train(name: str, ov: dict, n: int, seed: int, quick: bool) -> dict:
             "capped": int(len(r["val_history"]) == fit.epochs)}  # the budget, not validation, ended the run
 
 
-def _log_ratio(vit: float, cnn: float) -> float:
-    """log2 of the error ratio, each error floored at one test image's worth."""
-    return math.log2(max(100.0 - vit, 1e-3) / max(100.0 - cnn, 1e-3))
+def _log_ratio(vit: float, cnn: float, test: int) -> float:
+    """log2 of the error ratio, each error (points) floored at one test image's worth."""
+    floor = 100.0 / test
+    return math.log2(max(100.0 - vit, floor) / max(100.0 - cnn, floor))
 
 
 def run(out: Path, quick: bool, seeds: list[int]) -> C.ClaimResult:
@@ -95,12 +100,12 @@ def run(out: Path, quick: bool, seeds: list[int]) -> C.ClaimResult:
     vit, cnn = list(MODELS)
     acc = {k: [r["acc"] for r in v] for k, v in runs.items()}
     gap = {n: [v - c for v, c in zip(acc[vit, n], acc[cnn, n])] for n in sizes(quick)}  # per seed
-    ratio = {n: [_log_ratio(v, c) for v, c in zip(acc[vit, n], acc[cnn, n])] for n in sizes(quick)}
+    ratio = {n: [_log_ratio(v, c, BUDGET[quick]["test"]) for v, c in zip(acc[vit, n], acc[cnn, n])]
+             for n in sizes(quick)}
     small, large = sizes(quick)[0], sizes(quick)[-1]
     values = {"cnn_lead_smallest": [-g for g in gap[small]],
-              "gap_change": [b - a for a, b in zip(gap[small], gap[large])],
               "error_ratio_change": [a - b for a, b in zip(ratio[small], ratio[large])],
-              "gap_largest": gap[large]}
+              "error_ratio_largest": ratio[large]}
     rows = [[n, C.mean_std(acc[vit, n]), C.mean_std(acc[cnn, n]), f"{statistics.mean(gap[n]):+.2f}",
              f"{2 ** statistics.mean(ratio[n]):.2f}",
              f"{statistics.mean(r['epochs'] for r in runs[vit, n]):.0f} / "
