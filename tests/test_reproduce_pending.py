@@ -80,3 +80,12 @@ def test_an_interrupted_claim_keeps_its_runs_and_resumes_from_them(tmp_path, mon
     assert [r["key"]["seed"] for r in json.loads((tmp_path / "raw" / "C1.json").read_text())["runs"]] == [0, 1]
     assert not (tmp_path / "raw" / "pending.json").exists()
     common.begin()
+
+
+def test_a_damaged_pending_file_is_one_sentence(tmp_path, capsys):
+    (tmp_path / "raw").mkdir()
+    (tmp_path / "raw" / "pending.json").write_text("<<<<<<< HEAD\n[]")  # as a merge conflict leaves it
+    assert main(["reproduce", "C1", "--quick", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "is not the list of measurements `vitkit reproduce` writes" in err
+    assert len(err.splitlines()) == 1

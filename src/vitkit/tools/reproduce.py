@@ -157,7 +157,15 @@ def _cache_name(common: ModuleType, entry: dict) -> str:
 
 
 def _read_entries(path: Path) -> list[dict]:
-    return json.loads(path.read_text()) if path.is_file() else []
+    try:
+        entries = json.loads(path.read_text()) if path.is_file() else []
+    except json.JSONDecodeError:
+        entries = None
+    if not isinstance(entries, list) or not all(isinstance(e, dict) and {"key", "vitkit", "code"} <= e.keys()
+                                                for e in entries):
+        raise ConfigError(f"{path} is not the list of measurements `vitkit reproduce` writes; restore it with git or "
+                          "delete it (its runs are then trained again)")
+    return entries
 
 
 def save_pending(out: Path) -> int:
