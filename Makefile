@@ -39,8 +39,8 @@ test: $(VENV)/.dev
 
 # The review's claims C1-C10 at small scale into reports/review/ (QUICK=1: tiny budgets, into reports/review-quick/,
 # leaving the committed report alone). Each claim runs on one thread, so two groups run side by side, one per core:
-# C1 alone (its 50 runs to convergence, ~7-13 CPU-min each) and the nine others (their runs took 285 CPU-min on an
-# Intel Xeon, 2026-12-05); C4 and C5 reuse C3's students, C10 reuses runs of C8 and C9.
+# C1 alone (its 50 runs to convergence took 344 CPU-min on an AMD EPYC, 2026-12-06) and the nine others (their
+# runs took 285 CPU-min on an Intel Xeon, 2026-12-05); C4 and C5 reuse C3's students, C10 reuses runs of C8 and C9.
 REPRODUCE = OMP_WAIT_POLICY=$${OMP_WAIT_POLICY:-PASSIVE} $(VENV)/bin/vitkit reproduce \
 	$(if $(QUICK),--quick --out reports/review-quick)
 reproduce: $(VENV)/.base
