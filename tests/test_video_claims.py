@@ -57,8 +57,9 @@ def test_the_task_neither_caps_order_blind_models_at_half_nor_lets_any_model_rea
 def test_joint_schemes_get_their_warm_up_in_full_mode():
     joint = V.fit_settings("timesformer_base_8x224_joint_space_time", quick=False)
     divided = V.fit_settings("timesformer_base_8x224_divided_space_time", quick=False)
-    assert joint.warmup_epochs > divided.warmup_epochs and joint.lr == divided.lr
+    assert joint.warmup_epochs > divided.warmup_epochs and joint.lr < divided.lr  # the probe's schedule
     assert joint.epochs == divided.epochs == V.FULL.epochs
+    assert joint.patience >= 2 * joint.warmup_epochs > divided.patience  # no stop on the warm-up's plateau
     assert V.fit_settings("vivit_base_16x2_spatiotemporal", quick=True) == \
         V.fit_settings("vivit_base_16x2_factorised_encoder", quick=True)
 
@@ -69,6 +70,14 @@ def test_rows_that_stayed_at_chance_are_named():
     assert V.learned_note({"a": [learned], "b": [stuck, learned]}, V.MOTION) == \
         ["Did not learn (validation top-1 within 3 points of chance): b (1 of 2 seeds)."]
     assert V.learned_note({"a": [learned, learned]}, V.MOTION) == []
+
+
+def test_seeds_far_below_their_row_are_named_with_their_epochs():
+    rs = [{"acc": a, "epochs_run": e} for a, e in ((80.0, 30), (82.0, 33), (21.5, 10), (79.0, 29))]
+    assert N.outliers({"M2": rs, "M1": rs[:2] + rs[3:]}, [0, 1, 4, 7]) == [
+        "More than 15 points below the rest of their row (counted in the rule): M2, seed 4: 21.5 % after 10 epochs "
+        "(its other seeds 79.0–82.0 % after 29–33)."]
+    assert N.outliers({"M2": rs[:2]}, [0, 1]) == []  # one other seed is no row to stand out from
 
 
 def test_rows_the_epoch_budget_ended_are_named():
