@@ -24,12 +24,14 @@ MODELS = {"Model 1 spatio-temporal": "vivit_base_16x2_spatiotemporal",
           "Model 4 factorised dot-product": "vivit_base_16x2_factorised_dot_product"}
 
 
+# Declared 2026-12-06, before the run at the 100-epoch budget: the former cost part ("Model 2's GFLOPs below every
+# other model's") was arithmetic on the paper's configuration, decided before anything ran, and the paper's own
+# Table 2 fails it (Model 4 has fewer); the paper's case for Model 2's efficiency is its runtime. The speed part
+# needs a 10 % margin, the drift of one timing on a shared machine.
 RULE = R.Rule((
     R.Part("m1_minus_best_other", "Model 1 − the best other model, test top-1 per seed (points)", ">", 0.0, 0.5),
-    R.Part("m2_cost_ratio", "Model 2's GFLOPs over the cheapest other model's, ViViT-B at 32×224", "<", 1.0, 1.0,
-           exact=True),
     R.Part("m2_speed_ratio", "Model 2's clips/s over the fastest other model's, ViViT-B at 32×224 (quick: 8×224) "
-           "on this CPU", ">", 1.0, 1.0, exact=True),
+           "on this CPU", ">", 1.0, 1.1, exact=True),
 ))
 
 
@@ -42,10 +44,9 @@ def run(out: Path, quick: bool, seeds: list[int]) -> C.ClaimResult:
              C.mean_std([r["acc_reversed"] for r in rs]), C.mean_std([r["acc_order_classes"] for r in rs])]
             for k, rs in res.items()]
     m1, m2 = list(MODELS)[:2]
-    others = lambda key: [paper[k][key] for k in MODELS if k != m2]
+    fastest_other = max(paper[k]["clips_per_s"] for k in MODELS if k != m2)
     values = {"m1_minus_best_other": [acc[m1][i] - max(acc[k][i] for k in MODELS if k != m1) for i in range(len(seeds))],
-              "m2_cost_ratio": [paper[m2]["gmacs"] / min(others("gmacs"))],
-              "m2_speed_ratio": [paper[m2]["clips_per_s"] / max(others("clips_per_s"))]}
+              "m2_speed_ratio": [paper[m2]["clips_per_s"] / fastest_other]}
     with C.figure(out / "C8.png") as fig:
         ax = fig.add_subplot(1, 1, 1)
         for k in MODELS:
@@ -62,10 +63,10 @@ def run(out: Path, quick: bool, seeds: list[int]) -> C.ClaimResult:
     return C.ClaimResult(ID, TITLE, PAPER, ["model", "MMACs / clip (tiny)", "GFLOPs / clip (ViViT-B 32×224)",
                                             "clips/s (ViViT-B, timed input)", "top-1 %", "top-1 %, frames shuffled",
                                             "top-1 %, frames reversed", "top-1 % on the order classes"],
-                         rows, RULE, values, seeds, quick, figure="C8.png", notes=notes(res, paper, quick))
+                         rows, RULE, values, seeds, quick, figure="C8.png", notes=notes(res, paper, quick, seeds))
 
 
-def notes(res: dict, paper: dict, quick: bool) -> list[str]:
+def notes(res: dict, paper: dict, quick: bool, seeds: list[int]) -> list[str]:
     timed = next(iter(paper.values()))
     frames, size = timed["timed_input"][1], timed["timed_input"][-1]
     return ["Accuracy: tiny models (tubelet 2×8×8, D 48, 2 blocks; Model 2: 2 spatial + 1 temporal) on "
@@ -73,7 +74,8 @@ def notes(res: dict, paper: dict, quick: bool) -> list[str]:
             f"Cost: ViViT-B at the paper's configuration (32 frames, 224², tubelet 2×16×16), GFLOPs counted by "
             f"vitkit's profiler on the meta device; clips/s of fp32 inference of ViViT-B at {frames}×{size}, batch "
             f"{timed['batch']}, on this CPU ({'one timed forward' if quick else 'the median of 3 after a warm-up'}).",
-            _paper_cost_note(paper), *N.capped(res, V.budget(quick).epochs), *V.learned_note(res, V.MOTION)]
+            _paper_cost_note(paper), *N.capped(res, V.budget(quick).epochs), *V.learned_note(res, V.MOTION),
+            *N.outliers(res, seeds)]
 
 
 def _paper_cost_note(paper: dict) -> str:
@@ -82,6 +84,6 @@ def _paper_cost_note(paper: dict) -> str:
     m2, others = PAPER_GFLOPS["Model 2 factorised encoder"], [g for k, g in PAPER_GFLOPS.items() if "Model 2" not in k]
     listed = ", ".join(f"{g:g}" for g in PAPER_GFLOPS.values())
     return (f"vitkit's GFLOPs are within {worst:.1%} of the paper's Table 2 ({listed}). "
-            f"On the paper's own figures the cost part gives {m2:g} / {min(others):g} = {m2 / min(others):.2f}: the "
-            "fewest FLOPs are Model 4's there too, and the paper's case for Model 2's efficiency is its runtime.")
+            f"Model 2 does not have the fewest FLOPs in the paper either ({m2:g} / {min(others):g} = "
+            f"{m2 / min(others):.2f}): its case for efficiency is its runtime, so the rule judges clips per second.")
 

@@ -47,9 +47,9 @@ CASES = {
     "C7": {YES: {"cvt_minus_vit": [5, 6, 5.5], "cvt_pos_drop": [0.1, -0.2, 0.1], "vit_minus_cvt_drop": [3, 4, 3.5]},
            PART: {"cvt_minus_vit": [5, 6, 5.5], "cvt_pos_drop": [3, 4, 3.5], "vit_minus_cvt_drop": [3, 4, 3.5]},
            NO: {"cvt_minus_vit": [-2, -1, -3], "cvt_pos_drop": [3, 4, 3.5], "vit_minus_cvt_drop": [-1, -2, -1.5]}},
-    "C8": {YES: {"m1_minus_best_other": [1, 1.5, 1.2], "m2_cost_ratio": [0.8], "m2_speed_ratio": [1.3]},
-           PART: {"m1_minus_best_other": [0, 0, 0], "m2_cost_ratio": [0.8], "m2_speed_ratio": [0.9]},
-           NO: {"m1_minus_best_other": [-1, -1, -2], "m2_cost_ratio": [1.1], "m2_speed_ratio": [0.9]}},
+    "C8": {YES: {"m1_minus_best_other": [1, 1.5, 1.2], "m2_speed_ratio": [1.3]},
+           PART: {"m1_minus_best_other": [1, 1.5, 1.2], "m2_speed_ratio": [1.05]},  # faster, within timing noise
+           NO: {"m1_minus_best_other": [-1, -1, -2], "m2_speed_ratio": [0.9]}},
     "C9": {YES: {"appearance_range": [2, 3, 2.5], "motion_gap": [20, 25, 22]},
            PART: {"appearance_range": [2, 3, 2.5], "motion_gap": [-1, 0, -2]},
            NO: {"appearance_range": [15, 20, 18], "motion_gap": [-1, 0, -2]}},
