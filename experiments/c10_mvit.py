@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import statistics
 from pathlib import Path
 
@@ -21,24 +22,31 @@ MODELS = {"MViT (pooling attention)": ("mvit_base_16x4", V.MVIT),
           "TimeSformer divided": ("timesformer_base_8x224_divided_space_time", V.TIMESFORMER)}
 
 
+# Declared 2026-12-06, before the run at the 100-epoch budget: the two shuffle parts are measured on the appearance
+# task (the same clips labelled by their digit), as the paper's are on K400. On the motion task the order of frames
+# is half the label, so any model that reads it must lose with shuffled frames: the former fourth part ("the ViT
+# loses nothing") was decided by the task, not by the models.
 RULE = R.Rule((
     R.Part("mvit_cost_ratio", "MViT's GMACs over the lightest other model's", "<", 1.0, 0.5, exact=True),
-    R.Part("mvit_minus_best", "MViT − the best other model, test top-1 per seed (points)", ">", -5.0, -2.0),
-    R.Part("mvit_shuffle_drop", "the points MViT loses with shuffled test frames", ">", 0.0, 5.0),
-    R.Part("vit_shuffle_drop", "the points the joint space-time ViT loses with shuffled test frames", "≈", 0.0, 2.0),
+    R.Part("mvit_minus_best", "MViT − the best other model, motion test top-1 per seed (points)", ">", -5.0, -2.0),
+    R.Part("mvit_shuffle_drop", "the points MViT loses with shuffled test frames, appearance task", ">", 0.0, 5.0),
+    R.Part("vit_shuffle_drop", "the points the joint space-time ViT loses with shuffled test frames, appearance task",
+           "≈", 0.0, 2.0),
 ))
+ON_APPEARANCE = ("MViT (pooling attention)", "ViViT Model 1 (joint space-time ViT)")  # Table 9's MViT-B and ViT-B
 
 
 def run(out: Path, quick: bool, seeds: list[int]) -> C.ClaimResult:
     res = {k: [V.train_video(out, name, ov, V.MOTION, s, quick) for s in seeds] for k, (name, ov) in MODELS.items()}
-    rows, acc, drop = [], {}, {}
+    look = {k: [V.train_video(out, *MODELS[k], V.APPEARANCE, s, quick) for s in seeds] for k in ON_APPEARANCE}
+    drop = {k: [r["acc"] - r["acc_shuffled"] for r in rs] for k, rs in look.items()}
+    rows, acc = [], {}
     for k, rs in res.items():
         acc[k] = statistics.mean(r["acc"] for r in rs)
-        drop[k] = [r["acc"] - r["acc_shuffled"] for r in rs]
+        shown = [C.mean_std([r["acc"] for r in look[k]]), f"{statistics.mean(drop[k]):.1f}"] if k in look else ["—"] * 2
         rows.append([k, f"{rs[0]['params'] / 1e3:.0f}k", f"{rs[0]['gmacs'] * 1e3:.1f}",
                      *(C.mean_std([r[key] for r in rs]) for key in ("acc", "acc_shuffled", "acc_reversed",
-                                                                     "acc_order_classes")),
-                     f"{statistics.mean(drop[k]):.1f}"])
+                                                                     "acc_order_classes")), *shown])
     mvit, vit, _ = list(MODELS)
     cost = {k: res[k][0]["gmacs"] for k in MODELS}
     values = {"mvit_cost_ratio": [cost[mvit] / min(v for k, v in cost.items() if k != mvit)],
@@ -56,19 +64,30 @@ def run(out: Path, quick: bool, seeds: list[int]) -> C.ClaimResult:
         ax.set_ylim(0, 100)
         ax.legend(fontsize=7)
         ax = fig.add_subplot(1, 2, 2)
-        width = 0.38
-        for j, (key, what) in enumerate((("acc_shuffled", "shuffled"), ("acc_reversed", "reversed"))):
-            ax.bar([i + (j - 0.5) * width for i in range(len(MODELS))],
-                   [acc[k] - statistics.mean(r[key] for r in res[k]) for k in MODELS], width, label=what)
+        width = 0.27
+        lost = {"motion, shuffled": {k: acc[k] - statistics.mean(r["acc_shuffled"] for r in res[k]) for k in MODELS},
+                "motion, reversed": {k: acc[k] - statistics.mean(r["acc_reversed"] for r in res[k]) for k in MODELS},
+                "digit, shuffled": {k: statistics.mean(drop[k]) for k in look}}
+        for j, (what, by_model) in enumerate(lost.items()):
+            ax.bar([i + (j - 1) * width for i in range(len(MODELS))], [by_model.get(k, math.nan) for k in MODELS],
+                   width, label=what)
         ax.axhline(0, color="black", lw=0.8)
         ax.set_xticks(range(len(MODELS)), ["MViT", "ViViT M1", "TimeSformer"])
         ax.set_ylabel("top-1 points lost, test frames")
         ax.legend(fontsize=7)
-    return C.ClaimResult(ID, TITLE, PAPER, ["model", "params", "MMACs / clip", "top-1 %", "top-1 %, frames shuffled",
-                                            "top-1 %, frames reversed", "top-1 % on the order classes",
-                                            "drop with shuffled frames (points)"], rows, RULE, values, seeds, quick,
-                         figure="C10.png",
-                         notes=["Order decides 4 of the 8 classes, so a model that ignores it loses nothing "
-                                "with shuffled or reversed frames and is capped at the order-blind level.",
-                                V.task_note(quick), *N.capped(res, V.budget(quick).epochs),
-                                *V.learned_note(res, V.MOTION)])
+    return C.ClaimResult(ID, TITLE, PAPER, ["model", "params", "MMACs / clip", "motion top-1 %",
+                                            "motion, frames shuffled", "motion, frames reversed",
+                                            "motion, order classes", "digit (appearance) top-1 %",
+                                            "digit: points lost with shuffled frames"], rows, RULE, values, seeds,
+                         quick, figure="C10.png",
+                         notes=["Motion: order decides 4 of the 8 classes, so a model that ignores it loses nothing "
+                                "with shuffled or reversed frames and is capped at the order-blind level. "
+                                + V.task_note(quick),
+                                "Appearance (the order test, as the paper's on K400): the same clips labelled by their "
+                                f"digit (chance 10 %, best possible {V.APPEARANCE_CEILING:.2f} %), where the order of "
+                                "frames carries nothing about the label; TimeSformer is not run on it here (C9 is).",
+                                *N.capped({**res, **{f"{k}, digit": rs for k, rs in look.items()}},
+                                          V.budget(quick).epochs),
+                                *V.learned_note(res, V.MOTION),
+                                *V.learned_note({f"{k}, digit": rs for k, rs in look.items()}, V.APPEARANCE),
+                                *N.outliers({**res, **{f"{k}, digit": rs for k, rs in look.items()}}, seeds)])
