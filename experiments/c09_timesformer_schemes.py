@@ -60,4 +60,5 @@ def run(out: Path, quick: bool, seeds: list[int]) -> C.ClaimResult:
                          seeds, quick, figure="C9.png",
                          notes=["The same clips for both tasks, labelled by the digit that moves (chance 10 %, best "
                                 f"possible {V.APPEARANCE_CEILING:.2f} %) or by its motion. Motion: " + V.task_note(quick, size),
-                                f"TimeSformer {V.FRAMES}×{V.IMG}, patch 8, D 48, 2 blocks.", *capped, *stuck])
+                                f"TimeSformer {V.FRAMES}×{V.IMG}, patch 8, D 48, 2 blocks.", *capped, *stuck,
+                                *N.outliers({row[k]: rs for k, rs in res.items()}, seeds)])
