@@ -38,6 +38,7 @@ def run(out: Path, quick: bool, seeds: list[int]) -> C.ClaimResult:
             ax.plot(range(1, len(curve) + 1), curve, marker="o", label=f"student: {S.ARMS[arm][2]}")
         ax.axhline(teacher, ls="--", color="grey", label=f"teacher {teacher:.1f} %")
         ax.set_xlabel("epoch over the training views")
+        ax.set_xlim(0, len(t.runs[SHOWN[0]][0]["history"]) + 0.5)
         ax.set_ylabel("top-1 on test views (%, mean over seeds)")
         ax.set_ylim(0, 100)
         ax.legend(loc="lower right")
