@@ -1,8 +1,10 @@
-"""Probe, not a claim: how far C9's TimeSformer runs are from convergence under the video claims' 30-epoch budget.
+"""Probe, not a claim: how far the video claims' runs are from convergence under their budget and stopping rule.
 
-Trains C9's ten runs (five schemes × appearance / motion) for one seed with a larger epoch budget (early stopping on
-validation unchanged) into a scratch folder, one JSON line per run: test top-1, epochs run, best validation top-1,
-minutes. The committed report is not touched. Run two parts side by side, one per core:
+Re-trains video runs with a different epoch budget or early-stopping patience into a scratch folder, one JSON line
+per run: test top-1, epochs run, best validation top-1, minutes. The committed report is not touched.
+`--runs c9`: C9's ten runs (five schemes × appearance / motion) for `--seed` (2026-12-06: the probe that moved the
+budget from 30 to 100 epochs). `--runs stopped`: the runs the report names as stopped on a plateau or at chance
+(each with its own seed) and two runs that were not, as controls. Run two parts side by side, one per core:
 
     .venv/bin/python experiments/probe_video_budget.py --part 0 &  .venv/bin/python experiments/probe_video_budget.py --part 1
 """
@@ -10,6 +12,7 @@ minutes. The committed report is not touched. Run two parts side by side, one pe
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import time
 from pathlib import Path
@@ -19,22 +22,34 @@ import torch
 import video as V
 from c09_timesformer_schemes import SCHEMES
 
+TS = "timesformer_base_8x224_"
+STOPPED = [("vivit_base_16x2_factorised_encoder", V.VIVIT, V.MOTION, 4),  # C8: 21.5 % after 10 epochs
+           (TS + "space_only", V.TIMESFORMER, V.MOTION, 2),               # C9: at chance, 8 epochs
+           (TS + "axial", V.TIMESFORMER, V.APPEARANCE, 0),                # C9: 29.4 % after 32, still rising
+           (TS + "divided_space_time", V.TIMESFORMER, V.MOTION, 4),       # C10: 62.5 % after 32
+           ("vivit_base_16x2_factorised_encoder", V.VIVIT, V.MOTION, 0),  # controls: runs that learned
+           ("vivit_base_16x2_spatiotemporal", V.VIVIT, V.MOTION, 0)]
+
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--epochs", type=int, default=100, help="the most epochs a run may take (the claims use 30)")
+    p.add_argument("--runs", choices=("c9", "stopped"), default="c9")
+    p.add_argument("--seed", type=int, default=0, help="with --runs c9")
+    p.add_argument("--epochs", type=int, default=V.FULL.epochs, help="the most epochs a run may take")
+    p.add_argument("--patience", type=int, default=V.FULL.patience,
+                   help="epochs without a better validation top-1 before stopping (at least twice the warm-up)")
     p.add_argument("--part", type=int, choices=(0, 1), default=0, help="every second run, from this one")
     p.add_argument("--out", type=Path, default=Path("runs/probe-video-budget"))
     a = p.parse_args()
+    V.FULL = dataclasses.replace(V.FULL, patience=a.patience)  # read by the claims' own fit_settings
     torch.set_num_threads(1)
     C.begin()
-    jobs = [(s, label) for label in (V.APPEARANCE, V.MOTION) for s in SCHEMES][a.part::2]
-    for scheme, label in jobs:
+    jobs = STOPPED if a.runs == "stopped" else \
+        [(TS + s, V.TIMESFORMER, label, a.seed) for label in (V.APPEARANCE, V.MOTION) for s in SCHEMES]
+    for name, overrides, label, seed in jobs[a.part::2]:
         start = time.perf_counter()
-        r = V.train_video(a.out, f"timesformer_base_8x224_{scheme}", V.TIMESFORMER, label, a.seed, False,
-                          size=(V.FULL.train, a.epochs))
-        print(json.dumps({"scheme": scheme, "task": label, "seed": a.seed, "acc": round(r["acc"], 2),
+        r = V.train_video(a.out, name, overrides, label, seed, False, size=(V.FULL.train, a.epochs))
+        print(json.dumps({"model": name, "task": label, "seed": seed, "patience": a.patience, "acc": round(r["acc"], 2),
                           "epochs_run": r["epochs_run"], "best_val": round(max(r["history_val"]), 2),
                           "minutes": round((time.perf_counter() - start) / 60, 1)}), flush=True)
 
