@@ -34,22 +34,29 @@ STOPPED = [("vivit_base_16x2_factorised_encoder", V.VIVIT, V.MOTION, 4),  # C8: 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--runs", choices=("c9", "stopped"), default="c9")
+    p.add_argument("--only", type=int, nargs="*", help="with --runs stopped: these of its runs (0-based)")
     p.add_argument("--seed", type=int, default=0, help="with --runs c9")
     p.add_argument("--epochs", type=int, default=V.FULL.epochs, help="the most epochs a run may take")
     p.add_argument("--patience", type=int, default=V.FULL.patience,
                    help="epochs without a better validation top-1 before stopping (at least twice the warm-up)")
+    p.add_argument("--warmup", type=float, help="warm-up epochs for every run (default: the claims' schedule)")
     p.add_argument("--part", type=int, choices=(0, 1), default=0, help="every second run, from this one")
     p.add_argument("--out", type=Path, default=Path("runs/probe-video-budget"))
     a = p.parse_args()
     V.FULL = dataclasses.replace(V.FULL, patience=a.patience)  # read by the claims' own fit_settings
-    torch.set_num_threads(1)
-    C.begin()
     jobs = STOPPED if a.runs == "stopped" else \
         [(TS + s, V.TIMESFORMER, label, a.seed) for label in (V.APPEARANCE, V.MOTION) for s in SCHEMES]
+    if a.only:
+        jobs = [jobs[i] for i in a.only]
+    if a.warmup is not None:
+        V.SCHEDULE = {**V.SCHEDULE, **{n: {**V.SCHEDULE.get(n, {}), "warmup_epochs": a.warmup} for n, *_ in jobs}}
+    torch.set_num_threads(1)
+    C.begin()
     for name, overrides, label, seed in jobs[a.part::2]:
         start = time.perf_counter()
         r = V.train_video(a.out, name, overrides, label, seed, False, size=(V.FULL.train, a.epochs))
-        print(json.dumps({"model": name, "task": label, "seed": seed, "patience": a.patience, "acc": round(r["acc"], 2),
+        print(json.dumps({"model": name, "task": label, "seed": seed, "patience": a.patience, "warmup": a.warmup,
+                          "acc": round(r["acc"], 2),
                           "epochs_run": r["epochs_run"], "best_val": round(max(r["history_val"]), 2),
                           "minutes": round((time.perf_counter() - start) / 60, 1)}), flush=True)
 
