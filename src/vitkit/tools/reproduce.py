@@ -43,20 +43,14 @@ and one sentence on why. A "not reproduced" here says what this scale shows, not
 
 
 def machine() -> str:
-    """CPU model, core count and torch version: every figure in the report holds for this machine only."""
-    import platform
-
+    """CPU model, processor kind (`routes.KINDS`: avx2 and avx512-bf16 machines differ in speed and in rounding),
+    core count and torch version: every figure in the report holds for this machine only."""
     import torch
 
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__}"
+    from ..routes import processor
+
+    cpu = processor()
+    return f"{cpu.name} ({cpu.kind}), {os.cpu_count()} cores, torch {torch.__version__}"
 
 
 def experiments_dir() -> Path:
