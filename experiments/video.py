@@ -61,6 +61,10 @@ QUICK_PAPER_FRAMES = 8  # quick mode times ViViT-B on 8 of the paper's 32 frames
 # 3e-4 with 5: 38.7 % (76, still rising slowly). So it gets the lower peak and 5 warm-up epochs; early stopping
 # waits out at least twice the warm-up (`fit_settings`).
 WARMUP = 3.0
+# The first 100-epoch schedule (2026-12-06): 1 warm-up epoch, patience 5. A claim reports at it (`first=True`) only
+# until its runs at the current schedule are finished; they go on from raw/pending.json. (C9 uses it: TimeSformer
+# only; ViViT Model 1 had 3 warm-up epochs then.)
+FIRST = dict(warmup_epochs=1.0, patience=5)
 SCHEDULE = {"timesformer_base_8x224_joint_space_time": dict(lr=3e-4, warmup_epochs=5.0)}
 
 
@@ -94,14 +98,15 @@ def evaluate(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, label: st
     return out
 
 
-def fit_settings(name: str, quick: bool) -> C.Fit:
+def fit_settings(name: str, quick: bool, first: bool = False) -> C.Fit:
     b = budget(quick)
-    shared = dict(epochs=b.epochs, batch_size=32, max_shift=0, warmup_epochs=0.5 if quick else WARMUP,
-                  lr=2e-3 if quick else 1e-3)
+    warmup, patience = (0.5, b.patience) if quick else (FIRST["warmup_epochs"], FIRST["patience"]) if first else \
+        (WARMUP, b.patience)
+    shared = dict(epochs=b.epochs, batch_size=32, max_shift=0, warmup_epochs=warmup, lr=2e-3 if quick else 1e-3)
     shared.update({} if quick else SCHEDULE.get(name, {}))
     if "patience" in C.Fit.__dataclass_fields__:  # early stopping on validation (fit's `val`, issue 22)
         # a plateau at chance during a long warm-up is not convergence: wait at least twice the warm-up
-        shared["patience"] = max(b.patience, math.ceil(2 * shared["warmup_epochs"]))
+        shared["patience"] = max(patience, math.ceil(2 * shared["warmup_epochs"]))
     return C.Fit(**shared)
 
 
@@ -114,12 +119,13 @@ def _train(model, x, y, cfg: C.Fit, seed: int, val) -> dict:
 
 
 def train_video(out: Path, name: str, overrides: dict, label: str, seed: int, quick: bool,
-                size: tuple[int, int] | None = None) -> dict:
+                size: tuple[int, int] | None = None, first: bool = False) -> dict:
     """Train one tiny video model (cached): test top-1 (in order, shuffled, reversed), the validation curve,
-    params and GMACs per clip; `size` (clips, epochs) replaces the mode's training budget."""
+    params and GMACs per clip; `size` (clips, epochs) replaces the mode's training budget; `first`: at the first
+    100-epoch schedule (`FIRST`)."""
     b = budget(quick)
     n, epochs = size or (b.train, b.epochs)
-    fit = fit_settings(name, quick)
+    fit = fit_settings(name, quick, first)
     fit = C.Fit(**{**fit.__dict__, "epochs": epochs})
     classes = 8 if label == MOTION else 10
 
@@ -173,14 +179,20 @@ def learned_note(res: dict[str, list[dict]], label: str) -> list[str]:
     return [f"Did not learn (validation top-1 within 3 points of chance): {', '.join(named)}."] if named else []
 
 
-def task_note(quick: bool, size: tuple[int, int] | None = None) -> str:
-    """The motion task, its computed levels, the order tests and the budget, for a claim's notes."""
+def task_note(quick: bool, size: tuple[int, int] | None = None, first: bool = False) -> str:
+    """The motion task, its computed levels, the order tests, the budget and the schedule, for a claim's notes."""
     b = budget(quick)
     n, epochs = size or (b.train, b.epochs)
+    shared, joint = (fit_settings(m, quick, first) for m in ("", "timesformer_base_8x224_joint_space_time"))
+    schedule = (f" Peak lr {shared.lr:g} after a {shared.warmup_epochs:g}-epoch warm-up, stopped after {shared.patience} "
+                f"epochs without a better validation top-1 (TimeSformer joint: peak {joint.lr:g}, a "
+                f"{joint.warmup_epochs:g}-epoch warm-up, patience {joint.patience})" + (
+                    f"; the first 100-epoch schedule: the current one ({WARMUP:g}-epoch warm-up, patience "
+                    f"{FULL.patience}) takes over when this claim's re-run at it is finished." if first else "."))
     return (f"moving-digits motion ({FRAMES}×{IMG} clips; a distractor digit, pixel noise σ {TASK['noise']}, "
             f"{TASK['label_noise']:.0%} of labels redrawn): chance {CHANCE[MOTION]:.1f} %, best order-blind model "
             f"{BLIND:.2f} %, best possible {CEILING:.2f} % (computed from the generator's motion table). Shuffled: one "
             "fixed random frame order for every test clip; reversed: played backwards; order classes: the clips drawn "
             "as right, left, down or up, where an order-blind model is right at most half the time. "
             f"{n} training clips, at most {epochs} epochs, early stopping on {b.val} validation clips, "
-            f"{b.test} test clips.")
+            f"{b.test} test clips." + ("" if quick else schedule))
