@@ -39,8 +39,8 @@ test: $(VENV)/.dev
 
 # The review's claims C1-C10 at small scale into reports/review/ (QUICK=1: tiny budgets, into reports/review-quick/,
 # leaving the committed report alone). Each claim runs on one thread, so two groups run side by side, one per core:
-# C1 C2 C6 C7 C3 C4 C5 (467 CPU-min) and C9 C8 C10 (437 CPU-min): C4 and C5 reuse C3's students, C10 reuses runs
-# of C8, so each claim runs after the ones it reuses (README, "Times": machines and dates).
+# C1 C2 C6 C7 C3 C4 C5 (467 CPU-min) and C9 C8 C10 (408 CPU-min): C4 and C5 reuse C3's students, C10 reuses runs
+# of C8 and C9, so each claim runs after the ones it reuses (README, "Times": machines and dates).
 REPRODUCE = OMP_WAIT_POLICY=$${OMP_WAIT_POLICY:-PASSIVE} $(VENV)/bin/vitkit reproduce \
 	$(if $(QUICK),--quick --out reports/review-quick)
 reproduce: $(VENV)/.base

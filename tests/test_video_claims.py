@@ -65,7 +65,7 @@ def test_joint_schemes_get_their_warm_up_in_full_mode():
               "vivit_base_16x2_factorised_dot_product", "mvit_base_16x4", "timesformer_base_8x224_space_only"]
     assert all(V.fit_settings(n, quick=False).warmup_epochs >= 3 for n in others)
     first = V.fit_settings("timesformer_base_8x224_divided_space_time", quick=False, first=True)
-    assert (first.warmup_epochs, first.patience) == (V.FIRST["warmup_epochs"], V.FIRST["patience"])  # C9 until re-run
+    assert (first.warmup_epochs, first.patience) == (V.FIRST["warmup_epochs"], V.FIRST["patience"])  # C9's first report
     assert V.fit_settings("timesformer_base_8x224_joint_space_time", quick=False, first=True) == joint
     assert V.fit_settings("vivit_base_16x2_spatiotemporal", quick=True) == \
         V.fit_settings("vivit_base_16x2_factorised_encoder", quick=True)
